@@ -1,0 +1,160 @@
+import * as tf from "@tensorflow/tfjs";
+import * as fs from "fs";
+
+/**
+ * Where tensors live and run:
+ * - "tensorflow": @tensorflow/tfjs-node-gpu or @tensorflow/tfjs-node (libtensorflow; CUDA with -gpu),
+ *   optional: install one yourself where its download of libtensorflow works;
+ * - "webgpu": a GPU through WebGPU (Dawn, from the `webgpu` package) and @tensorflow/tfjs-backend-webgpu;
+ * - "wasm": CPU through WebAssembly with SIMD, the fast CPU path;
+ * - "cpu": tfjs's plain JavaScript kernels, slow but complete.
+ */
+export type BackendName = "tensorflow" | "webgpu" | "wasm" | "cpu";
+export const BACKENDS: readonly BackendName[] = ["tensorflow", "webgpu", "wasm", "cpu"];
+
+export interface BackendInfo {
+  name: BackendName;
+  /** What runs the math, in words: "NVIDIA H200 (WebGPU, Vulkan)", "CPU (WebAssembly, SIMD)". */
+  device: string;
+}
+
+let current: BackendInfo | null = null;
+
+/** The backend initBackend() chose, or null before it ran. */
+export function backendInfo(): BackendInfo | null {
+  return current;
+}
+
+/**
+ * Pick a backend and make it tfjs's current one. `prefer` (or the LORA_BACKEND environment
+ * variable) forces one and fails if it cannot start; "auto" takes the first that starts of
+ * tensorflow, webgpu, wasm, cpu. Logs which one runs unless `quiet`.
+ */
+export async function initBackend(
+  prefer: BackendName | "auto" = (process.env.LORA_BACKEND as BackendName | undefined) ?? "auto",
+  options: { quiet?: boolean } = {},
+): Promise<BackendInfo> {
+  if (prefer !== "auto" && !BACKENDS.includes(prefer)) {
+    throw new Error(`Unknown backend "${prefer}": choose one of auto, ${BACKENDS.join(", ")}`);
+  }
+  tf.env().set("PROD", true); // no debug checks, no banner
+  const order = prefer === "auto" ? BACKENDS : [prefer];
+  const reasons: string[] = [];
+  for (const name of order) {
+    try {
+      const device = await starters[name](prefer === "auto");
+      if (device === null) {
+        reasons.push(`${name}: not available here`);
+        continue;
+      }
+      current = { name, device };
+      if (!options.quiet) console.log(`backend: ${name} — ${device}`);
+      return current;
+    } catch (error) {
+      reasons.push(`${name}: ${(error as Error).message}`);
+      if (prefer !== "auto") break;
+    }
+  }
+  throw new Error(`No tfjs backend could start (${reasons.join("; ")})`);
+}
+
+type Starter = (auto: boolean) => Promise<string | null>;
+
+const starters: Record<BackendName, Starter> = {
+  async tensorflow() {
+    for (const pkg of ["@tensorflow/tfjs-node-gpu", "@tensorflow/tfjs-node"]) {
+      if (!isInstalled(pkg)) continue;
+      require(pkg); // registers the "tensorflow" backend
+      if (await tf.setBackend("tensorflow")) return `${pkg.endsWith("gpu") ? "CUDA GPU" : "CPU"} (libtensorflow, ${pkg})`;
+    }
+    return null;
+  },
+
+  async webgpu(auto) {
+    // Without a GPU device node, asking Dawn only prints Vulkan warnings: skip in auto mode.
+    if (auto && !hasGpuDevice()) return null;
+    const g = globalThis as unknown as { navigator?: { gpu?: GpuLike } };
+    if (!g.navigator?.gpu) {
+      if (!isInstalled("webgpu")) return null;
+      const { create, globals } = require("webgpu") as { create: (flags: string[]) => GpuLike; globals: object };
+      Object.assign(globalThis, globals);
+      // navigator.gpu must exist before the webgpu backend's module loads: it checks at load time.
+      g.navigator = { ...(g.navigator ?? {}), gpu: create([]) };
+    }
+    const adapter = await g.navigator.gpu!.requestAdapter();
+    if (!adapter) return null;
+    require("@tensorflow/tfjs-backend-webgpu");
+    if (!(await tf.setBackend("webgpu"))) return null;
+    const infoDescription = adapter.info?.description || adapter.info?.device || "GPU";
+    return `${infoDescription} (WebGPU)`;
+  },
+
+  async wasm() {
+    require("@tensorflow/tfjs-backend-wasm");
+    if (!(await tf.setBackend("wasm"))) return null;
+    registerMissingWasmKernels();
+    return "CPU (WebAssembly, SIMD)";
+  },
+
+  async cpu() {
+    if (!(await tf.setBackend("cpu"))) return null;
+    return "CPU (plain JavaScript)";
+  },
+};
+
+interface GpuLike {
+  requestAdapter(): Promise<{ info?: { description?: string; device?: string } } | null>;
+}
+
+function isInstalled(pkg: string): boolean {
+  try {
+    require.resolve(pkg);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function hasGpuDevice(): boolean {
+  if (fs.existsSync("/dev/nvidia0")) return true;
+  try {
+    return fs.readdirSync("/dev/dri").some((name) => name.startsWith("renderD"));
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The wasm backend has no UnsortedSegmentSum kernel, which tf.gather's gradient needs (training
+ * embeddings). This one runs in JavaScript on the wasm backend's memory: enough for a CPU path.
+ */
+function registerMissingWasmKernels(): void {
+  if (tf.getKernel("UnsortedSegmentSum", "wasm")) return;
+  tf.registerKernel({
+    kernelName: "UnsortedSegmentSum",
+    backendName: "wasm",
+    kernelFunc: ({ inputs, attrs, backend }) => {
+      const { x, segmentIds } = inputs as { x: tf.TensorInfo; segmentIds: tf.TensorInfo };
+      const { numSegments } = attrs as unknown as { numSegments: number };
+      const wasm = backend as unknown as {
+        readSync(dataId: object): Float32Array | Int32Array;
+        makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
+        typedArrayFromHeap(info: tf.TensorInfo): Float32Array;
+      };
+      const values = wasm.readSync(x.dataId) as Float32Array;
+      const ids = wasm.readSync(segmentIds.dataId);
+      const rowSize = x.shape.slice(segmentIds.shape.length).reduce((a, b) => a * b, 1);
+      const out = wasm.makeOutput([numSegments, ...x.shape.slice(segmentIds.shape.length)], x.dtype);
+      const outValues = wasm.typedArrayFromHeap(out);
+      outValues.fill(0);
+      for (let i = 0; i < ids.length; i++) {
+        const segment = ids[i];
+        if (segment < 0 || segment >= numSegments) continue;
+        const src = i * rowSize;
+        const dst = segment * rowSize;
+        for (let j = 0; j < rowSize; j++) outValues[dst + j] += values[src + j];
+      }
+      return out;
+    },
+  });
+}

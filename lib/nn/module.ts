@@ -1,0 +1,126 @@
+import * as tf from "@tensorflow/tfjs";
+import { indent } from "./print";
+
+/**
+ * A node of the model tree, as torch.nn.Module.
+ *
+ * The tree is the object's own fields: a field that holds a Module is a child, a field that
+ * holds a tf.Variable is a parameter, in the order the fields were first set. So replacing a
+ * child is plain assignment, as with PyTorch's __setattr__:
+ *
+ *   block.attention.q_lin = new LinearWithLoRA(block.attention.q_lin, 8, 16);
+ *
+ * keeps its place in the tree, in namedParameters() and in print(model).
+ * Freezing is a flag on each parameter: `variable.trainable` plays `requires_grad`.
+ */
+export abstract class Module {
+  /** Train mode turns dropout on; eval mode turns it off. */
+  training = true;
+
+  abstract forward(...inputs: tf.Tensor[]): tf.Tensor;
+
+  /** Direct children, in the order they were assigned. */
+  namedChildren(): [string, Module][] {
+    return Object.entries(this).filter((entry): entry is [string, Module] => entry[1] instanceof Module);
+  }
+
+  children(): Module[] {
+    return this.namedChildren().map(([, child]) => child);
+  }
+
+  /** This module's own parameters, without its children's. */
+  namedOwnParameters(): [string, tf.Variable][] {
+    return Object.entries(this).filter((entry): entry is [string, tf.Variable] => entry[1] instanceof tf.Variable);
+  }
+
+  /** Every module of the tree, this one first (named ""), depth first, as PyTorch's named_modules(). */
+  namedModules(prefix = ""): [string, Module][] {
+    const result: [string, Module][] = [[prefix, this]];
+    for (const [name, child] of this.namedChildren()) {
+      result.push(...child.namedModules(prefix ? `${prefix}.${name}` : name));
+    }
+    return result;
+  }
+
+  /** Every parameter with its dotted path ("distilbert.embeddings.word_embeddings.weight"); a shared one once. */
+  namedParameters(prefix = ""): [string, tf.Variable][] {
+    const seen = new Set<tf.Variable>();
+    const result: [string, tf.Variable][] = [];
+    for (const [path, module] of this.namedModules(prefix)) {
+      for (const [name, parameter] of module.namedOwnParameters()) {
+        if (seen.has(parameter)) continue;
+        seen.add(parameter);
+        result.push([path ? `${path}.${name}` : name, parameter]);
+      }
+    }
+    return result;
+  }
+
+  parameters(): tf.Variable[] {
+    return this.namedParameters().map(([, parameter]) => parameter);
+  }
+
+  /** The parameters an optimizer should update: those with `trainable` set. */
+  trainableParameters(): tf.Variable[] {
+    return this.parameters().filter((parameter) => parameter.trainable);
+  }
+
+  /** The module at a dotted path, as PyTorch's get_submodule("transformer.layer.0.attention"). */
+  getSubmodule(path: string): Module {
+    if (path === "") return this;
+    let module: Module = this;
+    for (const name of path.split(".")) {
+      const child = module.namedChildren().find(([childName]) => childName === name);
+      if (!child) throw new Error(`${module.constructor.name} has no child module "${name}" (in path "${path}")`);
+      module = child[1];
+    }
+    return module;
+  }
+
+  /** Replace the module at a dotted path; the path must already name a module. */
+  setSubmodule(path: string, module: Module): void {
+    const dot = path.lastIndexOf(".");
+    const parent = this.getSubmodule(dot < 0 ? "" : path.slice(0, dot));
+    const name = path.slice(dot + 1);
+    if (!parent.namedChildren().some(([childName]) => childName === name)) {
+      throw new Error(`${parent.constructor.name} has no child module "${name}" to replace (path "${path}")`);
+    }
+    (parent as unknown as Record<string, Module>)[name] = module;
+  }
+
+  /** Set train mode (dropout on) or eval mode here and in every child. */
+  train(mode = true): this {
+    for (const [, module] of this.namedModules()) module.training = mode;
+    return this;
+  }
+
+  eval(): this {
+    return this.train(false);
+  }
+
+  /** Free every parameter's GPU/WASM memory. The module cannot be used afterwards. */
+  dispose(): void {
+    for (const parameter of this.parameters()) parameter.dispose();
+  }
+
+  /** The text inside this module's parentheses in print(model), e.g. "in_features=768, out_features=768, bias=True". */
+  extraRepr(): string {
+    return "";
+  }
+
+  /** Exactly PyTorch's Module.__repr__. */
+  toString(): string {
+    const extraLines = this.extraRepr() === "" ? [] : this.extraRepr().split("\n");
+    const childLines = this.namedChildren().map(([name, child]) => `(${name}): ${indent(child.toString(), 2)}`);
+    const lines = [...extraLines, ...childLines];
+    let body = "";
+    if (extraLines.length === 1 && childLines.length === 0) body = extraLines[0];
+    else if (lines.length > 0) body = "\n  " + lines.join("\n  ") + "\n";
+    return `${this.constructor.name}(${body})`;
+  }
+}
+
+/** print(model): the module tree as PyTorch prints it. */
+export function printModel(module: Module): string {
+  return module.toString();
+}
