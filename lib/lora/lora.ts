@@ -36,7 +36,7 @@ export class LoRALayer extends Module {
     super();
     const stdDev = 1 / Math.sqrt(rank);
     this.A = tf.tidy(() => tf.variable(randn([inDim, rank], stdDev)));
-    this.B = tf.variable(tf.zeros([rank, outDim]));
+    this.B = tf.tidy(() => tf.variable(tf.zeros([rank, outDim])));
     this.scale = loraScale(alpha, rank, scaling);
   }
 

@@ -64,10 +64,12 @@ export class Embedding extends Module {
   }
 }
 
-/** Zero one row of a [rows, dim] matrix. */
+/** A copy of a [rows, dim] matrix with one row set to zero. */
 export function zeroRow(matrix: tf.Tensor, row: number): tf.Tensor {
-  const keep = tf.oneHot([row], matrix.shape[0]).reshape([-1, 1]);
-  return tf.mul(matrix, tf.sub(1, keep));
+  const [rows, dim] = matrix.shape as [number, number];
+  const above = matrix.slice([0, 0], [row, dim]);
+  const below = matrix.slice([row + 1, 0], [rows - row - 1, dim]);
+  return tf.concat([above, tf.zeros([1, dim]), below], 0);
 }
 
 /** Normalise over the last dimensions, as torch.nn.LayerNorm: weight ones, bias zeros. */
@@ -79,8 +81,8 @@ export class LayerNorm extends Module {
   constructor(normalizedShape: number | number[], readonly eps = 1e-5, readonly elementwiseAffine = true) {
     super();
     this.normalizedShape = typeof normalizedShape === "number" ? [normalizedShape] : [...normalizedShape];
-    this.weight = elementwiseAffine ? tf.variable(tf.ones(this.normalizedShape)) : null;
-    this.bias = elementwiseAffine ? tf.variable(tf.zeros(this.normalizedShape)) : null;
+    this.weight = elementwiseAffine ? tf.tidy(() => tf.variable(tf.ones(this.normalizedShape))) : null;
+    this.bias = elementwiseAffine ? tf.tidy(() => tf.variable(tf.zeros(this.normalizedShape))) : null;
   }
 
   forward(x: tf.Tensor): tf.Tensor {

@@ -1,0 +1,275 @@
+import * as tf from "@tensorflow/tfjs";
+import { Module } from "../nn/module";
+import { Dropout, Embedding, GELU, LayerNorm, Linear, LinearLike, ReLU, zeroRow } from "../nn/layers";
+import { ModuleList } from "../nn/containers";
+import { randn } from "../nn/random";
+
+// DistilBERT (Sanh et al., 2019) as Hugging Face transformers builds it: the same module tree,
+// the same names (so checkpoint keys map 1:1 onto namedParameters()) and the same math.
+
+/** The model's shape and regularisation, with distilbert-base-uncased's values as defaults. */
+export interface DistilBertConfig {
+  vocabSize: number; // WordPiece vocabulary (bert-base-uncased: 30,522)
+  maxPositionEmbeddings: number; // longest input in tokens
+  dim: number; // width of every hidden state
+  nLayers: number; // transformer blocks
+  nHeads: number; // attention heads; dim / nHeads per head
+  hiddenDim: number; // width inside each block's feed-forward network
+  dropout: number; // on embeddings and feed-forward outputs
+  attentionDropout: number; // on attention weights
+  seqClassifDropout: number; // before the classifier
+  activation: "gelu" | "relu"; // in the feed-forward network
+  padTokenId: number; // its embedding row starts at zero
+  numLabels: number; // classifier outputs
+  initializerRange: number; // std of the normal init of Linear and Embedding weights
+}
+
+export const DISTILBERT_BASE: DistilBertConfig = {
+  vocabSize: 30522,
+  maxPositionEmbeddings: 512,
+  dim: 768,
+  nLayers: 6,
+  nHeads: 12,
+  hiddenDim: 3072,
+  dropout: 0.1,
+  attentionDropout: 0.1,
+  seqClassifDropout: 0.2,
+  activation: "gelu",
+  padTokenId: 0,
+  numLabels: 2,
+  initializerRange: 0.02,
+};
+
+export function distilBertConfig(overrides: Partial<DistilBertConfig> = {}): DistilBertConfig {
+  const config = { ...DISTILBERT_BASE, ...overrides };
+  if (config.dim % config.nHeads !== 0) {
+    throw new Error(`DistilBertConfig: dim (${config.dim}) must be divisible by nHeads (${config.nHeads})`);
+  }
+  return config;
+}
+
+/** Hugging Face's GELUActivation: GELU with the exact erf. */
+export class GELUActivation extends GELU {}
+
+/** Word embedding + position embedding, then LayerNorm and dropout. */
+export class Embeddings extends Module {
+  word_embeddings: Embedding;
+  position_embeddings: Embedding;
+  LayerNorm: LayerNorm;
+  dropout: Dropout;
+
+  constructor(config: DistilBertConfig) {
+    super();
+    this.word_embeddings = new Embedding(config.vocabSize, config.dim, { paddingIdx: config.padTokenId });
+    this.position_embeddings = new Embedding(config.maxPositionEmbeddings, config.dim);
+    this.LayerNorm = new LayerNorm(config.dim, 1e-12);
+    this.dropout = new Dropout(config.dropout);
+  }
+
+  /** ids [B, T] -> [B, T, dim] */
+  forward(inputIds: tf.Tensor): tf.Tensor {
+    const seqLength = inputIds.shape[1]!;
+    if (seqLength > this.position_embeddings.numEmbeddings) {
+      throw new Error(`Embeddings: input has ${seqLength} tokens but the model takes at most ${this.position_embeddings.numEmbeddings}`);
+    }
+    const positions = tf.range(0, seqLength, 1, "int32"); // [T], broadcast over the batch
+    const embeddings = tf.add(this.word_embeddings.forward(inputIds), this.position_embeddings.forward(positions));
+    return this.dropout.forward(this.LayerNorm.forward(embeddings));
+  }
+}
+
+/** Multi-head self-attention; padding keys are masked out of every softmax. */
+export class DistilBertSelfAttention extends Module {
+  dropout: Dropout;
+  q_lin: LinearLike;
+  k_lin: LinearLike;
+  v_lin: LinearLike;
+  out_lin: LinearLike;
+  readonly nHeads: number;
+  readonly dim: number;
+
+  constructor(config: DistilBertConfig) {
+    super();
+    this.nHeads = config.nHeads;
+    this.dim = config.dim;
+    this.dropout = new Dropout(config.attentionDropout);
+    this.q_lin = new Linear(config.dim, config.dim);
+    this.k_lin = new Linear(config.dim, config.dim);
+    this.v_lin = new Linear(config.dim, config.dim);
+    this.out_lin = new Linear(config.dim, config.dim);
+  }
+
+  /** x [B, T, dim], attentionMask [B, T] (1 = token, 0 = padding) -> [B, T, dim] */
+  forward(x: tf.Tensor, attentionMask: tf.Tensor): tf.Tensor {
+    const [B, T] = x.shape as number[];
+    const H = this.nHeads;
+    const headDim = this.dim / H;
+    // [B, T, dim] -> [B*H, T, headDim]: one batched matmul per step on every backend
+    const splitHeads = (t: tf.Tensor) => t.reshape([B, T, H, headDim]).transpose([0, 2, 1, 3]).reshape([B * H, T, headDim]);
+    const q = splitHeads(tf.mul(this.q_lin.forward(x), 1 / Math.sqrt(headDim)));
+    const k = splitHeads(this.k_lin.forward(x));
+    const v = splitHeads(this.v_lin.forward(x));
+    let scores = tf.matMul(q, k, false, true).reshape([B, H, T, T]); // [B, H, T(query), T(key)]
+    // A large negative score for padding keys: their softmax weight underflows to exactly 0.
+    const keyMask = tf.sub(1, attentionMask.toFloat()).reshape([B, 1, 1, T]);
+    scores = tf.sub(scores, tf.mul(keyMask, 1e9));
+    let weights = tf.softmax(scores, -1);
+    weights = this.dropout.forward(weights);
+    const context = tf.matMul(weights.reshape([B * H, T, T]), v); // [B*H, T, headDim]
+    const merged = context.reshape([B, H, T, headDim]).transpose([0, 2, 1, 3]).reshape([B, T, this.dim]);
+    return this.out_lin.forward(merged);
+  }
+}
+
+/** Position-wise feed-forward network: lin1 -> activation -> lin2 -> dropout. */
+export class FFN extends Module {
+  dropout: Dropout;
+  lin1: LinearLike;
+  lin2: LinearLike;
+  activation: Module;
+
+  constructor(config: DistilBertConfig) {
+    super();
+    this.dropout = new Dropout(config.dropout);
+    this.lin1 = new Linear(config.dim, config.hiddenDim);
+    this.lin2 = new Linear(config.hiddenDim, config.dim);
+    this.activation = config.activation === "gelu" ? new GELUActivation() : new ReLU();
+  }
+
+  forward(x: tf.Tensor): tf.Tensor {
+    return this.dropout.forward(this.lin2.forward(this.activation.forward(this.lin1.forward(x))));
+  }
+}
+
+/** Post-norm transformer block: x = LN(x + attention(x)); x = LN(x + ffn(x)). */
+export class TransformerBlock extends Module {
+  attention: DistilBertSelfAttention;
+  sa_layer_norm: LayerNorm;
+  ffn: FFN;
+  output_layer_norm: LayerNorm;
+
+  constructor(config: DistilBertConfig) {
+    super();
+    this.attention = new DistilBertSelfAttention(config);
+    this.sa_layer_norm = new LayerNorm(config.dim, 1e-12);
+    this.ffn = new FFN(config);
+    this.output_layer_norm = new LayerNorm(config.dim, 1e-12);
+  }
+
+  forward(x: tf.Tensor, attentionMask: tf.Tensor): tf.Tensor {
+    const attended = this.sa_layer_norm.forward(tf.add(this.attention.forward(x, attentionMask), x));
+    return this.output_layer_norm.forward(tf.add(this.ffn.forward(attended), attended));
+  }
+}
+
+export class Transformer extends Module {
+  layer: ModuleList<TransformerBlock>;
+
+  constructor(config: DistilBertConfig) {
+    super();
+    this.layer = new ModuleList(Array.from({ length: config.nLayers }, () => new TransformerBlock(config)));
+  }
+
+  forward(x: tf.Tensor, attentionMask: tf.Tensor): tf.Tensor {
+    for (const block of this.layer) x = block.forward(x, attentionMask);
+    return x;
+  }
+}
+
+/** The encoder: token ids [B, T] -> hidden states [B, T, dim]. */
+export class DistilBertModel extends Module {
+  embeddings: Embeddings;
+  transformer: Transformer;
+
+  constructor(readonly config: DistilBertConfig) {
+    super();
+    this.embeddings = new Embeddings(config);
+    this.transformer = new Transformer(config);
+  }
+
+  forward(inputIds: tf.Tensor, attentionMask?: tf.Tensor): tf.Tensor {
+    const mask = attentionMask ?? tf.onesLike(inputIds);
+    return this.transformer.forward(this.embeddings.forward(inputIds), mask);
+  }
+
+  /** Every hidden state, as Hugging Face's output_hidden_states: the embeddings' output, then each block's. */
+  hiddenStates(inputIds: tf.Tensor, attentionMask?: tf.Tensor): tf.Tensor[] {
+    const mask = attentionMask ?? tf.onesLike(inputIds);
+    const states = [this.embeddings.forward(inputIds)];
+    for (const block of this.transformer.layer) states.push(block.forward(states[states.length - 1], mask));
+    return states;
+  }
+}
+
+/** DistilBERT with a classifier on the first ([CLS]) position: the model the tutorial fine-tunes. */
+export class DistilBertForSequenceClassification extends Module {
+  distilbert: DistilBertModel;
+  pre_classifier: LinearLike;
+  classifier: LinearLike;
+  dropout: Dropout;
+
+  constructor(readonly config: DistilBertConfig = DISTILBERT_BASE) {
+    super();
+    this.distilbert = new DistilBertModel(config);
+    this.pre_classifier = new Linear(config.dim, config.dim);
+    this.classifier = new Linear(config.dim, config.numLabels);
+    this.dropout = new Dropout(config.seqClassifDropout);
+    initDistilBertWeights(this, config);
+  }
+
+  /** ids [B, T], mask [B, T] -> logits [B, numLabels] */
+  forward(inputIds: tf.Tensor, attentionMask?: tf.Tensor): tf.Tensor {
+    const hidden = this.distilbert.forward(inputIds, attentionMask); // [B, T, dim]
+    const [B, , dim] = hidden.shape as number[];
+    const first = hidden.slice([0, 0, 0], [B, 1, dim]).reshape([B, dim]); // the [CLS] position
+    const pooled = this.dropout.forward(tf.relu(this.pre_classifier.forward(first)));
+    return this.classifier.forward(pooled);
+  }
+}
+
+/** DistilBERT with the masked-language-model head it was pretrained with; the projector shares the word embeddings. */
+export class DistilBertForMaskedLM extends Module {
+  activation: Module;
+  distilbert: DistilBertModel;
+  vocab_transform: Linear;
+  vocab_layer_norm: LayerNorm;
+  vocab_projector: Linear;
+
+  constructor(readonly config: DistilBertConfig = DISTILBERT_BASE) {
+    super();
+    this.activation = config.activation === "gelu" ? new GELUActivation() : new ReLU();
+    this.distilbert = new DistilBertModel(config);
+    this.vocab_transform = new Linear(config.dim, config.dim);
+    this.vocab_layer_norm = new LayerNorm(config.dim, 1e-12);
+    this.vocab_projector = new Linear(config.dim, config.vocabSize);
+    initDistilBertWeights(this, config);
+    // Tie: the projector's weight [vocab, dim] is the word-embedding matrix itself.
+    this.vocab_projector.weight.dispose();
+    this.vocab_projector.weight = this.distilbert.embeddings.word_embeddings.weight;
+  }
+
+  /** ids [B, T], mask [B, T] -> vocabulary logits [B, T, vocabSize] */
+  forward(inputIds: tf.Tensor, attentionMask?: tf.Tensor): tf.Tensor {
+    const hidden = this.distilbert.forward(inputIds, attentionMask);
+    const transformed = this.vocab_layer_norm.forward(this.activation.forward(this.vocab_transform.forward(hidden)));
+    return this.vocab_projector.forward(transformed);
+  }
+}
+
+/**
+ * Hugging Face's _init_weights: Linear and Embedding weights from N(0, initializerRange),
+ * biases zero, LayerNorm weight one and bias zero, the padding embedding zero.
+ */
+export function initDistilBertWeights(model: Module, config: DistilBertConfig): void {
+  for (const [, module] of model.namedModules()) {
+    tf.tidy(() => {
+      if (module instanceof Linear) {
+        module.weight.assign(randn(module.weight.shape, config.initializerRange));
+        module.bias?.assign(tf.zerosLike(module.bias));
+      } else if (module instanceof Embedding) {
+        const init = randn(module.weight.shape, config.initializerRange);
+        module.weight.assign(module.paddingIdx === null ? init : zeroRow(init, module.paddingIdx));
+      }
+    });
+  }
+}
