@@ -184,7 +184,7 @@ function wrapWasmTransposedMatMul(): void {
       const { a, b } = inputs as { a: tf.TensorInfo; b: tf.TensorInfo };
       const newInputs = { ...inputs, a: transposeA ? swapLastTwo(a) : a, b: transposeB ? swapLastTwo(b) : b };
       const result = original.kernelFunc({ inputs: newInputs, attrs: { ...attrs, transposeA: false, transposeB: false }, backend });
-      for (const t of temporaries) backend.disposeData(t.dataId);
+      for (const t of temporaries) (backend as tf.KernelBackend).disposeData(t.dataId);
       return result;
     };
     (kernelFunc as { wrapped?: boolean }).wrapped = true;

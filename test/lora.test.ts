@@ -63,7 +63,7 @@ describe("LinearWithLoRA", () => {
     const trainableBefore = trainable.map((p) => p.dataSync().slice());
     const optimizer = tf.train.adam(0.05);
     const first = loss().dataSync()[0];
-    for (let step = 0; step < 30; step++) tf.dispose(optimizer.minimize(loss, true, trainable));
+    for (let step = 0; step < 30; step++) tf.dispose(optimizer.minimize(loss, true, trainable) ?? undefined);
     expect(loss().dataSync()[0]).toBeLessThan(first);
     all.filter((p) => !p.trainable).forEach((p, i) => expect(p.dataSync()).toEqual(frozenBefore[i]));
     trainable.forEach((p, i) => expect(p.dataSync()).not.toEqual(trainableBefore[i]));

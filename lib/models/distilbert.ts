@@ -1,8 +1,10 @@
 import * as tf from "@tensorflow/tfjs";
 import { Module } from "../nn/module";
-import { Dropout, Embedding, GELU, LayerNorm, Linear, LinearLike, ReLU, zeroRow } from "../nn/layers";
+import { CrossEntropyLoss, Dropout, Embedding, GELU, LayerNorm, Linear, LinearLike, ReLU, zeroRow } from "../nn/layers";
 import { ModuleList } from "../nn/containers";
 import { randn } from "../nn/random";
+import * as path from "path";
+import { loadCheckpoint, saveCheckpoint, readJson, LoadReport } from "./checkpoint";
 
 // DistilBERT (Sanh et al., 2019) as Hugging Face transformers builds it: the same module tree,
 // the same names (so checkpoint keys map 1:1 onto namedParameters()) and the same math.
@@ -48,8 +50,86 @@ export function distilBertConfig(overrides: Partial<DistilBertConfig> = {}): Dis
   return config;
 }
 
-/** Hugging Face's GELUActivation: GELU with the exact erf. */
-export class GELUActivation extends GELU {}
+/** A DistilBertConfig from a Hugging Face config.json object (snake_case keys); `file` names it in errors. */
+export function configFromHuggingFace(json: Record<string, unknown>, file = "config.json"): DistilBertConfig {
+  if (json.model_type !== undefined && json.model_type !== "distilbert") {
+    throw new Error(`${file}: model_type is "${json.model_type}", not "distilbert"`);
+  }
+  if (json.sinusoidal_pos_embds === true) {
+    throw new Error(`${file}: sinusoidal_pos_embds=true is not supported (distilbert-base-uncased learns its position embeddings)`);
+  }
+  const number = (key: string, fallback: number): number => {
+    const value = json[key] ?? fallback;
+    if (typeof value !== "number" || !Number.isFinite(value)) throw new Error(`${file}: "${key}" must be a number, got ${JSON.stringify(value)}`);
+    return value;
+  };
+  const activation = json.activation ?? "gelu";
+  if (activation !== "gelu" && activation !== "relu") throw new Error(`${file}: activation "${activation}" is not supported (gelu or relu)`);
+  const id2label = json.id2label as Record<string, string> | undefined;
+  const numLabels = typeof json.num_labels === "number" ? json.num_labels : id2label ? Object.keys(id2label).length : DISTILBERT_BASE.numLabels;
+  return distilBertConfig({
+    vocabSize: number("vocab_size", DISTILBERT_BASE.vocabSize),
+    maxPositionEmbeddings: number("max_position_embeddings", DISTILBERT_BASE.maxPositionEmbeddings),
+    dim: number("dim", DISTILBERT_BASE.dim),
+    nLayers: number("n_layers", DISTILBERT_BASE.nLayers),
+    nHeads: number("n_heads", DISTILBERT_BASE.nHeads),
+    hiddenDim: number("hidden_dim", DISTILBERT_BASE.hiddenDim),
+    dropout: number("dropout", DISTILBERT_BASE.dropout),
+    attentionDropout: number("attention_dropout", DISTILBERT_BASE.attentionDropout),
+    seqClassifDropout: number("seq_classif_dropout", DISTILBERT_BASE.seqClassifDropout),
+    activation,
+    padTokenId: number("pad_token_id", DISTILBERT_BASE.padTokenId),
+    numLabels,
+    initializerRange: number("initializer_range", DISTILBERT_BASE.initializerRange),
+  });
+}
+
+/** The config.json transformers writes for this config and architecture. */
+export function configToHuggingFace(config: DistilBertConfig, architecture: string): Record<string, unknown> {
+  const labels = Array.from({ length: config.numLabels }, (_, i) => i);
+  return {
+    architectures: [architecture],
+    model_type: "distilbert",
+    vocab_size: config.vocabSize,
+    max_position_embeddings: config.maxPositionEmbeddings,
+    dim: config.dim,
+    n_layers: config.nLayers,
+    n_heads: config.nHeads,
+    hidden_dim: config.hiddenDim,
+    dropout: config.dropout,
+    attention_dropout: config.attentionDropout,
+    seq_classif_dropout: config.seqClassifDropout,
+    activation: config.activation,
+    pad_token_id: config.padTokenId,
+    initializer_range: config.initializerRange,
+    qa_dropout: 0.1,
+    sinusoidal_pos_embds: false,
+    tie_word_embeddings: true,
+    id2label: Object.fromEntries(labels.map((i) => [String(i), `LABEL_${i}`])),
+    label2id: Object.fromEntries(labels.map((i) => [`LABEL_${i}`, i])),
+    dtype: "float32",
+  };
+}
+
+/** Read dir/config.json; `overrides` change it as transformers' from_pretrained(dir, num_labels=...) does. */
+export function readDistilBertConfig(dir: string, overrides: Partial<DistilBertConfig> = {}): DistilBertConfig {
+  const file = path.join(dir, "config.json");
+  return { ...configFromHuggingFace(readJson(file), file), ...overrides };
+}
+
+export interface FromPretrainedOptions {
+  /** Change the config, e.g. { numLabels: 3 } or { dropout: 0 }. */
+  config?: Partial<DistilBertConfig>;
+  /** Where loading messages go (default console.log). */
+  log?: (message: string) => void;
+}
+
+/** Hugging Face's GELUActivation: GELU with the exact erf (it prints no arguments). */
+export class GELUActivation extends GELU {
+  override extraRepr(): string {
+    return "";
+  }
+}
 
 /** Word embedding + position embedding, then LayerNorm and dropout. */
 export class Embeddings extends Module {
@@ -80,11 +160,11 @@ export class Embeddings extends Module {
 
 /** Multi-head self-attention; padding keys are masked out of every softmax. */
 export class DistilBertSelfAttention extends Module {
-  dropout: Dropout;
   q_lin: LinearLike;
   k_lin: LinearLike;
   v_lin: LinearLike;
   out_lin: LinearLike;
+  dropout: Dropout;
   readonly nHeads: number;
   readonly dim: number;
 
@@ -92,11 +172,11 @@ export class DistilBertSelfAttention extends Module {
     super();
     this.nHeads = config.nHeads;
     this.dim = config.dim;
-    this.dropout = new Dropout(config.attentionDropout);
     this.q_lin = new Linear(config.dim, config.dim);
     this.k_lin = new Linear(config.dim, config.dim);
     this.v_lin = new Linear(config.dim, config.dim);
     this.out_lin = new Linear(config.dim, config.dim);
+    this.dropout = new Dropout(config.attentionDropout);
   }
 
   /** x [B, T, dim], attentionMask [B, T] (1 = token, 0 = padding) -> [B, T, dim] */
@@ -217,6 +297,27 @@ export class DistilBertForSequenceClassification extends Module {
     initDistilBertWeights(this, config);
   }
 
+  /**
+   * Load a Hugging Face checkpoint folder (config.json + model.safetensors). A checkpoint of the bare
+   * DistilBertModel or of DistilBertForMaskedLM (such as distilbert-base-uncased) fills the encoder
+   * and leaves pre_classifier and classifier freshly initialised, as transformers does.
+   */
+  static fromPretrained(dir: string, options: FromPretrainedOptions = {}): DistilBertForSequenceClassification & { loadReport: LoadReport } {
+    const model = new DistilBertForSequenceClassification(readDistilBertConfig(dir, options.config));
+    const loadReport = loadCheckpoint(model, dir, {
+      basePrefix: "distilbert",
+      headPrefixes: ["pre_classifier", "classifier"],
+      otherHeadPrefixes: ["vocab_transform", "vocab_layer_norm", "vocab_projector"],
+      log: options.log,
+    });
+    return Object.assign(model, { loadReport });
+  }
+
+  /** Write config.json and model.safetensors so that transformers' from_pretrained(dir) loads them. */
+  async save(dir: string): Promise<void> {
+    await saveCheckpoint(this, dir, configToHuggingFace(this.config, "DistilBertForSequenceClassification"));
+  }
+
   /** ids [B, T], mask [B, T] -> logits [B, numLabels] */
   forward(inputIds: tf.Tensor, attentionMask?: tf.Tensor): tf.Tensor {
     const hidden = this.distilbert.forward(inputIds, attentionMask); // [B, T, dim]
@@ -234,6 +335,7 @@ export class DistilBertForMaskedLM extends Module {
   vocab_transform: Linear;
   vocab_layer_norm: LayerNorm;
   vocab_projector: Linear;
+  mlm_loss_fct: CrossEntropyLoss;
 
   constructor(readonly config: DistilBertConfig = DISTILBERT_BASE) {
     super();
@@ -242,10 +344,27 @@ export class DistilBertForMaskedLM extends Module {
     this.vocab_transform = new Linear(config.dim, config.dim);
     this.vocab_layer_norm = new LayerNorm(config.dim, 1e-12);
     this.vocab_projector = new Linear(config.dim, config.vocabSize);
+    this.mlm_loss_fct = new CrossEntropyLoss();
     initDistilBertWeights(this, config);
     // Tie: the projector's weight [vocab, dim] is the word-embedding matrix itself.
     this.vocab_projector.weight.dispose();
     this.vocab_projector.weight = this.distilbert.embeddings.word_embeddings.weight;
+  }
+
+  /** Load a Hugging Face checkpoint folder; a classifier's head is ignored, a missing MLM head freshly initialised. */
+  static fromPretrained(dir: string, options: FromPretrainedOptions = {}): DistilBertForMaskedLM & { loadReport: LoadReport } {
+    const model = new DistilBertForMaskedLM(readDistilBertConfig(dir, options.config));
+    const loadReport = loadCheckpoint(model, dir, {
+      basePrefix: "distilbert",
+      headPrefixes: ["vocab_transform", "vocab_layer_norm", "vocab_projector"],
+      otherHeadPrefixes: ["pre_classifier", "classifier"],
+      log: options.log,
+    });
+    return Object.assign(model, { loadReport });
+  }
+
+  async save(dir: string): Promise<void> {
+    await saveCheckpoint(this, dir, configToHuggingFace(this.config, "DistilBertForMaskedLM"));
   }
 
   /** ids [B, T], mask [B, T] -> vocabulary logits [B, T, vocabSize] */

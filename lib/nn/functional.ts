@@ -35,10 +35,17 @@ export function layerNorm(x: tf.Tensor, weight: tf.Tensor | null, bias: tf.Tenso
   return y;
 }
 
-/** Mean cross-entropy of logits [batch, classes] against integer labels [batch], as F.cross_entropy. */
-export function crossEntropy(logits: tf.Tensor, labels: tf.Tensor): tf.Scalar {
+/**
+ * Mean cross-entropy of logits [..., classes] against integer labels [...], as F.cross_entropy:
+ * labels equal to ignoreIndex (-100, as PyTorch) count neither in the sum nor in the mean.
+ */
+export function crossEntropy(logits: tf.Tensor, labels: tf.Tensor, ignoreIndex = -100): tf.Scalar {
   const numClasses = logits.shape[logits.shape.length - 1];
-  const logProbs = tf.logSoftmax(logits);
-  const picked = tf.sum(tf.mul(logProbs, tf.oneHot(labels.toInt(), numClasses)), -1);
-  return tf.neg(tf.mean(picked)) as tf.Scalar;
+  const flatLogits = logits.reshape([-1, numClasses]);
+  const flatLabels = labels.reshape([-1]).toInt();
+  const logProbs = tf.logSoftmax(flatLogits);
+  // oneHot of an out-of-range label (such as -100) is a row of zeros: it picks nothing.
+  const picked = tf.sum(tf.mul(logProbs, tf.oneHot(flatLabels, numClasses)), -1);
+  const counted = tf.notEqual(flatLabels, ignoreIndex).toFloat();
+  return tf.div(tf.neg(tf.sum(tf.mul(picked, counted))), tf.maximum(tf.sum(counted), 1)) as tf.Scalar;
 }

@@ -141,3 +141,14 @@ export class ReLU extends Module {
     return tf.relu(x);
   }
 }
+
+/** Cross-entropy as a module, as torch.nn.CrossEntropyLoss (Hugging Face's MLM head holds one). */
+export class CrossEntropyLoss extends Module {
+  constructor(readonly ignoreIndex = -100) {
+    super();
+  }
+
+  forward(logits: tf.Tensor, labels: tf.Tensor): tf.Tensor {
+    return F.crossEntropy(logits, labels, this.ignoreIndex);
+  }
+}

@@ -1,0 +1,42 @@
+import * as crypto from "crypto";
+import * as fs from "fs";
+import * as path from "path";
+
+// Small file helpers for prepared data: a file is either whole or absent, never half-written.
+
+/**
+ * Write `data` to `file` atomically: into a temp file beside it, flushed, then renamed over it.
+ * A crash leaves the old file or the new one, plus at most a stray "*.tmp-<pid>" that nothing reads.
+ */
+export async function writeFileAtomic(file: string, data: string | Uint8Array | readonly Uint8Array[]): Promise<void> {
+  await fs.promises.mkdir(path.dirname(file), { recursive: true });
+  const temp = `${file}.tmp-${process.pid}`;
+  const handle = await fs.promises.open(temp, "w");
+  try {
+    const parts = typeof data === "string" || data instanceof Uint8Array ? [data] : data;
+    for (const part of parts) await handle.writeFile(part); // writes all of it, from the current position
+    await handle.sync();
+  } catch (error) {
+    await handle.close();
+    await fs.promises.rm(temp, { force: true });
+    throw error;
+  }
+  await handle.close();
+  await fs.promises.rename(temp, file);
+}
+
+/** Hex sha256 of bytes or a string (as UTF-8). */
+export function sha256(data: string | Uint8Array): string {
+  return crypto.createHash("sha256").update(data).digest("hex");
+}
+
+/** Hex sha256 and size of a file, streamed so an 84 MB archive needs no 84 MB buffer. */
+export async function hashFile(file: string): Promise<{ sha256: string; bytes: number }> {
+  const hash = crypto.createHash("sha256");
+  let bytes = 0;
+  for await (const chunk of fs.createReadStream(file)) {
+    hash.update(chunk as Buffer);
+    bytes += (chunk as Buffer).length;
+  }
+  return { sha256: hash.digest("hex"), bytes };
+}

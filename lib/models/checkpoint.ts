@@ -1,0 +1,135 @@
+import * as tf from "@tensorflow/tfjs";
+import * as fs from "fs";
+import * as path from "path";
+import { Module } from "../nn/module";
+import { readSafetensorsDir, writeSafetensors, SafetensorsEntry, WritableEntry } from "../io/safetensors";
+import { writeFileAtomic } from "../data/files";
+
+// Copy a Hugging Face checkpoint into a module tree by name, as transformers' from_pretrained:
+// checkpoint keys equal namedParameters() paths, up to the base-model prefix and a known head.
+
+export interface LoadOptions {
+  /** The base model's attribute ("distilbert"): a checkpoint of the bare base model lacks it. */
+  basePrefix: string;
+  /** Parameter-path prefixes of this model's own head: may be missing (then freshly initialised). */
+  headPrefixes: string[];
+  /** Prefixes of other heads of the same base (say, the MLM head): present in the file, ignored. */
+  otherHeadPrefixes: string[];
+  /** Where messages go, as transformers' warnings (default console.log). */
+  log?: (message: string) => void;
+}
+
+export interface LoadReport {
+  loaded: string[];
+  /** Head parameters the checkpoint did not have: they keep their fresh initialisation. */
+  newlyInitialized: string[];
+  /** Checkpoint tensors of another head, not used. */
+  ignored: string[];
+}
+
+/** Every path under which a parameter can be named, tied parameters under each of their names. */
+function allParameterPaths(model: Module): Map<string, tf.Variable> {
+  const paths = new Map<string, tf.Variable>();
+  for (const [modulePath, module] of model.namedModules()) {
+    for (const [name, parameter] of module.namedOwnParameters()) {
+      paths.set(modulePath ? `${modulePath}.${name}` : name, parameter);
+    }
+  }
+  return paths;
+}
+
+/** Old BERT checkpoints name LayerNorm parameters gamma and beta. */
+function modernName(key: string): string {
+  return key.replace(/\.gamma$/, ".weight").replace(/\.beta$/, ".bias");
+}
+
+const listed = (names: string[], max = 10): string =>
+  names.slice(0, max).join(", ") + (names.length > max ? `, … (${names.length} in all)` : "");
+
+/** Load `dir`'s safetensors checkpoint into `model`; throws on anything that does not fit, naming it. */
+export function loadCheckpoint(model: Module, dir: string, options: LoadOptions): LoadReport {
+  const file = readSafetensorsDir(dir);
+  const parameters = allParameterPaths(model);
+  const startsWith = (key: string, prefixes: string[]) => prefixes.some((prefix) => key === prefix || key.startsWith(`${prefix}.`));
+  const keys = [...file.tensors.keys()];
+  const bare = !keys.some((key) => key.startsWith(`${options.basePrefix}.`));
+
+  const loaded = new Set<tf.Variable>();
+  const present = new Set<tf.Variable>(); // in the file, even if it could not be loaded
+  const loadedNames: string[] = [];
+  const ignored: string[] = [];
+  const unexpected: string[] = [];
+  const problems: string[] = [];
+  for (const key of keys) {
+    const name = modernName(bare ? `${options.basePrefix}.${key}` : key);
+    const variable = parameters.get(name);
+    if (!variable) {
+      (startsWith(name, options.otherHeadPrefixes) ? ignored : unexpected).push(key);
+      continue;
+    }
+    present.add(variable);
+    const entry = file.tensors.get(key) as SafetensorsEntry;
+    if (entry.shape.join() !== variable.shape.join()) {
+      problems.push(`${key}: the checkpoint has shape [${entry.shape}], the model expects [${variable.shape}]`);
+      continue;
+    }
+    if (!(entry.data instanceof Float32Array)) {
+      problems.push(`${key}: dtype ${entry.dtype} where the model expects floating point`);
+      continue;
+    }
+    if (loaded.has(variable)) continue; // a tied parameter, already read under its other name
+    tf.tidy(() => variable.assign(tf.tensor(entry.data, entry.shape, "float32")));
+    loaded.add(variable);
+    loadedNames.push(name);
+  }
+  if (unexpected.length > 0) problems.push(`unexpected tensors, which the model has no place for: ${listed(unexpected)}`);
+
+  const missing: string[] = [];
+  const newlyInitialized: string[] = [];
+  for (const [name, variable] of model.namedParameters()) {
+    if (present.has(variable)) continue;
+    (startsWith(name, options.headPrefixes) ? newlyInitialized : missing).push(name);
+  }
+  if (missing.length > 0) problems.push(`missing tensors: ${listed(missing)}`);
+  if (problems.length > 0) {
+    throw new Error(`Cannot load ${dir} into ${model.constructor.name}:\n  ${problems.join("\n  ")}`);
+  }
+
+  const log = options.log ?? console.log;
+  if (newlyInitialized.length > 0) {
+    log(
+      `Some weights of ${model.constructor.name} were not initialized from the checkpoint at ${dir} and are newly ` +
+        `initialized: [${newlyInitialized.join(", ")}]. Train the model on a downstream task before using it for predictions.`,
+    );
+  }
+  if (ignored.length > 0) log(`Ignored ${ignored.length} tensors of another head in ${dir}: [${listed(ignored)}]`);
+  return { loaded: loadedNames, newlyInitialized, ignored };
+}
+
+/** Write `model`'s parameters as model.safetensors and `config` as config.json, in the format transformers reads. */
+export async function saveCheckpoint(model: Module, dir: string, config: object): Promise<void> {
+  await fs.promises.mkdir(dir, { recursive: true });
+  const tensors = new Map<string, WritableEntry>();
+  for (const [name, variable] of model.namedParameters()) {
+    tensors.set(name, { dtype: "F32", shape: variable.shape.slice(), data: Float32Array.from(variable.dataSync() as Float32Array) });
+  }
+  await writeSafetensors(path.join(dir, "model.safetensors"), tensors, { format: "pt" });
+  await writeFileAtomic(path.join(dir, "config.json"), JSON.stringify(config, null, 2) + "\n");
+}
+
+/** Read and parse a JSON file, with an error that names it. */
+export function readJson(file: string): Record<string, unknown> {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, "utf8");
+  } catch (error) {
+    throw new Error(`${file}: cannot read it (${(error as Error).message})`);
+  }
+  try {
+    const value = JSON.parse(text) as unknown;
+    if (typeof value !== "object" || value === null || Array.isArray(value)) throw new Error("not a JSON object");
+    return value as Record<string, unknown>;
+  } catch (error) {
+    throw new Error(`${file}: not valid JSON (${(error as Error).message})`);
+  }
+}
