@@ -1,0 +1,99 @@
+// npm run data:imdb [-- --source PATH] [--out DIR] [--seed N] [--tokenizer DIR] (--help for all)
+// Downloads the IMDb movie review archive (or takes a local copy) and prepares the train/val/test
+// splits of rasbt's LoRA-from-scratch experiment. See datasets/README.md.
+
+import * as fs from "fs";
+import * as path from "path";
+import { parseArgs } from "util";
+import { downloadFile, IMDB_ARCHIVE, IMDB_URL, UnreachableError } from "../lib/data/download";
+import { DEFAULT_IMDB_DIR } from "../lib/data/imdb-files";
+import { prepareImdb } from "../lib/data/imdb-prepare";
+import { DEFAULT_BALANCE_TOLERANCE, DEFAULT_SPLIT_SEED } from "../lib/data/imdb-split";
+import { loadTokenizedSplit } from "../lib/data/token-cache";
+import { loadTokenizer } from "../lib/data/tokenizer";
+import { SPLIT_NAMES } from "../lib/data/types";
+
+const ROOT = path.resolve(__dirname, "..");
+const DEFAULT_ARCHIVE = path.join(ROOT, "datasets", "cache", "aclImdb_v1.tar.gz");
+// The read-only copy this workplace keeps beside the project (labelled reviews only).
+const SHARED_COPY = path.resolve(ROOT, "..", "shared", "datasets", "aclImdb_v1.tar.gz");
+
+const USAGE = `Usage: npm run data:imdb -- [options]
+
+Downloads ${IMDB_URL}
+(about 84 MB, resumable) and writes train.jsonl, val.jsonl, test.jsonl and manifest.json.
+
+  --source PATH   use a local aclImdb_v1.tar.gz or extracted aclImdb folder; no download
+  --out DIR       where the splits go (default ${path.relative(process.cwd(), DEFAULT_IMDB_DIR) || "."})
+  --seed N        seed of the shuffle into splits (default ${DEFAULT_SPLIT_SEED})
+  --force         prepare again even if the folder already matches
+  --tokenizer DIR also fill the token cache with the tokenizer in DIR (vocab.txt or tokenizer.json),
+                  e.g. ../shared/models/bert-base-uncased
+  --max-length N  truncation length for --tokenizer (default 512)
+  --url URL       download from a mirror instead (no size or hash check)
+  --archive FILE  where the download goes (default datasets/cache/aclImdb_v1.tar.gz)
+  --balance-tolerance X  allowed distance of each split's positive share from 0.5 (default ${DEFAULT_BALANCE_TOLERANCE})
+  --help          this text`;
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      source: { type: "string" },
+      out: { type: "string" },
+      seed: { type: "string" },
+      force: { type: "boolean" },
+      tokenizer: { type: "string" },
+      "max-length": { type: "string" },
+      url: { type: "string" },
+      archive: { type: "string" },
+      "balance-tolerance": { type: "string" },
+      help: { type: "boolean" },
+    },
+  });
+  if (values.help) {
+    console.log(USAGE);
+    return;
+  }
+  const seed = values.seed === undefined ? DEFAULT_SPLIT_SEED : Number(values.seed);
+  if (!Number.isInteger(seed)) throw new Error(`--seed must be an integer, got ${values.seed}`);
+  const tolerance = values["balance-tolerance"] === undefined ? undefined : Number(values["balance-tolerance"]);
+
+  let source = values.source;
+  if (source === undefined) {
+    const archive = path.resolve(values.archive ?? DEFAULT_ARCHIVE);
+    const official = values.url === undefined;
+    console.log(fs.existsSync(archive) ? `archive: ${archive} (already downloaded)` : `downloading to ${archive}`);
+    fs.mkdirSync(path.dirname(archive), { recursive: true });
+    await downloadFile({
+      url: values.url ?? IMDB_URL,
+      dest: archive,
+      ...(official ? IMDB_ARCHIVE : {}),
+    });
+    source = archive;
+  }
+
+  const started = performance.now();
+  const result = await prepareImdb({ source, outDir: path.resolve(values.out ?? DEFAULT_IMDB_DIR), seed, force: values.force, balanceTolerance: tolerance });
+  if (!result.skipped) {
+    console.log(`prepared in ${((performance.now() - started) / 1000).toFixed(1)} s: ${result.outDir}`);
+  }
+  if (values.tokenizer !== undefined) {
+    const maxLength = values["max-length"] === undefined ? 512 : Number(values["max-length"]);
+    if (!(Number.isInteger(maxLength) && maxLength >= 2)) throw new Error(`--max-length must be an integer >= 2, got ${values["max-length"]}`);
+    const tokenizer = await loadTokenizer(values.tokenizer);
+    for (const split of SPLIT_NAMES) {
+      const { data, cached } = await loadTokenizedSplit(split, tokenizer, { dir: result.outDir, maxLength });
+      const what = cached ? "already cached" : "tokenized and cached";
+      console.log(`${split}: ${data.ids.length.toLocaleString("en-US")} tokens, ${what} (${tokenizer.name}, maxLength ${maxLength})`);
+    }
+  }
+}
+
+main().catch((error: Error) => {
+  console.error(`error: ${error.message}`);
+  if (error instanceof UnreachableError) {
+    const local = fs.existsSync(SHARED_COPY) ? path.relative(process.cwd(), SHARED_COPY) : "path/to/aclImdb_v1.tar.gz";
+    console.error(`The download needs the internet. Use a local copy of the archive instead:\n  npm run data:imdb -- --source ${local}`);
+  }
+  process.exitCode = 1;
+});
