@@ -161,30 +161,53 @@ function registerMissingWasmKernels(): void {
 }
 
 /**
- * On the wasm backend a matmul with transposeA or transposeB runs about 12x slower than the same
- * matmul on an explicitly transposed copy (measured: [1536,768]x[768,768]^T 1.3 s vs 0.11 s), and
- * every matmul's gradient uses those flags. Wrap both matmul kernels to transpose first.
+ * Two slow paths of the wasm backend's matmul, measured on 2 cores:
+ * - with transposeA or transposeB it runs about 12x slower than on an explicitly transposed copy
+ *   ([1536,768]x[768,768]^T: 1.3 s vs 0.11 s), and every matmul's gradient uses those flags;
+ * - a batch of matrices ([24,128,32]x[24,32,128], attention) runs 3-5x slower than the same
+ *   matrices one at a time, which take the fast single-matrix path.
+ * Wrap both kernels: transpose first, and split batches into single matrices.
  */
 function wrapWasmTransposedMatMul(): void {
+  const kernel = (name: string) => tf.getKernel(name, "wasm")!;
   for (const kernelName of ["BatchMatMul", "_FusedMatMul"]) {
     const original = tf.getKernel(kernelName, "wasm");
     if (!original || (original.kernelFunc as { wrapped?: boolean }).wrapped) continue;
-    const transposeKernel = tf.getKernel("Transpose", "wasm")!;
     const kernelFunc: tf.KernelFunc = ({ inputs, attrs, backend }) => {
       const { transposeA, transposeB } = attrs as unknown as { transposeA: boolean; transposeB: boolean };
-      if (!transposeA && !transposeB) return original.kernelFunc({ inputs, attrs, backend });
+      const wasm = backend as tf.KernelBackend;
       const temporaries: tf.TensorInfo[] = [];
-      const swapLastTwo = (x: tf.TensorInfo): tf.TensorInfo => {
-        const perm = x.shape.map((_, i) => i);
-        [perm[perm.length - 2], perm[perm.length - 1]] = [perm[perm.length - 1], perm[perm.length - 2]];
-        const out = transposeKernel.kernelFunc({ inputs: { x }, attrs: { perm }, backend }) as tf.TensorInfo;
+      const run = (name: string, kernelInputs: object, kernelAttrs: object): tf.TensorInfo => {
+        const out = kernel(name).kernelFunc({ inputs: kernelInputs as tf.NamedTensorInfoMap, attrs: kernelAttrs as tf.NamedAttrMap, backend }) as tf.TensorInfo;
         temporaries.push(out);
         return out;
       };
-      const { a, b } = inputs as { a: tf.TensorInfo; b: tf.TensorInfo };
-      const newInputs = { ...inputs, a: transposeA ? swapLastTwo(a) : a, b: transposeB ? swapLastTwo(b) : b };
-      const result = original.kernelFunc({ inputs: newInputs, attrs: { ...attrs, transposeA: false, transposeB: false }, backend });
-      for (const t of temporaries) (backend as tf.KernelBackend).disposeData(t.dataId);
+      const swapLastTwo = (x: tf.TensorInfo): tf.TensorInfo => {
+        const perm = x.shape.map((_, i) => i);
+        [perm[perm.length - 2], perm[perm.length - 1]] = [perm[perm.length - 1], perm[perm.length - 2]];
+        return run("Transpose", { x }, { perm });
+      };
+      let { a, b } = inputs as { a: tf.TensorInfo; b: tf.TensorInfo };
+      if (transposeA) a = swapLastTwo(a);
+      if (transposeB) b = swapLastTwo(b);
+      const plainAttrs = { ...attrs, transposeA: false, transposeB: false };
+      const batch = Math.max(a.shape[0], b.shape[0]);
+      let result: tf.TensorInfo;
+      if (kernelName === "BatchMatMul" && a.shape.length === 3 && batch > 1) {
+        const [, m, k] = a.shape;
+        const n = b.shape[2];
+        const pick = (x: tf.TensorInfo, i: number, rows: number, cols: number) =>
+          run("Slice", { x }, { begin: [x.shape[0] === 1 ? 0 : i, 0, 0], size: [1, rows, cols] });
+        const parts = Array.from({ length: batch }, (_, i) => {
+          const part = original.kernelFunc({ inputs: { a: pick(a, i, m, k), b: pick(b, i, k, n) }, attrs: plainAttrs, backend }) as tf.TensorInfo;
+          temporaries.push(part);
+          return part;
+        });
+        result = kernel("Concat").kernelFunc({ inputs: parts as unknown as tf.NamedTensorInfoMap, attrs: { axis: 0 }, backend }) as tf.TensorInfo;
+      } else {
+        result = original.kernelFunc({ inputs: { ...inputs, a, b }, attrs: plainAttrs, backend }) as tf.TensorInfo;
+      }
+      for (const t of temporaries) wasm.disposeData(t.dataId);
       return result;
     };
     (kernelFunc as { wrapped?: boolean }).wrapped = true;

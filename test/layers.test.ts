@@ -103,3 +103,15 @@ describe("layers compute what PyTorch computes (hand-computed values)", () => {
     expect(tf.matMul(batch, batch, false, true).arraySync()).toEqual([[[14, 32], [32, 77]], [[14, 32], [32, 77]]]);
   });
 });
+
+test("batched matmul, with broadcasting and transposes, equals the definition (the wasm kernel splits batches)", () => {
+  const a = tf.randomNormal([3, 4, 5]);
+  const b = tf.randomNormal([1, 5, 2]);
+  const expected = tf.stack([0, 1, 2].map((i) => tf.matMul(a.slice([i, 0, 0], [1, 4, 5]).reshape([4, 5]), b.reshape([5, 2]))));
+  expect(maxAbsDiff(tf.matMul(a, b), expected)).toBeLessThan(1e-5);
+  expect(maxAbsDiff(tf.matMul(tf.transpose(a, [0, 2, 1]), b, true, false), expected)).toBeLessThan(1e-5);
+  expect(maxAbsDiff(tf.matMul(a, tf.transpose(b, [0, 2, 1]), false, true), expected)).toBeLessThan(1e-5);
+  const c = tf.randomNormal([3, 2, 4]);
+  const perBatch = tf.stack([0, 1, 2].map((i) => tf.matMul(c.slice([i, 0, 0], [1, 2, 4]).reshape([2, 4]), a.slice([i, 0, 0], [1, 4, 5]).reshape([4, 5]))));
+  expect(maxAbsDiff(tf.matMul(c, a), perBatch)).toBeLessThan(1e-5);
+});

@@ -21,16 +21,30 @@ export function mulberry32(seed: number): () => number {
   };
 }
 
-let stream = mulberry32(0);
+// The library's stream: a mulberry32 state, kept here so checkpoints can save and restore it.
+let streamState = 0;
 
 /** Restart the library's random stream: the same seed gives the same weights and dropout masks. */
 export function manualSeed(seed: number): void {
-  stream = mulberry32(seed);
+  streamState = seed >>> 0;
+}
+
+/** Where the stream is, to save in a checkpoint (torch.get_rng_state). */
+export function getRandomState(): number {
+  return streamState;
+}
+
+/** Go back to a saved place in the stream (torch.set_rng_state). */
+export function setRandomState(state: number): void {
+  streamState = state >>> 0;
 }
 
 /** Next seed for a tfjs random op, in [1, 2^31) (tfjs treats a seed of 0 as "unseeded"). */
 export function nextSeed(): number {
-  return (stream() % 0x7ffffffe) + 1;
+  const next = mulberry32(streamState);
+  const value = next();
+  streamState = (streamState + 0x6d2b79f5) >>> 0; // mulberry32 advances its state by this constant
+  return (value % 0x7ffffffe) + 1;
 }
 
 /** Normal(0, std) samples, like torch.randn(shape) * std (Box-Muller on the library's stream). */

@@ -1,0 +1,33 @@
+import * as tf from "@tensorflow/tfjs";
+import { Module } from "../nn/module";
+import { arrayBatches } from "../data/batches";
+import type { TokenizedSplit } from "../data/token-cache";
+import { Progress, ProgressOptions } from "../util/progress";
+
+/** Share of reviews whose highest logit is their label, in eval mode (no dropout). */
+export async function evaluateAccuracy(
+  model: Module,
+  data: TokenizedSplit,
+  options: { batchSize?: number; progress?: ProgressOptions | false } = {},
+): Promise<number> {
+  const wasTraining = model.training;
+  model.eval();
+  const count = data.labels.length;
+  const progress = options.progress === false ? null : new Progress({ total: count, unit: "reviews", label: "evaluate", ...options.progress });
+  let correct = 0;
+  // Sorted into similar lengths (order does not matter here): less padding, faster.
+  for (const batch of arrayBatches(data, { batchSize: options.batchSize ?? 32, shuffle: false, bucketChunks: 50 })) {
+    const predictions = tf.tidy(() => {
+      const ids = tf.tensor2d(batch.inputIds, [batch.size, batch.seqLen], "int32");
+      const mask = tf.tensor2d(batch.attentionMask, [batch.size, batch.seqLen], "int32");
+      return tf.argMax(model.forward(ids, mask), -1);
+    });
+    const predicted = (await predictions.data()) as Int32Array;
+    predictions.dispose();
+    for (let i = 0; i < batch.size; i++) if (predicted[i] === batch.labels[i]) correct++;
+    progress?.tick(batch.size);
+  }
+  progress?.done();
+  model.train(wasTraining);
+  return count === 0 ? 0 : correct / count;
+}

@@ -1,0 +1,229 @@
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import { DistilBertForSequenceClassification, DistilBertConfig, distilBertConfig } from "../models/distilbert";
+import { applyLoRA, loraTargetsFromFlags, LoRAFlags } from "../lora/apply";
+import type { LoRAScaling } from "../lora/lora";
+import { freeze, unfreeze, countParameters } from "../nn/parameters";
+import { manualSeed } from "../nn/random";
+import { initBackend, BackendName } from "../backend";
+import { loadTokenizer } from "../data/tokenizer";
+import { loadTokenizedSplit } from "../data/token-cache";
+import { firstReviews } from "../data/subset";
+import { DEFAULT_IMDB_DIR } from "../data/imdb-files";
+import { writeFileAtomic } from "../data/files";
+import { train, TrainConfig, TrainResult, TUTORIAL_TRAIN_CONFIG, EpochRecord } from "./train";
+import type { ProgressOptions } from "../util/progress";
+
+// The tutorial's three ways to fine-tune, and one function that runs any of them end to end:
+// model, data, mode, training, result file. The command line and the notebooks both call it.
+
+export type Mode = "last-layers" | "lora" | "full";
+export const MODES: readonly Mode[] = ["last-layers", "lora", "full"];
+
+export interface LoRASettings {
+  rank: number;
+  alpha: number;
+  scaling: LoRAScaling;
+  flags: LoRAFlags;
+}
+
+/** The tutorial's LoRA run: query and value, r = 8, alpha = 16, scaled by alpha. */
+export const TUTORIAL_LORA: LoRASettings = { rank: 8, alpha: 16, scaling: "alpha", flags: { query: true, value: true } };
+
+/**
+ * Set which parameters train: last-layers unfreezes only pre_classifier and classifier; lora swaps
+ * the chosen Linear layers for LinearWithLoRA and freezes everything else; full trains everything.
+ * Returns the paths given LoRA (empty for the other modes).
+ */
+export function prepareForMode(model: DistilBertForSequenceClassification, mode: Mode, lora: LoRASettings = TUTORIAL_LORA): string[] {
+  switch (mode) {
+    case "last-layers":
+      freeze(model);
+      unfreeze(model.pre_classifier);
+      unfreeze(model.classifier);
+      return [];
+    case "lora":
+      return applyLoRA(model, { rank: lora.rank, alpha: lora.alpha, scaling: lora.scaling, targets: loraTargetsFromFlags(lora.flags) });
+    case "full":
+      unfreeze(model);
+      return [];
+    default:
+      throw new Error(`Unknown mode "${mode as string}": choose one of ${MODES.join(", ")}`);
+  }
+}
+
+export type Profile = "quick" | "full";
+
+/** A DistilBERT-shaped model small enough to train in seconds on a CPU. */
+export const QUICK_MODEL: Partial<DistilBertConfig> = { dim: 64, nLayers: 2, nHeads: 2, hiddenDim: 256 };
+
+export interface ProfileSettings {
+  model: Partial<DistilBertConfig>;
+  maxLength: number;
+  limits: { train: number; val: number; test: number };
+  train: Partial<TrainConfig>;
+}
+
+export const PROFILES: Record<Profile, ProfileSettings> = {
+  // A few hundred short reviews and a tiny model: the whole pipeline in about a minute on CPU.
+  quick: {
+    model: QUICK_MODEL,
+    maxLength: 128,
+    limits: { train: 600, val: 200, test: 400 },
+    train: { learningRate: 5e-4, bucketChunks: 10 },
+  },
+  // The tutorial: distilbert-base, all 35k/5k/10k reviews, 512 tokens, Adam 5e-5, batch 12, 3 epochs.
+  full: { model: {}, maxLength: 512, limits: { train: Infinity, val: Infinity, test: Infinity }, train: {} },
+};
+
+export interface ExperimentSpec {
+  name: string;
+  mode: Mode;
+  lora: LoRASettings;
+  profile: Profile;
+  /** A Hugging Face checkpoint folder; null trains from a random initialisation of the profile's shape. */
+  modelDir: string | null;
+  /** Folder with tokenizer.json or vocab.txt. */
+  tokenizerDir: string;
+  /** Prepared IMDb folder (npm run data:imdb). */
+  dataDir: string;
+  maxLength: number;
+  limits: { train: number; val: number; test: number };
+  train: TrainConfig;
+  /** Seeds the model's initialisation (and LoRA's A). */
+  seed: number;
+  backend: BackendName | "auto";
+  /** Where the result JSON goes; null writes none. */
+  out: string | null;
+  checkpointDir: string | null;
+  logFile: string | null;
+  /** How the backbone was made, for the result (e.g. "distilbert-base-uncased", "MLM-pretrained on IMDb train"). */
+  backbone?: string;
+}
+
+/** The spec of a profile's run of a mode, before command-line changes. */
+export function defaultSpec(mode: Mode, profile: Profile, overrides: Partial<ExperimentSpec> = {}): ExperimentSpec {
+  const settings = PROFILES[profile];
+  return {
+    name: `${profile}-${mode}`,
+    mode,
+    lora: TUTORIAL_LORA,
+    profile,
+    modelDir: null,
+    tokenizerDir: defaultTokenizerDir(),
+    dataDir: DEFAULT_IMDB_DIR,
+    maxLength: settings.maxLength,
+    limits: settings.limits,
+    train: { ...TUTORIAL_TRAIN_CONFIG, ...settings.train },
+    seed: 123,
+    backend: "auto",
+    out: null,
+    checkpointDir: null,
+    logFile: null,
+    ...overrides,
+  };
+}
+
+/** The bert-base-uncased vocab beside the project (this workplace), else the downloaded model's folder. */
+export function defaultTokenizerDir(): string {
+  const shared = path.resolve(__dirname, "..", "..", "..", "shared", "models", "bert-base-uncased");
+  if (fs.existsSync(path.join(shared, "vocab.txt"))) return shared;
+  return path.resolve(__dirname, "..", "..", "models", "distilbert-base-uncased");
+}
+
+/** What a run writes to results/NAME.json. */
+export interface ExperimentResult {
+  name: string;
+  mode: Mode;
+  config: ExperimentSpec & { lora_targets: string[] };
+  backbone: string;
+  trainable_params: number;
+  total_params: number;
+  backend: string;
+  device: string;
+  date: string;
+  host: { node: string; platform: string; cpus: number };
+  epochs: EpochRecord[];
+  best_epoch: number;
+  train_accuracy: number | null;
+  val_accuracy: number;
+  test_accuracy: number | null;
+  steps: number;
+  train_seconds: number;
+  total_seconds: number;
+  samples_per_second: number;
+  peak_memory_bytes: number;
+  resumed_from_step: number | null;
+}
+
+/** Load everything, train, evaluate, and write the result file. */
+export async function runExperiment(
+  spec: ExperimentSpec,
+  options: { progress?: ProgressOptions | false; log?: (line: string) => void } = {},
+): Promise<ExperimentResult> {
+  const log = options.log ?? console.log;
+  const started = performance.now();
+  const backend = await initBackend(spec.backend, { quiet: true });
+  log(`backend: ${backend.name} — ${backend.device}`);
+
+  const tokenizer = await loadTokenizer(spec.tokenizerDir);
+  const load = async (split: "train" | "val" | "test", limit: number) =>
+    firstReviews((await loadTokenizedSplit(split, tokenizer, { dir: spec.dataDir, maxLength: spec.maxLength, progress: options.progress })).data, limit);
+  const data = { train: await load("train", spec.limits.train), val: await load("val", spec.limits.val), test: await load("test", spec.limits.test) };
+  log(`data: ${data.train.labels.length} train, ${data.val.labels.length} validation, ${data.test.labels.length} test reviews, up to ${spec.maxLength} tokens`);
+
+  manualSeed(spec.seed);
+  const model = spec.modelDir
+    ? DistilBertForSequenceClassification.fromPretrained(spec.modelDir, { log })
+    : new DistilBertForSequenceClassification(distilBertConfig({ ...PROFILES[spec.profile].model, vocabSize: tokenizer.vocabSize }));
+  const backbone = spec.backbone ?? (spec.modelDir ? `checkpoint ${spec.modelDir}` : `random initialisation (seed ${spec.seed}): no pretrained weights`);
+  const loraTargets = prepareForMode(model, spec.mode, spec.lora);
+  const trainable = countParameters(model, { trainableOnly: true });
+  const total = countParameters(model);
+  log(`mode: ${spec.mode}${spec.mode === "lora" ? ` (r=${spec.lora.rank}, alpha=${spec.lora.alpha}, ${loraTargets.length} layers)` : ""} — ${trainable.toLocaleString("en-US")} of ${total.toLocaleString("en-US")} parameters train`);
+
+  const result: TrainResult = await train(model, data, {
+    config: spec.train,
+    checkpointDir: spec.checkpointDir ?? undefined,
+    logFile: spec.logFile ?? undefined,
+    progress: options.progress,
+    log,
+  });
+  model.dispose();
+  const summary: ExperimentResult = {
+    name: spec.name,
+    mode: spec.mode,
+    config: { ...spec, lora_targets: loraTargets },
+    backbone,
+    trainable_params: trainable,
+    total_params: total,
+    backend: backend.name,
+    device: backend.device,
+    date: new Date().toISOString(),
+    host: { node: process.version, platform: `${os.platform()} ${os.arch()}`, cpus: os.cpus().length },
+    epochs: result.epochs,
+    best_epoch: result.bestEpoch,
+    train_accuracy: result.trainAccuracy,
+    val_accuracy: result.valAccuracy,
+    test_accuracy: result.testAccuracy,
+    steps: result.steps,
+    train_seconds: result.trainSeconds,
+    total_seconds: (performance.now() - started) / 1000,
+    samples_per_second: result.samplesPerSecond,
+    peak_memory_bytes: result.peakMemoryBytes,
+    resumed_from_step: result.resumedFromStep,
+  };
+  const pct = (x: number | null) => (x === null ? "-" : `${(100 * x).toFixed(2)}%`);
+  log(`accuracy (best epoch ${result.bestEpoch}): train ${pct(result.trainAccuracy)}, validation ${pct(result.valAccuracy)}, test ${pct(result.testAccuracy)}`);
+  if (spec.out) {
+    await writeFileAtomic(spec.out, JSON.stringify(summary, jsonNumbers, 2) + "\n");
+    log(`wrote ${spec.out}`);
+  }
+  return summary;
+}
+
+/** JSON has no Infinity: write "no limit" as null. */
+function jsonNumbers(_key: string, value: unknown): unknown {
+  return value === Infinity ? null : value;
+}

@@ -1,0 +1,295 @@
+import * as tf from "@tensorflow/tfjs";
+import * as fs from "fs";
+import * as path from "path";
+import { Module } from "../nn/module";
+import { crossEntropy } from "../nn/functional";
+import { getRandomState, setRandomState } from "../nn/random";
+import { tensorBatches, stepsPerEpoch } from "../data/batches";
+import type { TokenizedSplit } from "../data/token-cache";
+import { Progress, ProgressOptions } from "../util/progress";
+import { Adam } from "./adam";
+import { evaluateAccuracy } from "./evaluate";
+import { loadTrainState, saveTrainState, disposeTrainState } from "./checkpoint";
+
+// The tutorial's training loop: Adam, cross-entropy, validation accuracy after every epoch, the
+// best-validation weights kept, and train/val/test accuracy of that epoch at the end. Plus what a
+// long run needs: a progress bar, a JSONL log, checkpoints to resume from, and a stop on NaN.
+
+export interface TrainConfig {
+  epochs: number; // 3 in the tutorial
+  batchSize: number; // 12
+  learningRate: number; // 5e-5
+  weightDecay: number; // 0: plain Adam, as the tutorial
+  seed: number; // shuffles every epoch and seeds dropout
+  /** Length bucketing of training batches (0 = off): less padding, faster epochs. */
+  bucketChunks: number;
+  evalBatchSize: number;
+  /** Stop after this many training steps in all (bounded runs); 0 = no limit. */
+  maxSteps: number;
+  /** Save a checkpoint every N steps (and at the end of every epoch); 0 = only at epoch ends. */
+  checkpointEvery: number;
+  /** Measure accuracy on the whole training split with the best weights at the end, as the tutorial. */
+  evaluateTrain: boolean;
+}
+
+export const TUTORIAL_TRAIN_CONFIG: TrainConfig = {
+  epochs: 3,
+  batchSize: 12,
+  learningRate: 5e-5,
+  weightDecay: 0,
+  seed: 123,
+  bucketChunks: 0,
+  evalBatchSize: 32,
+  maxSteps: 0,
+  checkpointEvery: 0,
+  evaluateTrain: true,
+};
+
+export interface TrainData {
+  train: TokenizedSplit;
+  val: TokenizedSplit;
+  test?: TokenizedSplit;
+}
+
+export interface EpochRecord {
+  epoch: number; // 1-based, as printed
+  steps: number;
+  trainLoss: number; // mean over the epoch's steps
+  trainAccuracy: number; // running, on the training batches, with dropout on
+  valAccuracy: number;
+  seconds: number; // training time, evaluation left out
+  samplesPerSecond: number;
+}
+
+export interface StepInfo {
+  epoch: number;
+  step: number; // within the epoch
+  globalStep: number;
+  loss: number;
+}
+
+export interface TrainResult {
+  epochs: EpochRecord[];
+  bestEpoch: number;
+  trainAccuracy: number | null;
+  valAccuracy: number;
+  testAccuracy: number | null;
+  steps: number;
+  trainSeconds: number;
+  samplesPerSecond: number;
+  /** Largest tf.memory().numBytes seen during training: the bytes of all live tensors. */
+  peakMemoryBytes: number;
+  resumedFromStep: number | null;
+}
+
+export interface TrainOptions {
+  config?: Partial<TrainConfig>;
+  /** Folder for checkpoints: a run that finds one there continues from it. */
+  checkpointDir?: string;
+  /** Append one JSON line per step and per epoch here. */
+  logFile?: string;
+  /** Progress bar options, or false for none. */
+  progress?: ProgressOptions | false;
+  /** Called after every step (tests check memory here). */
+  onStep?: (info: StepInfo) => void;
+  log?: (line: string) => void;
+}
+
+/** Raised when the loss stops being a number; the last good checkpoint is left in place. */
+export class DivergedError extends Error {}
+
+interface Meta {
+  config: TrainConfig;
+  parameterNames: string[];
+  epoch: number;
+  step: number;
+  globalStep: number;
+  randomState: number;
+  optimizerStep: number;
+  epochs: EpochRecord[];
+  running: { lossSum: number; correct: number; seen: number; seconds: number };
+  best: { valAccuracy: number; epoch: number };
+  trainSeconds: number;
+  samples: number;
+}
+
+/** Train the model's trainable parameters on data.train; returns the accuracies of the best epoch. */
+export async function train(model: Module, data: TrainData, options: TrainOptions = {}): Promise<TrainResult> {
+  const config: TrainConfig = { ...TUTORIAL_TRAIN_CONFIG, ...options.config };
+  const log = options.log ?? console.log;
+  const named = model.namedParameters().filter(([, p]) => p.trainable);
+  const names = named.map(([name]) => name);
+  const parameters = named.map(([, p]) => p);
+  const optimizer = new Adam(parameters, { learningRate: config.learningRate, weightDecay: config.weightDecay });
+  let bestWeights: tf.Tensor[] = [];
+  let peakMemoryBytes = tf.memory().numBytes;
+
+  let meta: Meta = {
+    config, parameterNames: names, epoch: 0, step: 0, globalStep: 0, randomState: getRandomState(), optimizerStep: 0,
+    epochs: [], running: { lossSum: 0, correct: 0, seen: 0, seconds: 0 }, best: { valAccuracy: -1, epoch: -1 },
+    trainSeconds: 0, samples: 0,
+  };
+  let resumedFromStep: number | null = null;
+  if (options.checkpointDir) {
+    const saved = loadTrainState<Meta>(options.checkpointDir);
+    if (saved) {
+      assertSameRun(saved.meta, meta, options.checkpointDir);
+      parameters.forEach((p, i) => p.assign(saved.parameters.get(names[i])!));
+      optimizer.loadState(saved.meta.optimizerStep, names.map((name) => ({ m: saved.m.get(name)!, v: saved.v.get(name)! })));
+      bestWeights = names.filter((name) => saved.best.has(name)).map((name) => tf.clone(saved.best.get(name)!));
+      disposeTrainState(saved);
+      meta = { ...saved.meta, config };
+      setRandomState(meta.randomState);
+      resumedFromStep = meta.globalStep;
+      log(`resuming from ${options.checkpointDir} at epoch ${meta.epoch + 1}, step ${meta.step} (${meta.globalStep} steps done)`);
+    }
+  }
+
+  const checkpoint = async () => {
+    if (!options.checkpointDir) return;
+    meta.randomState = getRandomState();
+    meta.optimizerStep = optimizer.step;
+    const { moments } = optimizer.state();
+    await saveTrainState(options.checkpointDir, String(meta.globalStep), {
+      meta,
+      parameters: new Map(names.map((name, i) => [name, parameters[i]])),
+      m: new Map(names.map((name, i) => [name, moments[i].m])),
+      v: new Map(names.map((name, i) => [name, moments[i].v])),
+      best: new Map(bestWeights.map((weight, i) => [names[i], weight])),
+    });
+  };
+  const writeLog = (record: object) => {
+    if (options.logFile) fs.appendFileSync(options.logFile, JSON.stringify(record) + "\n");
+  };
+  if (options.logFile) fs.mkdirSync(path.dirname(options.logFile), { recursive: true });
+
+  const batchOptions = { batchSize: config.batchSize, seed: config.seed, bucketChunks: config.bucketChunks };
+  const perEpoch = stepsPerEpoch(data.train.labels.length, batchOptions);
+  const reachedMaxSteps = () => config.maxSteps > 0 && meta.globalStep >= config.maxSteps;
+
+  while (meta.epoch < config.epochs && !(reachedMaxSteps() && meta.step === 0)) {
+    const epoch = meta.epoch;
+    model.train();
+    const progress = options.progress === false ? null
+      : new Progress({ total: perEpoch, initial: meta.step, unit: "steps", label: `epoch ${epoch + 1}/${config.epochs}`, ...options.progress });
+    let started = performance.now();
+    for (const batch of tensorBatches(data.train, batchOptions, { from: { epoch, step: meta.step } })) {
+      const { loss, correct } = await trainStep(model, optimizer, parameters, batch.inputIds, batch.attentionMask, batch.labels);
+      tf.dispose([batch.inputIds, batch.attentionMask, batch.labels]);
+      if (!Number.isFinite(loss)) {
+        const where = options.checkpointDir ? `; the last good checkpoint is in ${options.checkpointDir}` : "";
+        throw new DivergedError(`loss is ${loss} at epoch ${epoch + 1}, step ${batch.step + 1}: training stopped before applying that update${where}. Try a lower learning rate.`);
+      }
+      peakMemoryBytes = Math.max(peakMemoryBytes, tf.memory().numBytes);
+      meta.step = batch.step + 1;
+      meta.globalStep++;
+      meta.samples += batch.size;
+      meta.running.lossSum += loss;
+      meta.running.correct += correct;
+      meta.running.seen += batch.size;
+      const info = { epoch: epoch + 1, step: meta.step, globalStep: meta.globalStep, loss };
+      writeLog({ type: "step", ...info });
+      options.onStep?.(info);
+      const stepsThisEpoch = meta.step;
+      progress?.tick(1, { loss: (meta.running.lossSum / Math.max(1, stepsThisEpoch)).toFixed(4), acc: (meta.running.correct / meta.running.seen).toFixed(3) });
+      const lastOfEpoch = meta.step === perEpoch;
+      if (!lastOfEpoch && (reachedMaxSteps() || (config.checkpointEvery > 0 && meta.globalStep % config.checkpointEvery === 0))) {
+        const now = performance.now();
+        meta.running.seconds += (now - started) / 1000;
+        meta.trainSeconds += (now - started) / 1000;
+        await checkpoint();
+        started = performance.now();
+      }
+      if (reachedMaxSteps()) break;
+    }
+    const elapsed = (performance.now() - started) / 1000;
+    meta.running.seconds += elapsed;
+    meta.trainSeconds += elapsed;
+    progress?.done();
+
+    const valAccuracy = await evaluateAccuracy(model, data.val, { batchSize: config.evalBatchSize, progress: options.progress === false ? false : { label: "validation", ...options.progress } });
+    const record: EpochRecord = {
+      epoch: epoch + 1,
+      steps: meta.step,
+      trainLoss: meta.running.lossSum / Math.max(1, meta.step),
+      trainAccuracy: meta.running.correct / Math.max(1, meta.running.seen),
+      valAccuracy,
+      seconds: meta.running.seconds,
+      samplesPerSecond: meta.running.seen / Math.max(1e-9, meta.running.seconds),
+    };
+    meta.epochs.push(record);
+    writeLog({ type: "epoch", ...record });
+    log(`epoch ${record.epoch}: loss ${record.trainLoss.toFixed(4)}, train acc ${pct(record.trainAccuracy)} (running), val acc ${pct(valAccuracy)}, ${record.samplesPerSecond.toFixed(1)} samples/s`);
+    if (valAccuracy > meta.best.valAccuracy) {
+      meta.best = { valAccuracy, epoch: epoch + 1 };
+      tf.dispose(bestWeights);
+      bestWeights = parameters.map((p) => tf.clone(p));
+    }
+    meta.epoch = epoch + 1;
+    meta.step = 0;
+    meta.running = { lossSum: 0, correct: 0, seen: 0, seconds: 0 };
+    await checkpoint();
+  }
+
+  // Back to the best epoch's weights, then the tutorial's three accuracies.
+  parameters.forEach((p, i) => bestWeights[i] && p.assign(bestWeights[i]));
+  tf.dispose(bestWeights);
+  optimizer.dispose();
+  const evalProgress = (label: string) => (options.progress === false ? (false as const) : { label, ...options.progress });
+  const trainAccuracy = config.evaluateTrain ? await evaluateAccuracy(model, data.train, { batchSize: config.evalBatchSize, progress: evalProgress("train accuracy") }) : null;
+  const testAccuracy = data.test ? await evaluateAccuracy(model, data.test, { batchSize: config.evalBatchSize, progress: evalProgress("test accuracy") }) : null;
+  const result: TrainResult = {
+    epochs: meta.epochs,
+    bestEpoch: meta.best.epoch,
+    trainAccuracy,
+    valAccuracy: meta.best.valAccuracy,
+    testAccuracy,
+    steps: meta.globalStep,
+    trainSeconds: meta.trainSeconds,
+    samplesPerSecond: meta.samples / Math.max(1e-9, meta.trainSeconds),
+    peakMemoryBytes,
+    resumedFromStep,
+  };
+  writeLog({ type: "result", ...result });
+  return result;
+}
+
+/**
+ * One step: forward, cross-entropy, gradients of the trainable parameters only, and the Adam
+ * update unless the loss is not finite. Everything made here is freed here.
+ */
+export async function trainStep(
+  model: Module,
+  optimizer: Adam,
+  parameters: tf.Variable[],
+  inputIds: tf.Tensor,
+  attentionMask: tf.Tensor,
+  labels: tf.Tensor,
+): Promise<{ loss: number; correct: number }> {
+  let predictions: tf.Tensor | null = null;
+  const { value, grads } = tf.variableGrads(() => {
+    const logits = model.forward(inputIds, attentionMask);
+    predictions = tf.keep(tf.argMax(logits, -1));
+    return crossEntropy(logits, labels);
+  }, parameters);
+  const [lossData, predicted, truth] = await Promise.all([value.data(), predictions!.data(), labels.data()]);
+  const loss = lossData[0];
+  if (Number.isFinite(loss)) optimizer.applyGradients(grads);
+  tf.dispose([value, predictions!, ...Object.values(grads)]);
+  let correct = 0;
+  for (let i = 0; i < truth.length; i++) if (predicted[i] === truth[i]) correct++;
+  return { loss, correct };
+}
+
+function assertSameRun(saved: Meta, now: Meta, dir: string): void {
+  const keys: (keyof TrainConfig)[] = ["batchSize", "learningRate", "weightDecay", "seed", "bucketChunks"];
+  const changed = keys.filter((key) => saved.config[key] !== now.config[key]);
+  if (changed.length > 0) {
+    throw new Error(`${dir} holds a checkpoint of a run with other settings (${changed.map((k) => `${k}: ${saved.config[k]} then, ${now.config[k]} now`).join("; ")}); use another folder or delete it`);
+  }
+  if (saved.parameterNames.join() !== now.parameterNames.join()) {
+    throw new Error(`${dir} holds a checkpoint that trains other parameters (${saved.parameterNames.length} then, ${now.parameterNames.length} now); use another folder or delete it`);
+  }
+}
+
+const pct = (x: number) => `${(100 * x).toFixed(2)}%`;
