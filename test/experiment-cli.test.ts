@@ -1,0 +1,67 @@
+import * as childProcess from "child_process";
+import * as fs from "fs";
+import * as path from "path";
+import { makeTempDir, removeTempDir, writeFakeImdbTarGz } from "./helpers/fake-imdb";
+import { prepareImdb } from "../lib/data/imdb-prepare";
+
+// scripts/experiment.ts end to end, as `npm run experiment` runs it, on a fake IMDb archive and the
+// real bert-base-uncased vocabulary (read from ../shared by path).
+
+const ROOT = path.resolve(__dirname, "..");
+const TSX = path.join(ROOT, "node_modules", ".bin", "tsx");
+const VOCAB_DIR = path.resolve(ROOT, "..", "shared", "models", "bert-base-uncased");
+
+function run(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    childProcess.execFile(TSX, ["scripts/experiment.ts", ...args], { cwd: ROOT }, (error, stdout, stderr) =>
+      resolve({ code: error ? Number(error.code ?? 1) : 0, stdout, stderr }),
+    );
+  });
+}
+
+let tmp: string;
+let dataDir: string;
+beforeAll(async () => {
+  tmp = makeTempDir("experiment-cli-");
+  const archive = await writeFakeImdbTarGz(path.join(tmp, "fake.tar.gz"), { perFolder: 25 });
+  dataDir = path.join(tmp, "imdb");
+  await prepareImdb({ source: archive, outDir: dataDir, balanceTolerance: 0.2, log: () => undefined });
+});
+afterAll(() => removeTempDir(tmp));
+
+test("a LoRA run prints the backend, the counts and the accuracies, and writes a valid result file", async () => {
+  const out = path.join(tmp, "results", "lora.json");
+  const { code, stdout, stderr } = await run([
+    "--mode", "lora", "--lora-r", "4", "--lora-alpha", "8", "--lora-query", "--lora-value", "--lora-mlp", "--profile", "quick", "--backend", "wasm",
+    "--data", dataDir, "--tokenizer", VOCAB_DIR, "--epochs", "1", "--train-limit", "24", "--val-limit", "8", "--test-limit", "8",
+    "--out", out,
+  ]);
+  expect(stderr).toBe("");
+  expect(code).toBe(0);
+  expect(stdout).toContain("backend: wasm — CPU (WebAssembly, SIMD)");
+  expect(stdout).toMatch(/mode: lora \(r=4, alpha=8, 8 layers\) — [\d,]+ of [\d,]+ parameters train/);
+  expect(stdout).toMatch(/accuracy \(best epoch 1\): train \d+\.\d\d%, validation \d+\.\d\d%, test \d+\.\d\d%/);
+  const result = JSON.parse(fs.readFileSync(out, "utf8"));
+  for (const key of ["mode", "config", "trainable_params", "total_params", "backend", "device", "date", "epochs", "best_epoch", "val_accuracy", "test_accuracy", "samples_per_second", "peak_memory_bytes"]) {
+    expect(result).toHaveProperty(key);
+  }
+  expect(result.mode).toBe("lora");
+  // quick model: dim 64, 2 layers, hidden 256; LoRA r=4 on q_lin, v_lin (64x64) and lin1 (64x256), lin2 (256x64)
+  expect(result.trainable_params).toBe(2 * (2 * 4 * (64 + 64) + 4 * (64 + 256) + 4 * (256 + 64)));
+  expect(result.config.lora_targets).toHaveLength(8);
+  expect(result.epochs).toHaveLength(1);
+  expect(result.epochs[0].steps).toBe(2);
+  expect(new Date(result.date).getTime()).toBeGreaterThan(0);
+  expect(result.val_accuracy).toBeGreaterThanOrEqual(0);
+  expect(result.val_accuracy).toBeLessThanOrEqual(1);
+  expect(result.peak_memory_bytes).toBeGreaterThan(0);
+});
+
+test("bad flags get clear errors", async () => {
+  const bad = await run(["--mode", "lorra"]);
+  expect(bad.code).toBe(1);
+  expect(bad.stderr).toContain('--mode must be one of last-layers, lora, full, got "lorra"');
+  const noData = await run(["--data", path.join(tmp, "nowhere"), "--tokenizer", VOCAB_DIR, "--backend", "cpu"]);
+  expect(noData.code).toBe(1);
+  expect(noData.stderr).toContain("no prepared IMDb splits here; run `npm run data:imdb` first");
+});
