@@ -13,7 +13,7 @@
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { SEND_QUEUE_PRELOAD, tslabBinPath } from "./notebook/kernel";
+import { SEND_QUEUE_PRELOAD, KERNEL_ROOT_PRELOAD, tslabBinPath } from "./notebook/kernel";
 
 export interface InstallOptions {
   name?: string;
@@ -47,7 +47,7 @@ export function jupyterDataDir(env = process.env, platform = os.platform(), home
 /** The kernel.json: node, the preload, tslab's entry script, all as absolute paths. */
 export function kernelSpec(displayName = "TypeScript (LoRA book)"): KernelSpec {
   return {
-    argv: [process.execPath, "-r", SEND_QUEUE_PRELOAD, tslabBinPath(), "kernel", "--config-path", "{connection_file}"],
+    argv: [process.execPath, "-r", SEND_QUEUE_PRELOAD, "-r", KERNEL_ROOT_PRELOAD, tslabBinPath(), "kernel", "--config-path", "{connection_file}"],
     display_name: displayName,
     language: "typescript",
     // Jupyter interrupts by SIGINT, which tslab handles (a running cell stops with an error).

@@ -11,6 +11,7 @@
 import * as fs from "fs";
 import * as path from "path";
 import { executeNotebook, NotebookExecutionError, type ExecutedCell } from "./notebook/execute";
+import { PROJECT_ROOT } from "./notebook/kernel";
 
 interface CliOptions {
   notebooks: string[];
@@ -94,6 +95,8 @@ export async function main(argv: string[]): Promise<number> {
     try {
       const result = await executeNotebook(notebook, {
         timeoutMs: options.timeoutSeconds * 1000,
+        // As the kernel users register (scripts/install-kernel.ts): at the project's root.
+        kernelCwd: PROJECT_ROOT,
         outPath,
         onCell,
       });

@@ -63,16 +63,11 @@ export function applyLoRA(model: Module, options: ApplyLoRAOptions): string[] {
  * same outputs with plain Linear layers and no extra cost. Returns the number of layers merged.
  */
 export function mergeLoRA(model: Module): number {
-  const loraLayers = model
-    .namedModules()
-    .filter(([, module]) => module instanceof LinearWithLoRA || module instanceof LinearWithLoRAMerged) as [
-    string,
-    LinearWithLoRA | LinearWithLoRAMerged,
-  ][];
+  const loraLayers = model.namedModules().filter(([, module]) => isLinearWithLoRA(module));
   // Deepest first, so a LoRA stacked on a LoRA merges from the inside out.
   loraLayers.sort(([a], [b]) => b.split(".").length - a.split(".").length);
   for (const [path] of loraLayers) {
-    const layer = model.getSubmodule(path) as LinearWithLoRA | LinearWithLoRAMerged;
+    const layer = model.getSubmodule(path) as unknown as LoRAShaped;
     const base = layer.linear;
     if (!(base instanceof Linear)) throw new Error(`mergeLoRA: ${path}.linear is a ${base.constructor.name}, not a Linear`);
     if (path === "") throw new Error("mergeLoRA: call it on the model that contains the LoRA layers");
@@ -84,4 +79,20 @@ export function mergeLoRA(model: Module): number {
     model.setSubmodule(path, base);
   }
   return loraLayers.length;
+}
+
+/** What merging needs of a layer: a `linear` child and a `lora` child with A, B and scale. */
+interface LoRAShaped {
+  linear: Module;
+  lora: Module & { A: tf.Variable; B: tf.Variable; scale: number };
+}
+
+/**
+ * LinearWithLoRA, LinearWithLoRAMerged, or a class with the same shape (a notebook's own copy of
+ * them is another class to JavaScript, though the same code): recognised by its parts.
+ */
+function isLinearWithLoRA(module: Module): boolean {
+  if (module instanceof LinearWithLoRA || module instanceof LinearWithLoRAMerged) return true;
+  const { linear, lora } = module as unknown as Partial<LoRAShaped>;
+  return linear instanceof Module && lora instanceof Module && lora.A instanceof tf.Variable && lora.B instanceof tf.Variable && typeof lora.scale === "number";
 }

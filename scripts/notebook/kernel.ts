@@ -66,6 +66,10 @@ export interface KernelStartOptions {
 
 /** Absolute path of the preload module that queues the kernel's ZeroMQ sends. */
 export const SEND_QUEUE_PRELOAD = path.join(__dirname, "zmq-send-queue.cjs");
+/** Preload that moves the kernel to the project's root, where the notebooks' "./lib" imports resolve. */
+export const KERNEL_ROOT_PRELOAD = path.join(__dirname, "kernel-root.cjs");
+/** The project's root: the working folder of the book's kernels. */
+export const PROJECT_ROOT = path.resolve(__dirname, "..", "..");
 
 /** Absolute path of tslab's command-line entry (`bin/tslab`, a Node script). */
 export function tslabBinPath(): string {

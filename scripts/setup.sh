@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Set up a fresh machine for the book and its tests: the system packages the browser and Jupyter
+# tests need (Debian/Ubuntu: Chromium, the classic Jupyter notebook, ipykernel), then the npm
+# packages exactly as package-lock.json pins them. Safe to run again.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need=()
+[ -x /usr/bin/chromium ] || need+=(chromium)
+[ -x /usr/bin/jupyter-notebook ] || need+=(jupyter-notebook)
+/usr/bin/python3 -c "import ipykernel" 2>/dev/null || need+=(python3-ipykernel)
+if [ ${#need[@]} -gt 0 ]; then
+  if command -v apt-get >/dev/null; then
+    sudo=""; [ "$(id -u)" = 0 ] || sudo="sudo"
+    echo "setup: installing ${need[*]} with apt-get"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+  else
+    echo "setup: please install ${need[*]} (only the browser and Jupyter tests need them)" >&2
+  fi
+fi
+
+# npm ci, unless node_modules was installed from this very package-lock.json already.
+lock_hash=$(sha256sum package-lock.json | cut -d' ' -f1)
+if [ "$(cat node_modules/.lock-hash 2>/dev/null)" != "$lock_hash" ]; then
+  npm ci --no-audit --no-fund
+  echo "$lock_hash" > node_modules/.lock-hash
+fi

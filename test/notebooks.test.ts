@@ -1,0 +1,98 @@
+import * as fs from "fs";
+import * as path from "path";
+import * as ts from "typescript";
+import { executeNotebook } from "../scripts/notebook/execute";
+import { PROJECT_ROOT } from "../scripts/notebook/kernel";
+
+// The book and the library never drift: every class, function, interface or type that a notebook
+// defines and lib/ also defines must be the same code (up to `export`, which tslab cells may not use,
+// and formatting). And chapter 00 must run on the real tslab kernel, with the outputs its text describes.
+
+const NOTEBOOKS = path.join(PROJECT_ROOT, "notebooks");
+
+type Declarations = Map<string, { text: string; where: string }>;
+
+function declarations(source: string, where: string): Declarations {
+  const file = ts.createSourceFile(where, source, ts.ScriptTarget.ES2022, true, ts.ScriptKind.TS);
+  const found: Declarations = new Map();
+  for (const statement of file.statements) {
+    if (
+      (ts.isClassDeclaration(statement) || ts.isFunctionDeclaration(statement) || ts.isInterfaceDeclaration(statement) || ts.isTypeAliasDeclaration(statement)) &&
+      statement.name
+    ) {
+      // the declaration with its own doc comment, not the comments above it
+      found.set(statement.name.text, { text: normalise(source.slice(statement.getStart(file, true), statement.end)), where });
+    }
+  }
+  return found;
+}
+
+/** Same code: no `export`, no trailing spaces, no blank-line or indentation differences at the ends. */
+function normalise(text: string): string {
+  return text
+    .replace(/^\s*export (?:default )?/gm, (match) => match.replace(/export (?:default )?/, ""))
+    .split("\n")
+    .map((line) => line.trimEnd())
+    .join("\n")
+    .trim();
+}
+
+function libDeclarations(): Declarations {
+  const all: Declarations = new Map();
+  const walk = (dir: string) => {
+    for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
+      const full = path.join(dir, entry.name);
+      if (entry.isDirectory()) walk(full);
+      else if (entry.name.endsWith(".ts")) for (const [name, d] of declarations(fs.readFileSync(full, "utf8"), path.relative(PROJECT_ROOT, full))) all.set(name, d);
+    }
+  };
+  walk(path.join(PROJECT_ROOT, "lib"));
+  return all;
+}
+
+const notebooks = fs.readdirSync(NOTEBOOKS).filter((name) => name.endsWith(".ipynb")).sort();
+
+test("there are notebooks, and chapter 00 defines the library's LoRA classes itself", () => {
+  expect(notebooks).toContain("00_lora_layer.ipynb");
+});
+
+describe.each(notebooks)("%s shows the library's code as it is", (name) => {
+  test("every declaration shared with lib/ is identical", () => {
+    const notebook = JSON.parse(fs.readFileSync(path.join(NOTEBOOKS, name), "utf8"));
+    const lib = libDeclarations();
+    const shared: string[] = [];
+    notebook.cells.forEach((cell: { cell_type: string; source: string | string[] }, index: number) => {
+      if (cell.cell_type !== "code") return;
+      const source = Array.isArray(cell.source) ? cell.source.join("") : cell.source;
+      for (const [declName, mine] of declarations(source, `${name} cell ${index}`)) {
+        const theirs = lib.get(declName);
+        if (!theirs) continue;
+        shared.push(declName);
+        if (mine.text !== theirs.text) {
+          throw new Error(`${declName} in ${mine.where} differs from ${theirs.where}:\n--- notebook\n${mine.text}\n--- lib\n${theirs.text}`);
+        }
+      }
+    });
+    if (name === "00_lora_layer.ipynb") {
+      expect(shared.sort()).toEqual(["LinearWithLoRA", "LinearWithLoRAMerged", "LoRALayer", "LoRAScaling", "loraScale"]);
+    }
+  });
+});
+
+test("chapter 00 executes on the tslab kernel, and shows what its text says", async () => {
+  const result = await executeNotebook(path.join(NOTEBOOKS, "00_lora_layer.ipynb"), { kernelCwd: PROJECT_ROOT, outPath: null, timeoutMs: 120_000 });
+  const text = result.cells
+    .flatMap((cell) => cell.outputs)
+    .map((output) => ("text" in output ? (Array.isArray(output.text) ? output.text.join("") : output.text) : ""))
+    .join("");
+  expect(text).toContain("LoRALayer()");
+  expect(text).toContain("largest difference: 0\n"); // LoRA starts as a no-op
+  expect(text).toContain("trainable: 816 of 3666 parameters");
+  expect(text).toContain("frozen weights that changed: []");
+  expect(text).toContain("merged layers: 3");
+  expect(text).toMatch(/task B accuracy after LoRA: (9\d|100)\.\d%/);
+  const merged = Number(/largest difference after merging: ([\d.e-]+)/.exec(text)![1]);
+  expect(merged).toBeLessThan(1e-4);
+  const figures = result.cells.flatMap((cell) => cell.outputs).filter((o) => o.output_type === "display_data" && "application/vnd.plotly.v1+json" in o.data);
+  expect(figures).toHaveLength(1);
+});
