@@ -142,10 +142,11 @@ function registerMissingWasmKernels(): void {
         makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
         typedArrayFromHeap(info: tf.TensorInfo): Float32Array;
       };
+      const rowSize = x.shape.slice(segmentIds.shape.length).reduce((a, b) => a * b, 1);
+      // Allocate before reading: an allocation can grow the wasm heap and detach earlier views.
+      const out = wasm.makeOutput([numSegments, ...x.shape.slice(segmentIds.shape.length)], x.dtype);
       const values = wasm.readSync(x.dataId) as Float32Array;
       const ids = wasm.readSync(segmentIds.dataId);
-      const rowSize = x.shape.slice(segmentIds.shape.length).reduce((a, b) => a * b, 1);
-      const out = wasm.makeOutput([numSegments, ...x.shape.slice(segmentIds.shape.length)], x.dtype);
       const outValues = wasm.typedArrayFromHeap(out);
       outValues.fill(0);
       for (let i = 0; i < ids.length; i++) {

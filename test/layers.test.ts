@@ -115,3 +115,34 @@ test("batched matmul, with broadcasting and transposes, equals the definition (t
   const perBatch = tf.stack([0, 1, 2].map((i) => tf.matMul(c.slice([i, 0, 0], [1, 2, 4]).reshape([2, 4]), a.slice([i, 0, 0], [1, 4, 5]).reshape([4, 5]))));
   expect(maxAbsDiff(tf.matMul(c, a), perBatch)).toBeLessThan(1e-5);
 });
+
+describe("dropout's mask is a hash of (seed, index), computed where the tensor lives", () => {
+  test("the mask matches dropoutUniform element by element, and the gradient applies the same mask", async () => {
+    const { dropout, dropoutUniform } = await import("../lib/nn/dropout");
+    const x = tf.range(1, 1001).toFloat();
+    const y = dropout(x, 0.25, 77).dataSync();
+    for (let i = 0; i < 1000; i++) {
+      const kept = dropoutUniform(77, i) >= 0.25;
+      expect(y[i]).toBeCloseTo(kept ? (i + 1) / 0.75 : 0, 3);
+    }
+    const grad = tf.grad((t: tf.Tensor) => tf.sum(dropout(t, 0.25, 77)))(x).dataSync();
+    for (let i = 0; i < 1000; i++) expect(grad[i]).toBeCloseTo(y[i] / (i + 1), 5);
+    const kept = Array.from(y).filter((v) => v !== 0).length / 1000;
+    expect(kept).toBeGreaterThan(0.71);
+    expect(kept).toBeLessThan(0.79);
+  });
+
+  test("dropoutUniform is uniform: mean 1/2, variance 1/12, over 100,000 draws", async () => {
+    const { dropoutUniform } = await import("../lib/nn/dropout");
+    let sum = 0;
+    let squares = 0;
+    const n = 100_000;
+    for (let i = 0; i < n; i++) {
+      const u = dropoutUniform(12345, i);
+      sum += u;
+      squares += u * u;
+    }
+    expect(sum / n).toBeCloseTo(0.5, 2);
+    expect(squares / n - (sum / n) ** 2).toBeCloseTo(1 / 12, 3);
+  });
+});

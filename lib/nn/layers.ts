@@ -2,6 +2,7 @@ import * as tf from "@tensorflow/tfjs";
 import { Module } from "./module";
 import * as F from "./functional";
 import { randn, randUniform, nextSeed } from "./random";
+import { dropout } from "./dropout";
 import { pyBool, pyFloat, pyStr, pyTuple } from "./print";
 
 // The layers PyTorch's DistilBERT is made of, with PyTorch's parameter names, shapes,
@@ -110,7 +111,7 @@ export class Dropout extends Module {
   forward(x: tf.Tensor): tf.Tensor {
     if (!this.training || this.p === 0) return x;
     if (this.p === 1) return tf.zerosLike(x);
-    return tf.dropout(x, this.p, undefined, nextSeed());
+    return dropout(x, this.p, nextSeed());
   }
 
   override extraRepr(): string {
