@@ -26,7 +26,7 @@ const HELP = `npm run experiment -- [flags]
         (no layer flag: query and value, as the tutorial)
 
   Training: --epochs 3 --batch-size 12 --lr 5e-5 --weight-decay 0 --seed 123 --max-steps N --max-length N
-            --train-limit N --val-limit N --test-limit N --bucket CHUNKS --eval-batch-size N --no-train-eval
+            --train-limit N --val-limit N --test-limit N --bucket CHUNKS --eval-batch-size N --pad-multiple N --no-train-eval
   Long runs: --checkpoint-dir DIR (resumes from it) --checkpoint-every STEPS --log FILE.jsonl
 `;
 
@@ -64,6 +64,7 @@ function parse(argv: string[]): ExperimentSpec {
       "test-limit": { type: "string" },
       bucket: { type: "string" },
       "eval-batch-size": { type: "string" },
+      "pad-multiple": { type: "string" },
       "no-train-eval": { type: "boolean" },
       "checkpoint-dir": { type: "string" },
       "checkpoint-every": { type: "string" },
@@ -122,6 +123,7 @@ function parse(argv: string[]): ExperimentSpec {
     maxSteps: num("max-steps", values["max-steps"]) ?? spec.train.maxSteps,
     bucketChunks: num("bucket", values.bucket) ?? spec.train.bucketChunks,
     evalBatchSize: num("eval-batch-size", values["eval-batch-size"]) ?? spec.train.evalBatchSize,
+    padMultiple: num("pad-multiple", values["pad-multiple"]) ?? spec.train.padMultiple,
     checkpointEvery: num("checkpoint-every", values["checkpoint-every"]) ?? spec.train.checkpointEvery,
     evaluateTrain: !values["no-train-eval"],
   };

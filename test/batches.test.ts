@@ -118,3 +118,15 @@ test("tensor batches: int32 tensors of shape [size, seqLen], equal to the array 
 test("bad batch sizes are refused", () => {
   expect(() => planEpoch(lengths, { batchSize: 0 }, 0)).toThrow(/batchSize must be at least 1/);
 });
+
+test("padMultiple pads each batch up to a multiple of it, never past the split's maxLength", () => {
+  const { collate } = require("../lib/data/batches") as typeof import("../lib/data/batches");
+  const data = {
+    ids: Uint16Array.from([1, 5, 2, 1, 6, 7, 8, 2]), offsets: Uint32Array.from([0, 3, 8]), labels: Uint8Array.from([0, 1]),
+    tokenizer: "t", vocabSize: 10, padId: 0, maxLength: 6,
+  };
+  expect(collate(data, [0], 4).seqLen).toBe(4);
+  expect(collate(data, [0, 1], 4).seqLen).toBe(6); // 8 would pass maxLength 6
+  expect(Array.from(collate(data, [0], 4).attentionMask)).toEqual([1, 1, 1, 0]);
+  expect(collate(data, [0, 1]).seqLen).toBe(5);
+});

@@ -21,6 +21,12 @@ export interface BatchOptions {
   bucketChunks?: number;
   /** Leave out batches smaller than batchSize (default false: the last batch may be short). */
   dropLast?: boolean;
+  /**
+   * Pad each batch to a multiple of this many tokens (default 1: to its longest review), at most to
+   * the split's maxLength. On WebGPU every new shape costs a shader compile and a new pool of GPU
+   * buffers that tfjs keeps; a few lengths (multiples of 64) keep both bounded.
+   */
+  padMultiple?: number;
 }
 
 /** Where to start and how far to go: epochs [from.epoch, epochs), starting at from.step. */
@@ -102,10 +108,11 @@ export function sequenceLengths(data: TokenizedSplit): Uint32Array {
 }
 
 /** Pad the given reviews to the longest of them: ids (padId after the end), mask (1 = real token), labels. */
-export function collate(data: TokenizedSplit, indices: readonly number[]): Omit<ArrayBatch, "epoch" | "step"> {
+export function collate(data: TokenizedSplit, indices: readonly number[], padMultiple = 1): Omit<ArrayBatch, "epoch" | "step"> {
   const size = indices.length;
   let seqLen = 0;
   for (const i of indices) seqLen = Math.max(seqLen, sequenceLength(data, i));
+  if (padMultiple > 1) seqLen = Math.max(seqLen, Math.min(Math.ceil(seqLen / padMultiple) * padMultiple, data.maxLength));
   const inputIds = new Int32Array(size * seqLen).fill(data.padId);
   const attentionMask = new Int32Array(size * seqLen);
   const labels = new Int32Array(size);
@@ -127,7 +134,7 @@ export function* arrayBatches(data: TokenizedSplit, options: BatchOptions, range
   for (let epoch = from.epoch; epoch < epochs; epoch++) {
     const plan = planEpoch(lengths, options, epoch);
     for (let step = epoch === from.epoch ? from.step : 0; step < plan.length; step++) {
-      yield { epoch, step, ...collate(data, plan[step]) };
+      yield { epoch, step, ...collate(data, plan[step], options.padMultiple) };
     }
   }
 }

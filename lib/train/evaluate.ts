@@ -8,7 +8,7 @@ import { Progress, ProgressOptions } from "../util/progress";
 export async function evaluateAccuracy(
   model: Module,
   data: TokenizedSplit,
-  options: { batchSize?: number; progress?: ProgressOptions | false } = {},
+  options: { batchSize?: number; padMultiple?: number; progress?: ProgressOptions | false } = {},
 ): Promise<number> {
   const wasTraining = model.training;
   model.eval();
@@ -16,7 +16,7 @@ export async function evaluateAccuracy(
   const progress = options.progress === false ? null : new Progress({ total: count, unit: "reviews", label: "evaluate", ...options.progress });
   let correct = 0;
   // Sorted into similar lengths (order does not matter here): less padding, faster.
-  for (const batch of arrayBatches(data, { batchSize: options.batchSize ?? 32, shuffle: false, bucketChunks: 50 })) {
+  for (const batch of arrayBatches(data, { batchSize: options.batchSize ?? 32, shuffle: false, bucketChunks: 50, padMultiple: options.padMultiple })) {
     const predictions = tf.tidy(() => {
       const ids = tf.tensor2d(batch.inputIds, [batch.size, batch.seqLen], "int32");
       const mask = tf.tensor2d(batch.attentionMask, [batch.size, batch.seqLen], "int32");

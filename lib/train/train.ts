@@ -24,6 +24,8 @@ export interface TrainConfig {
   /** Length bucketing of training batches (0 = off): less padding, faster epochs. */
   bucketChunks: number;
   evalBatchSize: number;
+  /** Pad batches to a multiple of this many tokens; 0 = automatic: 64 on WebGPU, else none. */
+  padMultiple: number;
   /** Stop after this many training steps in all (bounded runs); 0 = no limit. */
   maxSteps: number;
   /** Save a checkpoint every N steps (and at the end of every epoch); 0 = only at epoch ends. */
@@ -40,6 +42,7 @@ export const TUTORIAL_TRAIN_CONFIG: TrainConfig = {
   seed: 123,
   bucketChunks: 0,
   evalBatchSize: 32,
+  padMultiple: 0,
   maxSteps: 0,
   checkpointEvery: 0,
   evaluateTrain: true,
@@ -163,7 +166,9 @@ export async function train(model: Module, data: TrainData, options: TrainOption
   };
   if (options.logFile) fs.mkdirSync(path.dirname(options.logFile), { recursive: true });
 
-  const batchOptions = { batchSize: config.batchSize, seed: config.seed, bucketChunks: config.bucketChunks };
+  const padMultiple = config.padMultiple || (tf.getBackend() === "webgpu" ? 64 : 1);
+  const batchOptions = { batchSize: config.batchSize, seed: config.seed, bucketChunks: config.bucketChunks, padMultiple };
+  const evalOptions = { batchSize: config.evalBatchSize, padMultiple };
   const perEpoch = stepsPerEpoch(data.train.labels.length, batchOptions);
   const reachedMaxSteps = () => config.maxSteps > 0 && meta.globalStep >= config.maxSteps;
 
@@ -207,7 +212,7 @@ export async function train(model: Module, data: TrainData, options: TrainOption
     meta.trainSeconds += elapsed;
     progress?.done();
 
-    const valAccuracy = await evaluateAccuracy(model, data.val, { batchSize: config.evalBatchSize, progress: options.progress === false ? false : { label: "validation", ...options.progress } });
+    const valAccuracy = await evaluateAccuracy(model, data.val, { ...evalOptions, progress: options.progress === false ? false : { label: "validation", ...options.progress } });
     const record: EpochRecord = {
       epoch: epoch + 1,
       steps: meta.step,
@@ -236,8 +241,8 @@ export async function train(model: Module, data: TrainData, options: TrainOption
   tf.dispose(bestWeights);
   optimizer.dispose();
   const evalProgress = (label: string) => (options.progress === false ? (false as const) : { label, ...options.progress });
-  const trainAccuracy = config.evaluateTrain ? await evaluateAccuracy(model, data.train, { batchSize: config.evalBatchSize, progress: evalProgress("train accuracy") }) : null;
-  const testAccuracy = data.test ? await evaluateAccuracy(model, data.test, { batchSize: config.evalBatchSize, progress: evalProgress("test accuracy") }) : null;
+  const trainAccuracy = config.evaluateTrain ? await evaluateAccuracy(model, data.train, { ...evalOptions, progress: evalProgress("train accuracy") }) : null;
+  const testAccuracy = data.test ? await evaluateAccuracy(model, data.test, { ...evalOptions, progress: evalProgress("test accuracy") }) : null;
   const result: TrainResult = {
     epochs: meta.epochs,
     bestEpoch: meta.best.epoch,
