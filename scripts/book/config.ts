@@ -1,0 +1,74 @@
+/**
+ * book.config.json: what goes into the book, in reading order. Paths are relative to the file.
+ *
+ *   {
+ *     "title": "LoRA from Scratch in TypeScript",
+ *     "description": "One line under the title",           (optional)
+ *     "intro": "README.md",                                 (optional: its opening, up to the first ##)
+ *     "profile": "quick",                                   (optional: named on the index page)
+ *     "outDir": "build/book",                               (optional, default build/book)
+ *     "chapters": [
+ *       { "file": "notebooks/00_lora_layer.ipynb" },
+ *       { "file": "docs/reproduce.md", "title": "Reproduce the experiment" }
+ *     ]
+ *   }
+ */
+import * as fs from "fs";
+import * as path from "path";
+import type { BookSpec } from "./render";
+
+export interface BookConfig {
+  book: BookSpec;
+  /** Absolute output folder. */
+  outDir: string;
+}
+
+const KEYS = ["title", "description", "intro", "profile", "outDir", "chapters"];
+const CHAPTER_KEYS = ["file", "title"];
+
+export function readBookConfig(configPath: string): BookConfig {
+  const file = path.resolve(configPath);
+  if (!fs.existsSync(file)) throw new Error(`no book config at ${file}: write one (format in scripts/book/config.ts) or pass --config FILE`);
+  let raw: unknown;
+  try {
+    raw = JSON.parse(fs.readFileSync(file, "utf8"));
+  } catch (err) {
+    throw new Error(`${configPath}: not a readable JSON file: ${(err as Error).message}`);
+  }
+  const fail = (message: string): never => {
+    throw new Error(`${configPath}: ${message}`);
+  };
+  if (!isObject(raw)) return fail("expected a JSON object");
+  for (const key of Object.keys(raw)) if (!KEYS.includes(key)) fail(`unknown key "${key}" (known: ${KEYS.join(", ")})`);
+  const text = (value: unknown, where: string, optional: boolean): string | undefined => {
+    if (value === undefined && optional) return undefined;
+    if (typeof value !== "string" || value.trim() === "") return fail(`${where} must be a non-empty string`);
+    return value;
+  };
+  const dir = path.dirname(file);
+  const title = text(raw.title, '"title"', false)!;
+  if (!Array.isArray(raw.chapters) || raw.chapters.length === 0) return fail('"chapters" must be a non-empty list');
+  const chapters = raw.chapters.map((c: unknown, i: number) => {
+    const where = `chapters[${i}]`;
+    if (!isObject(c)) return fail(`${where} must be an object like {"file": "notebooks/00_intro.ipynb"}`);
+    for (const key of Object.keys(c)) if (!CHAPTER_KEYS.includes(key)) fail(`${where}: unknown key "${key}"`);
+    const chapterFile = text(c.file, `${where}.file`, false)!;
+    if (!/\.(ipynb|md)$/.test(chapterFile)) fail(`${where}.file must be an .ipynb or .md file`);
+    return { file: path.resolve(dir, chapterFile), title: text(c.title, `${where}.title`, true) };
+  });
+  const intro = text(raw.intro, '"intro"', true);
+  return {
+    book: {
+      title,
+      description: text(raw.description, '"description"', true),
+      intro: intro === undefined ? undefined : path.resolve(dir, intro),
+      profile: text(raw.profile, '"profile"', true),
+      chapters,
+    },
+    outDir: path.resolve(dir, text(raw.outDir, '"outDir"', true) ?? "build/book"),
+  };
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
