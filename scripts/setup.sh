@@ -8,6 +8,7 @@ cd "$(dirname "$0")/.."
 need=()
 [ -x /usr/bin/chromium ] || need+=(chromium)
 [ -x /usr/bin/jupyter-notebook ] || need+=(jupyter-notebook)
+[ -x /usr/bin/jupyter-kernelspec ] || need+=(jupyter-client)
 /usr/bin/python3 -c "import ipykernel" 2>/dev/null || need+=(python3-ipykernel)
 if [ ${#need[@]} -gt 0 ]; then
   if command -v apt-get >/dev/null; then

@@ -9,7 +9,7 @@ import * as os from "os";
 import * as path from "path";
 import { installKernel, jupyterDataDir, kernelSpec } from "../scripts/install-kernel";
 import { applyControlChars, executeNotebook, NotebookExecutionError } from "../scripts/notebook/execute";
-import { Kernel } from "../scripts/notebook/kernel";
+import { Kernel, KERNEL_ROOT_PRELOAD } from "../scripts/notebook/kernel";
 import { pythonJsonDumps, splitLines, type Notebook } from "../scripts/notebook/nbformat";
 
 const ROOT = path.resolve(__dirname, "..");
@@ -24,7 +24,10 @@ beforeAll(async () => {
   tmp = fs.mkdtempSync(path.join(os.tmpdir(), "notebook-runner-"));
   const dir = installKernel({ prefix: path.join(tmp, "prefix") });
   kernelJson = JSON.parse(fs.readFileSync(path.join(dir, "kernel.json"), "utf8"));
-  kernel = await Kernel.start({ cwd: FIXTURES, argv: kernelJson.argv });
+  // The registered kernel moves to the project's root (kernel-root.cjs); these fixtures import
+  // files beside them, so the shared kernel runs the same command without that one preload.
+  const argv = kernelJson.argv.filter((arg, i, all) => arg !== KERNEL_ROOT_PRELOAD && all[i + 1] !== KERNEL_ROOT_PRELOAD);
+  kernel = await Kernel.start({ cwd: FIXTURES, argv });
 });
 
 afterAll(async () => {
@@ -290,6 +293,8 @@ describe("install-kernel", () => {
         process.execPath,
         "-r",
         path.join(ROOT, "scripts", "notebook", "zmq-send-queue.cjs"),
+        "-r",
+        path.join(ROOT, "scripts", "notebook", "kernel-root.cjs"),
         path.join(ROOT, "node_modules", "tslab", "bin", "tslab"),
         "kernel",
         "--config-path",
@@ -316,7 +321,8 @@ describe("install-kernel", () => {
   });
 
   const kernelspecBin = "/usr/bin/jupyter-kernelspec";
-  (fs.existsSync(kernelspecBin) ? test : test.skip)("jupyter kernelspec list sees it", () => {
+  test("jupyter kernelspec list sees it", () => {
+    if (!fs.existsSync(kernelspecBin)) throw new Error(`${kernelspecBin} is missing: apt-get install jupyter-client (scripts/setup.sh does)`);
     const dataDir = path.join(tmp, "jupyter-data");
     installKernel({ env: { JUPYTER_DATA_DIR: dataDir } });
     const list = spawnSync(kernelspecBin, ["list"], { env: { ...process.env, JUPYTER_DATA_DIR: dataDir }, encoding: "utf8" });
