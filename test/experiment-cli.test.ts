@@ -65,3 +65,25 @@ test("bad flags get clear errors", async () => {
   expect(noData.code).toBe(1);
   expect(noData.stderr).toContain("no prepared IMDb splits here; run `npm run data:imdb` first");
 });
+
+test("grid-search runs the chosen points for real, then finds them done", async () => {
+  const outDir = path.join(tmp, "grid");
+  const args = [
+    "scripts/grid-search.ts", "--profile", "quick", "--backend", "wasm", "--data", dataDir, "--tokenizer", VOCAB_DIR,
+    "--epochs", "1", "--train-limit", "12", "--val-limit", "8", "--test-limit", "8", "--no-train-eval",
+    "--ranks", "1,4", "--alphas", "8", "--flag-sets", "qv", "--out-dir", outDir,
+  ];
+  const runGridCli = () =>
+    new Promise<{ code: number; stdout: string }>((resolve) =>
+      childProcess.execFile(TSX, args, { cwd: ROOT }, (error, stdout) => resolve({ code: error ? Number(error.code ?? 1) : 0, stdout })),
+    );
+  const first = await runGridCli();
+  expect(first.code).toBe(0);
+  expect(first.stdout).toContain("grid: 2 points, 0 done before, running 2 now");
+  const rows = JSON.parse(fs.readFileSync(path.join(outDir, "grid-summary.json"), "utf8"));
+  expect(rows.map((r: { name: string }) => r.name).sort()).toEqual(["lora-qv-r1-a8", "lora-qv-r4-a8"]);
+  // quick model: 2 layers, q_lin and v_lin of 64x64: rank x (64 + 64) each
+  expect(rows.find((r: { rank: number }) => r.rank === 4).trainable_params).toBe(2 * 2 * 4 * 128);
+  const second = await runGridCli();
+  expect(second.stdout).toContain("grid: 2 points, 2 done before, running 0 now");
+});
