@@ -17,3 +17,4 @@ export {
   configFromHuggingFace, configToHuggingFace, readDistilBertConfig,
 } from "./models/distilbert";
 export type { DistilBertConfig, FromPretrainedOptions } from "./models/distilbert";
+export { saveAdapter, loadAdapter, mergeAndUnload, adapterSize } from "./lora/adapter";
