@@ -158,10 +158,11 @@ export function loadAdapter(model: Module, dir: string): LoadedAdapter {
       throw new Error(`${weightsFile}: the adapter adapts ${p}, which the model does not have`);
     }
     if (!(base instanceof Linear)) throw new Error(`${weightsFile}: ${p} is a ${base.constructor.name}, not a Linear (does the model already have LoRA there?)`);
-    const adapted = new LinearWithLoRA(base, rank as number, loraAlpha as number, scaling);
+    const linear = base;
+    const adapted = new LinearWithLoRA(linear, rank as number, loraAlpha as number, scaling);
     tf.tidy(() => {
-      adapted.lora.A.assign(tf.transpose(tensor(`${PREFIX}${p}.lora_A.weight`, [rank as number, base.inFeatures])));
-      adapted.lora.B.assign(tf.transpose(tensor(`${PREFIX}${p}.lora_B.weight`, [base.outFeatures, rank as number])));
+      adapted.lora.A.assign(tf.transpose(tensor(`${PREFIX}${p}.lora_A.weight`, [rank as number, linear.inFeatures])));
+      adapted.lora.B.assign(tf.transpose(tensor(`${PREFIX}${p}.lora_B.weight`, [linear.outFeatures, rank as number])));
     });
     model.setSubmodule(p, adapted);
   }
