@@ -96,3 +96,15 @@ test("chapter 00 executes on the tslab kernel, and shows what its text says", as
   const figures = result.cells.flatMap((cell) => cell.outputs).filter((o) => o.output_type === "display_data" && "application/vnd.plotly.v1+json" in o.data);
   expect(figures).toHaveLength(1);
 });
+
+test("chapter 06 executes: an adapter saved in PEFT's format loads back and merges to the same outputs", async () => {
+  const result = await executeNotebook(path.join(NOTEBOOKS, "06_adapters.ipynb"), { kernelCwd: PROJECT_ROOT, outPath: null, timeoutMs: 120_000 });
+  const text = result.cells
+    .flatMap((cell) => cell.outputs)
+    .map((output) => ("text" in output ? (Array.isArray(output.text) ? output.text.join("") : output.text) : ""))
+    .join("");
+  expect(text).toContain("lora_alpha: 64");
+  expect(text).toContain("largest difference from the model that saved it: 0\n");
+  expect(Number(/largest difference after merging: ([\d.e-]+)/.exec(text)![1])).toBeLessThan(1e-5);
+  expect(text).toMatch(/LoRA q, v \(r=8\)\s+147,456 values/);
+}, 180_000);
