@@ -176,7 +176,14 @@ export async function train(model: Module, data: TrainData, options: TrainOption
     const epoch = meta.epoch;
     model.train();
     const progress = options.progress === false ? null
-      : new Progress({ total: perEpoch, initial: meta.step, unit: "steps", label: `epoch ${epoch + 1}/${config.epochs}`, ...options.progress });
+      : new Progress({
+          // Counted in samples, so the rate reads as samples/s; a resumed epoch starts at its step.
+          total: data.train.labels.length,
+          initial: Math.min(meta.step * config.batchSize, data.train.labels.length),
+          unit: "samples",
+          label: `epoch ${epoch + 1}/${config.epochs}`,
+          ...options.progress,
+        });
     let started = performance.now();
     for (const batch of tensorBatches(data.train, batchOptions, { from: { epoch, step: meta.step } })) {
       const { loss, correct } = await trainStep(model, optimizer, parameters, batch.inputIds, batch.attentionMask, batch.labels);
@@ -196,7 +203,7 @@ export async function train(model: Module, data: TrainData, options: TrainOption
       writeLog({ type: "step", ...info });
       options.onStep?.(info);
       const stepsThisEpoch = meta.step;
-      progress?.tick(1, { loss: (meta.running.lossSum / Math.max(1, stepsThisEpoch)).toFixed(4), acc: (meta.running.correct / meta.running.seen).toFixed(3) });
+      progress?.tick(batch.size, { step: `${meta.step}/${perEpoch}`, loss: (meta.running.lossSum / Math.max(1, stepsThisEpoch)).toFixed(4), acc: (meta.running.correct / meta.running.seen).toFixed(3) });
       const lastOfEpoch = meta.step === perEpoch;
       if (!lastOfEpoch && (reachedMaxSteps() || (config.checkpointEvery > 0 && meta.globalStep % config.checkpointEvery === 0))) {
         const now = performance.now();
