@@ -108,3 +108,62 @@ test("chapter 06 executes: an adapter saved in PEFT's format loads back and merg
   expect(Number(/largest difference after merging: ([\d.e-]+)/.exec(text)![1])).toBeLessThan(1e-5);
   expect(text).toMatch(/LoRA q, v \(r=8\)\s+147,456 values/);
 }, 180_000);
+
+describe("chapters 01–05 execute on the quick profile, on the real IMDb splits", () => {
+  const SHARED_COPY = path.resolve(PROJECT_ROOT, "..", "shared", "datasets", "aclImdb_v1.tar.gz");
+  beforeAll(async () => {
+    const { readManifest, DEFAULT_IMDB_DIR } = await import("../lib/data/imdb-files");
+    if (await readManifest(DEFAULT_IMDB_DIR)) return;
+    if (!fs.existsSync(SHARED_COPY)) throw new Error(`the chapters need IMDb: run npm run data:imdb (no archive at ${SHARED_COPY})`);
+    const { prepareImdb } = await import("../lib/data/imdb-prepare");
+    await prepareImdb({ source: SHARED_COPY, outDir: DEFAULT_IMDB_DIR, log: () => undefined });
+  }, 120_000);
+
+  async function run(name: string) {
+    const result = await executeNotebook(path.join(NOTEBOOKS, name), { kernelCwd: PROJECT_ROOT, outPath: null, timeoutMs: 600_000 });
+    const outputs = result.cells.flatMap((cell) => cell.outputs);
+    const text = outputs.map((o) => ("text" in o ? (Array.isArray(o.text) ? o.text.join("") : o.text) : "")).join("");
+    const figures = outputs.filter((o) => o.output_type === "display_data" && "application/vnd.plotly.v1+json" in o.data).length;
+    const html = outputs.filter((o) => o.output_type === "display_data" && "text/html" in o.data).length;
+    return { text, figures, html };
+  }
+  const accuracies = /train accuracy: +\d+\.\d\d%\nvalidation accuracy: \d+\.\d\d%\ntest accuracy: +\d+\.\d\d%/;
+
+  test("01: the split, the tokenizer, the frozen model with its head trainable, training and its figures", async () => {
+    const { text, figures } = await run("01_finetune_last_layers.ipynb");
+    expect(text).toContain("train   35,000  17,439  17,561  50.17");
+    expect(text).toContain("'un',        '##bel'");
+    expect(text).toContain("trainable: 4,290 of 2,090,562 parameters"); // 64*64+64 + 64*2+2
+    expect(text).toMatch(accuracies);
+    expect(figures).toBe(2);
+  }, 600_000);
+
+  test("02: the tutorial's assignment loop puts LinearWithLoRA in q_lin and v_lin, and only A and B train", async () => {
+    const { text, figures } = await run("02_finetune_with_lora.ipynb");
+    expect(text).toContain("(q_lin): LinearWithLoRA(");
+    expect(text).toContain("trainable: 4,096 of 2,094,658 parameters"); // 2 layers x 2 x 8 x (64 + 64)
+    expect(text).toMatch(accuracies);
+    expect(figures).toBe(1);
+  }, 600_000);
+
+  test("03: a corner of the grid, its table and a heatmap per set of layers", async () => {
+    const { text, figures, html } = await run("03_grid_search.ipynb");
+    expect(text).toContain("8 points");
+    expect(html).toBe(1);
+    expect(figures).toBe(2);
+  }, 900_000);
+
+  test("04: full fine-tuning trains every parameter", async () => {
+    const { text } = await run("04_finetune_all_layers.ipynb");
+    expect(text).toContain("trainable: 2,090,562 of 2,090,562 parameters");
+    expect(text).toContain("for distilbert-base: 66,955,010 / 147,456 = 454 times");
+    expect(text).toMatch(accuracies);
+  }, 600_000);
+
+  test("05: every result in one table and the figures", async () => {
+    const { text, figures, html } = await run("05_results.ipynb");
+    expect(text).toMatch(/\d+ runs from this build \(quick profile\), \d+ grid points, 3 committed runs in results\//);
+    expect(html).toBe(1);
+    expect(figures).toBe(3);
+  }, 300_000);
+});

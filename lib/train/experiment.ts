@@ -6,13 +6,14 @@ import { applyLoRA, loraTargetsFromFlags, LoRAFlags } from "../lora/apply";
 import type { LoRAScaling } from "../lora/lora";
 import { freeze, unfreeze, countParameters } from "../nn/parameters";
 import { manualSeed } from "../nn/random";
-import { initBackend, BackendName } from "../backend";
-import { loadTokenizer } from "../data/tokenizer";
-import { loadTokenizedSplit } from "../data/token-cache";
+import * as tf from "@tensorflow/tfjs";
+import { initBackend, backendInfo, BackendName } from "../backend";
+import { loadTokenizer, Tokenizer } from "../data/tokenizer";
+import { loadTokenizedSplit, TokenizedSplit } from "../data/token-cache";
 import { firstReviews } from "../data/subset";
 import { DEFAULT_IMDB_DIR } from "../data/imdb-files";
 import { writeFileAtomic } from "../data/files";
-import { train, TrainConfig, TrainResult, TUTORIAL_TRAIN_CONFIG, EpochRecord } from "./train";
+import { train, TrainConfig, TrainData, TrainResult, TUTORIAL_TRAIN_CONFIG, EpochRecord } from "./train";
 import type { ProgressOptions } from "../util/progress";
 
 // The tutorial's three ways to fine-tune, and one function that runs any of them end to end:
@@ -157,6 +158,60 @@ export interface ExperimentResult {
   resumed_from_step: number | null;
 }
 
+/** The spec's splits, tokenized (cached) and cut to the spec's limits. */
+export async function loadExperimentData(spec: ExperimentSpec, tokenizer: Tokenizer, progress?: ProgressOptions | false): Promise<TrainData & { test: TokenizedSplit }> {
+  const load = async (split: "train" | "val" | "test", limit: number) =>
+    firstReviews((await loadTokenizedSplit(split, tokenizer, { dir: spec.dataDir, maxLength: spec.maxLength, progress })).data, limit);
+  return { train: await load("train", spec.limits.train), val: await load("val", spec.limits.val), test: await load("test", spec.limits.test) };
+}
+
+/** The spec's model: its checkpoint, or a seeded random initialisation of the profile's shape. */
+export function loadExperimentModel(spec: ExperimentSpec, vocabSize: number, log: (line: string) => void = console.log): DistilBertForSequenceClassification {
+  manualSeed(spec.seed);
+  return spec.modelDir
+    ? DistilBertForSequenceClassification.fromPretrained(spec.modelDir, { log })
+    : new DistilBertForSequenceClassification(distilBertConfig({ ...PROFILES[spec.profile].model, vocabSize }));
+}
+
+/** What a run writes: the spec, the counts, where it ran, and the training result. */
+export function experimentResult(
+  spec: ExperimentSpec,
+  model: DistilBertForSequenceClassification,
+  loraTargets: string[],
+  result: TrainResult,
+  totalSeconds: number,
+): ExperimentResult {
+  const backend = backendInfo();
+  return {
+    name: spec.name,
+    mode: spec.mode,
+    config: { ...spec, lora_targets: loraTargets },
+    backbone: spec.backbone ?? (spec.modelDir ? `checkpoint ${spec.modelDir}` : `random initialisation (seed ${spec.seed}): no pretrained weights`),
+    trainable_params: countParameters(model, { trainableOnly: true }),
+    total_params: countParameters(model),
+    backend: backend?.name ?? tf.getBackend(),
+    device: backend?.device ?? "unknown",
+    date: new Date().toISOString(),
+    host: { node: process.version, platform: `${os.platform()} ${os.arch()}`, cpus: os.cpus().length },
+    epochs: result.epochs,
+    best_epoch: result.bestEpoch,
+    train_accuracy: result.trainAccuracy,
+    val_accuracy: result.valAccuracy,
+    test_accuracy: result.testAccuracy,
+    steps: result.steps,
+    train_seconds: result.trainSeconds,
+    total_seconds: totalSeconds,
+    samples_per_second: result.samplesPerSecond,
+    peak_memory_bytes: result.peakMemoryBytes,
+    resumed_from_step: result.resumedFromStep,
+  };
+}
+
+/** Write a result file atomically (JSON, with "no limit" as null). */
+export async function writeResult(file: string, result: ExperimentResult): Promise<void> {
+  await writeFileAtomic(file, JSON.stringify(result, jsonNumbers, 2) + "\n");
+}
+
 /** Load everything, train, evaluate, and write the result file. */
 export async function runExperiment(
   spec: ExperimentSpec,
@@ -168,16 +223,10 @@ export async function runExperiment(
   log(`backend: ${backend.name} — ${backend.device}`);
 
   const tokenizer = await loadTokenizer(spec.tokenizerDir);
-  const load = async (split: "train" | "val" | "test", limit: number) =>
-    firstReviews((await loadTokenizedSplit(split, tokenizer, { dir: spec.dataDir, maxLength: spec.maxLength, progress: options.progress })).data, limit);
-  const data = { train: await load("train", spec.limits.train), val: await load("val", spec.limits.val), test: await load("test", spec.limits.test) };
+  const data = await loadExperimentData(spec, tokenizer, options.progress);
   log(`data: ${data.train.labels.length} train, ${data.val.labels.length} validation, ${data.test.labels.length} test reviews, up to ${spec.maxLength} tokens`);
 
-  manualSeed(spec.seed);
-  const model = spec.modelDir
-    ? DistilBertForSequenceClassification.fromPretrained(spec.modelDir, { log })
-    : new DistilBertForSequenceClassification(distilBertConfig({ ...PROFILES[spec.profile].model, vocabSize: tokenizer.vocabSize }));
-  const backbone = spec.backbone ?? (spec.modelDir ? `checkpoint ${spec.modelDir}` : `random initialisation (seed ${spec.seed}): no pretrained weights`);
+  const model = loadExperimentModel(spec, tokenizer.vocabSize, log);
   const loraTargets = prepareForMode(model, spec.mode, spec.lora);
   const trainable = countParameters(model, { trainableOnly: true });
   const total = countParameters(model);
@@ -190,34 +239,12 @@ export async function runExperiment(
     progress: options.progress,
     log,
   });
+  const summary = experimentResult(spec, model, loraTargets, result, (performance.now() - started) / 1000);
   model.dispose();
-  const summary: ExperimentResult = {
-    name: spec.name,
-    mode: spec.mode,
-    config: { ...spec, lora_targets: loraTargets },
-    backbone,
-    trainable_params: trainable,
-    total_params: total,
-    backend: backend.name,
-    device: backend.device,
-    date: new Date().toISOString(),
-    host: { node: process.version, platform: `${os.platform()} ${os.arch()}`, cpus: os.cpus().length },
-    epochs: result.epochs,
-    best_epoch: result.bestEpoch,
-    train_accuracy: result.trainAccuracy,
-    val_accuracy: result.valAccuracy,
-    test_accuracy: result.testAccuracy,
-    steps: result.steps,
-    train_seconds: result.trainSeconds,
-    total_seconds: (performance.now() - started) / 1000,
-    samples_per_second: result.samplesPerSecond,
-    peak_memory_bytes: result.peakMemoryBytes,
-    resumed_from_step: result.resumedFromStep,
-  };
   const pct = (x: number | null) => (x === null ? "-" : `${(100 * x).toFixed(2)}%`);
   log(`accuracy (best epoch ${result.bestEpoch}): train ${pct(result.trainAccuracy)}, validation ${pct(result.valAccuracy)}, test ${pct(result.testAccuracy)}`);
   if (spec.out) {
-    await writeFileAtomic(spec.out, JSON.stringify(summary, jsonNumbers, 2) + "\n");
+    await writeResult(spec.out, summary);
     log(`wrote ${spec.out}`);
   }
   return summary;

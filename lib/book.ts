@@ -1,0 +1,59 @@
+import * as fs from "fs";
+import * as path from "path";
+import { defaultSpec, ExperimentResult, ExperimentSpec, Mode, Profile } from "./train/experiment";
+
+// What the chapters share: which profile the book runs (quick on a CPU, full on a GPU with the
+// real weights), where each chapter writes its result, and reading every result back.
+
+const ROOT = path.resolve(__dirname, "..");
+
+/** Where `npm run model:download` puts distilbert-base-uncased, which the full profile fine-tunes. */
+export const PRETRAINED_DIR = path.join(ROOT, "models", "distilbert-base-uncased");
+
+/** The book's profile: LORA_PROFILE, else book.config.json's "profile", else "quick". */
+export function bookProfile(): Profile {
+  let profile = process.env.LORA_PROFILE;
+  if (!profile) {
+    try {
+      profile = (JSON.parse(fs.readFileSync(path.join(ROOT, "book.config.json"), "utf8")) as { profile?: string }).profile;
+    } catch {
+      profile = undefined;
+    }
+  }
+  if (profile && profile !== "quick" && profile !== "full") throw new Error(`profile must be "quick" or "full", got "${profile}"`);
+  return (profile as Profile | undefined) ?? "quick";
+}
+
+/** Where a chapter's run of this profile writes its result (git-ignored: each build makes them anew). */
+export function chapterResultFile(profile: Profile, name: string): string {
+  return path.join(ROOT, "build", "results", profile, `${name}.json`);
+}
+
+/**
+ * The settings a chapter trains with: the profile's (quick: a tiny random DistilBERT, a few hundred
+ * reviews; full: distilbert-base-uncased from models/, the whole splits, the tutorial's training).
+ */
+export function chapterSpec(mode: Mode, name: string, profile: Profile = bookProfile()): ExperimentSpec {
+  if (profile === "full" && !fs.existsSync(path.join(PRETRAINED_DIR, "model.safetensors"))) {
+    throw new Error(`the full profile fine-tunes ${PRETRAINED_DIR}, which is not there: run npm run model:download first`);
+  }
+  return defaultSpec(mode, profile, {
+    name,
+    modelDir: profile === "full" ? PRETRAINED_DIR : null,
+    backbone: profile === "full" ? "distilbert-base-uncased" : undefined,
+    out: chapterResultFile(profile, name),
+  });
+}
+
+/** Every result file in these folders (committed GPU runs in results/, this build's in build/results/). */
+export function readResults(...dirs: string[]): ExperimentResult[] {
+  const results: ExperimentResult[] = [];
+  for (const dir of dirs.map((d) => path.resolve(ROOT, d))) {
+    if (!fs.existsSync(dir)) continue;
+    for (const file of fs.readdirSync(dir).filter((f) => f.endsWith(".json")).sort()) {
+      const value = JSON.parse(fs.readFileSync(path.join(dir, file), "utf8")) as Partial<ExperimentResult>;
+      if (value.mode && value.val_accuracy !== undefined) results.push(value as ExperimentResult);
+    }
+  }
+  return results;
+}
