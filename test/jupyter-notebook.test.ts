@@ -194,11 +194,36 @@ test("the tslab kernel runs a notebook in the classic Jupyter notebook UI", asyn
   expect(chapter).toContain('<pre class="output stream stdout">hello from tslab\n</pre>');
   expect(chapter).toContain('<div class="output html"><b id="jupyter-smoke-html">shown as HTML</b></div>');
 
-  // 6. Shut down as a user would (File > Close and Halt, then Quit): kernel first, then server.
+  // 5b. Chapter 00 of the book, as a reader opens it: all cells run through the page, no error.
+  // (The registered kernel starts at the project's root, so the chapter's "./lib/index" imports
+  // resolve wherever the notebook itself sits.)
   await page.close();
+  const CHAPTER = "00_lora_layer.ipynb";
+  fs.copyFileSync(path.join(__dirname, "..", "notebooks", CHAPTER), path.join(notebookDir, CHAPTER));
+  const reader: Page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+  await reader.goto(`${base}/notebooks/${CHAPTER}?token=${token}`, { waitUntil: "load" });
+  const readerConnected = () => reader.evaluate(() => Boolean((window as any).Jupyter?.notebook?.kernel?.is_connected?.() && (window as any).Jupyter.notebook.kernel.info_reply?.protocol_version));
+  await waitFor("chapter 00's kernel to connect", readerConnected, 30_000);
+  await reader.evaluate(() => (window as any).Jupyter.notebook.clear_all_output());
+  await reader.evaluate(() => (window as any).Jupyter.notebook.execute_all_cells());
+  const chapterCells = (): Promise<CellState[]> =>
+    reader.evaluate(() =>
+      (window as any).Jupyter.notebook.get_cells().filter((c: any) => c.cell_type === "code").map((c: any) => ({ prompt: c.input_prompt_number ?? null, outputs: c.output_area.outputs })),
+    );
+  await waitFor("every cell of chapter 00 to run", async () => (await chapterCells()).every((c) => typeof c.prompt === "number"), 120_000);
+  await waitFor("chapter 00's last output", async () => JSON.stringify(await chapterCells()).includes("largest difference after merging"), 20_000);
+  const chapterRan = await chapterCells();
+  const chapterText = chapterRan.flatMap((c) => c.outputs).map((o) => o.text ?? "").join("");
+  expect(chapterRan.flatMap((c) => c.outputs.filter((o) => o.output_type === "error" || o.name === "stderr"))).toEqual([]);
+  expect(chapterText).toContain("largest difference: 0\n");
+  expect(chapterText).toContain("merged layers: 3");
+  expect(JSON.stringify(chapterRan)).toContain("application/vnd.plotly.v1+json");
+  await reader.close();
+
+  // 6. Shut down as a user would (File > Close and Halt, then Quit): kernels first, then server.
   const sessions = (await (await api("/api/sessions")).json()) as Array<{ kernel: { id: string } }>;
-  expect(sessions).toHaveLength(1);
-  expect((await api(`/api/kernels/${sessions[0].kernel.id}`, { method: "DELETE" })).status).toBe(204);
+  expect(sessions).toHaveLength(2);
+  for (const session of sessions) expect((await api(`/api/kernels/${session.kernel.id}`, { method: "DELETE" })).status).toBe(204);
   expect((await api("/api/shutdown", { method: "POST" })).ok).toBe(true);
   await Promise.race([serverExited(), new Promise((r) => setTimeout(r, 15_000).unref())]);
   expect(server.exitCode).toBe(0);
