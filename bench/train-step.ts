@@ -1,0 +1,87 @@
+// Training throughput of the tutorial's modes at distilbert-base's shape, on whatever backend
+// starts (the GPU machine: WebGPU). Random weights and random token ids: speed does not depend on
+// the values. Writes one JSON object; bench/combine.ts puts it beside PyTorch's numbers.
+//
+//   node .gpu/app/train-step.mjs --backend webgpu --out ours.json   (see bench/README.md)
+import "../scripts/gpu/dirname-shim";
+import * as tf from "@tensorflow/tfjs";
+import * as fs from "fs";
+import { parseArgs } from "util";
+import { initBackend, BackendName } from "../lib/backend";
+import { DistilBertForSequenceClassification, distilBertConfig, DistilBertConfig } from "../lib/models/distilbert";
+import { manualSeed } from "../lib/nn/random";
+import { countParameters } from "../lib/nn/parameters";
+import { prepareForMode, Mode } from "../lib/train/experiment";
+import { Adam } from "../lib/train/adam";
+import { trainStep } from "../lib/train/train";
+import type { LoRAFlags } from "../lib/lora/apply";
+
+interface Row {
+  mode: string;
+  trainable_params: number;
+  samples_per_second: number;
+  step_ms: number;
+  peak_memory_bytes: number;
+}
+
+const MODES: { name: string; mode: Mode; flags?: LoRAFlags }[] = [
+  { name: "last-layers", mode: "last-layers" },
+  { name: "lora-qv-r8", mode: "lora", flags: { query: true, value: true } },
+  { name: "lora-qv-mlp-r8", mode: "lora", flags: { query: true, value: true, mlp: true } },
+  { name: "full", mode: "full" },
+];
+
+async function measure(name: string, mode: Mode, flags: LoRAFlags | undefined, config: DistilBertConfig, batch: number, seq: number, warmup: number, steps: number): Promise<Row> {
+  manualSeed(1);
+  const model = new DistilBertForSequenceClassification(config);
+  prepareForMode(model, mode, { rank: 8, alpha: 16, scaling: "alpha", flags: flags ?? {} });
+  model.train();
+  const parameters = model.trainableParameters();
+  const optimizer = new Adam(parameters, { learningRate: 5e-5 });
+  const ids = tf.randomUniform([batch, seq], 1000, config.vocabSize, "int32");
+  const mask = tf.onesLike(ids);
+  const labels = tf.randomUniform([batch], 0, 2, "int32");
+  let peak = 0;
+  for (let i = 0; i < warmup; i++) await trainStep(model, optimizer, parameters, ids, mask, labels);
+  const started = performance.now();
+  for (let i = 0; i < steps; i++) {
+    await trainStep(model, optimizer, parameters, ids, mask, labels); // reads the loss back, as training does
+    peak = Math.max(peak, tf.memory().numBytes);
+  }
+  const seconds = (performance.now() - started) / 1000;
+  const row = { mode: name, trainable_params: countParameters(model, { trainableOnly: true }), samples_per_second: (batch * steps) / seconds, step_ms: (1000 * seconds) / steps, peak_memory_bytes: peak };
+  tf.dispose([ids, mask, labels]);
+  optimizer.dispose();
+  model.dispose();
+  console.log(JSON.stringify(row));
+  return row;
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      backend: { type: "string", default: "auto" },
+      batch: { type: "string", default: "12" },
+      seq: { type: "string", default: "512" },
+      warmup: { type: "string", default: "2" },
+      steps: { type: "string", default: "5" },
+      modes: { type: "string" },
+      small: { type: "boolean" }, // a small config for CPU backends
+      out: { type: "string" },
+    },
+  });
+  const backend = await initBackend(values.backend as BackendName | "auto");
+  const config = values.small ? distilBertConfig({ dim: 128, nLayers: 2, nHeads: 2, hiddenDim: 512 }) : distilBertConfig();
+  const wanted = values.modes?.split(",");
+  const rows: Row[] = [];
+  for (const m of MODES.filter((m) => !wanted || wanted.includes(m.name))) {
+    rows.push(await measure(m.name, m.mode, m.flags, config, Number(values.batch), Number(values.seq), Number(values.warmup), Number(values.steps)));
+  }
+  const result = { side: "ours (tfjs)", backend: backend.name, device: backend.device, date: new Date().toISOString(), batch: Number(values.batch), seq: Number(values.seq), config: values.small ? "small" : "distilbert-base", rows };
+  if (values.out) fs.writeFileSync(values.out, JSON.stringify(result, null, 2) + "\n");
+}
+
+main().catch((error) => {
+  console.error(error);
+  process.exit(1);
+});
