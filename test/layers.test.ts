@@ -146,3 +146,18 @@ describe("dropout's mask is a hash of (seed, index), computed where the tensor l
     expect(squares / n - (sum / n) ** 2).toBeCloseTo(1 / 12, 3);
   });
 });
+
+test("dropout draws the same mask on the cpu and wasm backends", async () => {
+  const { dropout } = await import("../lib/nn/dropout");
+  const { initBackend } = await import("../lib/backend");
+  const before = tf.getBackend();
+  const masks: number[][] = [];
+  for (const name of ["cpu", "wasm"] as const) {
+    await initBackend(name, { quiet: true });
+    masks.push(Array.from(dropout(tf.ones([500]), 0.3, 99).dataSync()));
+    const grad = tf.grad((t: tf.Tensor) => tf.sum(dropout(t, 0.3, 99)))(tf.ones([500])).dataSync();
+    expect(Array.from(grad)).toEqual(masks[masks.length - 1]);
+  }
+  expect(masks[0]).toEqual(masks[1]);
+  await initBackend(before as "wasm" | "cpu", { quiet: true });
+});

@@ -41,7 +41,8 @@ function dropoutCpu({ inputs, attrs, backend }: { inputs: tf.NamedTensorInfoMap;
     typedArrayFromHeap?(info: tf.TensorInfo): Float32Array;
   };
   // Allocate before reading: on wasm an allocation can grow the heap and detach earlier views.
-  const info = cpu.makeOutput ? cpu.makeOutput(x.shape, "float32") : null;
+  // The cpu backend has a makeOutput too (another signature): tell wasm by its heap.
+  const info = cpu.typedArrayFromHeap && cpu.makeOutput ? cpu.makeOutput(x.shape, "float32") : null;
   const values = cpu.readSync(x.dataId);
   const out = info ? cpu.typedArrayFromHeap!(info) : new Float32Array(values.length);
   const scale = 1 / (1 - rate);
