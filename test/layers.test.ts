@@ -161,3 +161,22 @@ test("dropout draws the same mask on the cpu and wasm backends", async () => {
   expect(masks[0]).toEqual(masks[1]);
   await initBackend(before as "wasm" | "cpu", { quiet: true });
 });
+
+test("the embedding gradient is the same on the cpu and wasm backends (both use the linear-time segment sum)", async () => {
+  const { initBackend } = await import("../lib/backend");
+  const before = tf.getBackend();
+  const grads: number[][] = [];
+  for (const name of ["cpu", "wasm"] as const) {
+    await initBackend(name, { quiet: true });
+    const weight = tf.variable(tf.zeros([6, 3]));
+    const ids = tf.tensor2d([[0, 5, 5], [2, 0, 5]], undefined, "int32");
+    const upstream = tf.range(0, 18).reshape([2, 3, 3]);
+    const { grads: g } = tf.variableGrads(() => tf.sum(tf.mul(tf.gather(weight, ids), upstream)), [weight]);
+    grads.push(Array.from(g[weight.name].dataSync()));
+  }
+  // row 0: rows (0,0) and (1,1) of upstream = [0,1,2] + [12,13,14]; row 2: [9,10,11]; row 5: [3..5]+[6..8]+[15..17]
+  const expected = [12, 14, 16, 0, 0, 0, 9, 10, 11, 0, 0, 0, 0, 0, 0, 24, 27, 30];
+  expect(grads[0]).toEqual(expected);
+  expect(grads[1]).toEqual(expected);
+  await initBackend(before as "wasm" | "cpu", { quiet: true });
+});
