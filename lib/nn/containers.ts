@@ -23,7 +23,7 @@ export class ModuleList<T extends Module = Module> extends Module {
   }
 
   *[Symbol.iterator](): Iterator<T> {
-    for (let i = 0; i < this.length; i++) yield this[i];
+    for (const [, module] of this.namedChildren()) yield module as T;
   }
 
   forward(): tf.Tensor {
