@@ -1,6 +1,6 @@
 import * as fs from "fs";
 import * as path from "path";
-import { readAclImdb } from "../lib/data/aclimdb";
+import { readAclImdb } from "../lib/data/imdb-reader";
 import { readSplit } from "../lib/data/imdb-files";
 import { prepareImdb } from "../lib/data/imdb-prepare";
 import { assertBalanced, splitReviews, splitSizes } from "../lib/data/imdb-split";

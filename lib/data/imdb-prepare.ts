@@ -1,7 +1,7 @@
 import * as crypto from "crypto";
 import * as fs from "fs";
 import * as path from "path";
-import { readAclImdb } from "./aclimdb";
+import { readAclImdb } from "./imdb-reader";
 import { hashFile, sha256, writeFileAtomic } from "./files";
 import { DEFAULT_IMDB_DIR, IMDB_FORMAT_VERSION, MANIFEST_FILE, readManifest, splitsIntact, toJsonl } from "./imdb-files";
 import type { ImdbManifest, SplitEntry } from "./imdb-files";

@@ -1,5 +1,5 @@
 // The IMDb data pipeline: download → prepare splits → tokenize once (cached) → batches.
-export { readAclImdb, classifyPath, decodeReview } from "./aclimdb";
+export { readAclImdb, classifyPath, decodeReview } from "./imdb-reader";
 export { downloadFile, IMDB_URL, IMDB_ARCHIVE, UnreachableError } from "./download";
 export type { DownloadOptions, DownloadResult } from "./download";
 export { writeFileAtomic, sha256, hashFile } from "./files";
