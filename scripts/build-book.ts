@@ -8,6 +8,7 @@
  * or pass --execute to run each one on the tslab kernel just before it is rendered. A notebook
  * holding an error output fails the build, naming the chapter, the cell and the error.
  */
+import { parseCli } from "./cli";
 import * as path from "path";
 import { readBookConfig } from "./book/config";
 import { BookBuildError, renderBook, type RenderedBook } from "./book/render";
@@ -41,25 +42,15 @@ interface CliOptions {
 }
 
 export function parseArgs(argv: string[]): CliOptions {
-  const options: CliOptions = { configPath: path.resolve(__dirname, "..", "book.config.json"), execute: false, timeoutSeconds: 1800 };
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i];
-    const [flag, inline] = arg.startsWith("--") && arg.includes("=") ? [arg.slice(0, arg.indexOf("=")), arg.slice(arg.indexOf("=") + 1)] : [arg, undefined];
-    const value = (): string => {
-      const v = inline ?? argv[++i];
-      if (v === undefined || v === "") throw new Error(`${flag} needs a value\n${USAGE}`);
-      return v;
-    };
-    if (flag === "--config") options.configPath = value();
-    else if (flag === "--out") options.outDir = value();
-    else if (flag === "--execute") options.execute = true;
-    else if (flag === "--timeout") {
-      const seconds = Number(value());
-      if (!Number.isFinite(seconds) || seconds < 0) throw new Error(`--timeout wants seconds (0: no limit)\n${USAGE}`);
-      options.timeoutSeconds = seconds;
-    } else throw new Error(flag === "--help" || flag === "-h" ? USAGE : `unknown argument ${arg}\n${USAGE}`);
-  }
-  return options;
+  const { values } = parseCli(argv, { config: { type: "string" }, out: { type: "string" }, execute: { type: "boolean" }, timeout: { type: "string" } }, USAGE);
+  const timeoutSeconds = values.timeout === undefined ? 1800 : Number(values.timeout);
+  if (!Number.isFinite(timeoutSeconds) || timeoutSeconds < 0) throw new Error(`--timeout wants seconds (0: no limit)\n${USAGE}`);
+  return {
+    configPath: (values.config as string | undefined) ?? path.resolve(__dirname, "..", "book.config.json"),
+    outDir: values.out as string | undefined,
+    execute: Boolean(values.execute),
+    timeoutSeconds,
+  };
 }
 
 export async function main(argv: string[]): Promise<number> {

@@ -10,6 +10,7 @@
  * ($XDG_DATA_HOME is honoured), ~/Library/Jupyter/kernels on macOS, %APPDATA%\jupyter\kernels on
  * Windows. With --prefix DIR: DIR/share/jupyter/kernels, like `jupyter kernelspec install --prefix`.
  */
+import { parseCli } from "./cli";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
@@ -71,22 +72,9 @@ export function installKernel(options: InstallOptions = {}): string {
 const USAGE = "usage: tsx scripts/install-kernel.ts [--name NAME] [--display-name TEXT] [--prefix DIR]";
 
 export function parseArgs(argv: string[]): InstallOptions {
-  const options: InstallOptions = {};
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i];
-    const [flag, inline] = arg.startsWith("--") && arg.includes("=") ? [arg.slice(0, arg.indexOf("=")), arg.slice(arg.indexOf("=") + 1)] : [arg, undefined];
-    const value = (): string => {
-      const v = inline ?? argv[++i];
-      if (v === undefined || v === "") throw new Error(`${flag} needs a value\n${USAGE}`);
-      return v;
-    };
-    if (flag === "--name") options.name = value();
-    else if (flag === "--display-name") options.displayName = value();
-    else if (flag === "--prefix") options.prefix = value();
-    else if (flag === "--user") continue; // the default, accepted for familiarity
-    else throw new Error(flag === "--help" || flag === "-h" ? USAGE : `unknown argument ${arg}\n${USAGE}`);
-  }
-  return options;
+  // --user is the default, accepted for familiarity with `jupyter kernelspec install --user`.
+  const { values } = parseCli(argv, { name: { type: "string" }, "display-name": { type: "string" }, prefix: { type: "string" }, user: { type: "boolean" } }, USAGE);
+  return { name: values.name as string | undefined, displayName: values["display-name"] as string | undefined, prefix: values.prefix as string | undefined };
 }
 
 if (require.main === module) {

@@ -8,6 +8,7 @@
  * ../lib resolve). --timeout limits each cell (default 1800 s; 0: no limit). Stops at the first
  * failed notebook unless --keep-going. Exit code 1 if any notebook failed.
  */
+import { parseCli } from "./cli";
 import * as fs from "fs";
 import * as path from "path";
 import { executeNotebook, NotebookExecutionError, type ExecutedCell } from "./notebook/execute";
@@ -24,28 +25,16 @@ const USAGE =
   "usage: tsx scripts/run-notebooks.ts [notebooks...] [--in-place | --out DIR] [--timeout SECONDS] [--keep-going]";
 
 export function parseArgs(argv: string[]): CliOptions {
-  const options: CliOptions = { notebooks: [], outDir: null, timeoutSeconds: 1800, keepGoing: false };
-  let inPlace = false;
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i];
-    const value = (): string => {
-      const v = arg.includes("=") ? arg.slice(arg.indexOf("=") + 1) : argv[++i];
-      if (v === undefined || v === "") throw new Error(`${arg.split("=")[0]} needs a value\n${USAGE}`);
-      return v;
-    };
-    if (arg === "--in-place") inPlace = true;
-    else if (arg === "--out" || arg.startsWith("--out=")) options.outDir = value();
-    else if (arg === "--timeout" || arg.startsWith("--timeout=")) {
-      const seconds = Number(value());
-      if (!Number.isFinite(seconds) || seconds < 0) throw new Error(`--timeout wants seconds (0: no limit)\n${USAGE}`);
-      options.timeoutSeconds = seconds;
-    } else if (arg === "--keep-going") options.keepGoing = true;
-    else if (arg === "--help" || arg === "-h") throw new Error(USAGE);
-    else if (arg.startsWith("-")) throw new Error(`unknown option ${arg}\n${USAGE}`);
-    else options.notebooks.push(arg);
-  }
-  if (inPlace && options.outDir !== null) throw new Error(`--in-place and --out exclude each other\n${USAGE}`);
-  return options;
+  const { values, positionals } = parseCli(
+    argv,
+    { "in-place": { type: "boolean" }, out: { type: "string" }, timeout: { type: "string" }, "keep-going": { type: "boolean" } },
+    USAGE,
+    true,
+  );
+  const timeoutSeconds = values.timeout === undefined ? 1800 : Number(values.timeout);
+  if (!Number.isFinite(timeoutSeconds) || timeoutSeconds < 0) throw new Error(`--timeout wants seconds (0: no limit)\n${USAGE}`);
+  if (values["in-place"] && values.out !== undefined) throw new Error(`--in-place and --out exclude each other\n${USAGE}`);
+  return { notebooks: positionals, outDir: (values.out as string | undefined) ?? null, timeoutSeconds, keepGoing: Boolean(values["keep-going"]) };
 }
 
 /** notebooks/*.ipynb of the repository, in name order. */
