@@ -15,6 +15,7 @@ import { prepareForMode, Mode } from "../lib/train/experiment";
 import { Adam } from "../lib/train/adam";
 import { trainStep } from "../lib/train/train";
 import type { LoRAFlags } from "../lib/lora/apply";
+import { BENCH_MODES } from "./modes";
 
 interface Row {
   mode: string;
@@ -24,12 +25,6 @@ interface Row {
   peak_memory_bytes: number;
 }
 
-const MODES: { name: string; mode: Mode; flags?: LoRAFlags }[] = [
-  { name: "last-layers", mode: "last-layers" },
-  { name: "lora-qv-r8", mode: "lora", flags: { query: true, value: true } },
-  { name: "lora-qv-mlp-r8", mode: "lora", flags: { query: true, value: true, mlp: true } },
-  { name: "full", mode: "full" },
-];
 
 async function measure(name: string, mode: Mode, flags: LoRAFlags | undefined, config: DistilBertConfig, batch: number, seq: number, warmup: number, steps: number): Promise<Row> {
   manualSeed(1);
@@ -74,7 +69,7 @@ async function main(): Promise<void> {
   const config = values.small ? distilBertConfig({ dim: 128, nLayers: 2, nHeads: 2, hiddenDim: 512 }) : distilBertConfig();
   const wanted = values.modes?.split(",");
   const rows: Row[] = [];
-  for (const m of MODES.filter((m) => !wanted || wanted.includes(m.name))) {
+  for (const m of BENCH_MODES.filter((m) => !wanted || wanted.includes(m.name))) {
     rows.push(await measure(m.name, m.mode, m.flags, config, Number(values.batch), Number(values.seq), Number(values.warmup), Number(values.steps)));
   }
   const result = { side: "ours (tfjs)", backend: backend.name, device: backend.device, date: new Date().toISOString(), batch: Number(values.batch), seq: Number(values.seq), config: values.small ? "small" : "distilbert-base", rows };

@@ -1,5 +1,6 @@
 import * as tf from "@tensorflow/tfjs";
 import * as fs from "fs";
+import { registerWebGpuMatMul } from "./webgpu/matmul";
 
 /**
  * Where tensors live and run:
@@ -85,6 +86,7 @@ const starters: Record<BackendName, Starter> = {
     if (!adapter) return null;
     require("@tensorflow/tfjs-backend-webgpu");
     if (!(await tf.setBackend("webgpu"))) return null;
+    registerWebGpuMatMul();
     const infoDescription = adapter.info?.description || adapter.info?.device || "GPU";
     return `${infoDescription} (WebGPU)`;
   },

@@ -1,4 +1,7 @@
 import * as tf from "@tensorflow/tfjs";
+import { customOp } from "./autograd";
+import { isWebGpu } from "../webgpu/program";
+import { layerNormForwardWebGpu, layerNormBackwardWebGpu } from "../webgpu/layernorm";
 
 // Stateless math shared by the layers, named after torch.nn.functional.
 
@@ -16,8 +19,11 @@ export function linear(x: tf.Tensor, weight: tf.Tensor, bias: tf.Tensor | null):
   if (x.shape[x.shape.length - 1] !== inFeatures) {
     throw new Error(`linear: input of shape [${x.shape}] does not end in in_features=${inFeatures} (weight [${weight.shape}])`);
   }
-  const x2d = x.reshape([-1, inFeatures]) as tf.Tensor2D;
-  const y = tf.fused.matMul({ a: x2d, b: weight as tf.Tensor2D, transposeB: true, bias: bias ?? undefined });
+  const x2d = x.reshape([-1, inFeatures]);
+  // Not tf.fused.matMul: its gradient computes the weight's and the bias's gradients even when they
+  // are frozen (LoRA), a third of a step's work. Plain matMul and add compute only what is needed.
+  let y = tf.matMul(x2d, weight, false, true);
+  if (bias) y = tf.add(y, bias);
   return y.reshape([...x.shape.slice(0, -1), outFeatures]);
 }
 
@@ -28,11 +34,44 @@ export function gelu(x: tf.Tensor): tf.Tensor {
 
 /** LayerNorm over the last dimension, with the biased variance PyTorch uses. */
 export function layerNorm(x: tf.Tensor, weight: tf.Tensor | null, bias: tf.Tensor | null, eps: number): tf.Tensor {
+  if (!weight || !bias) return layerNormComposite(x, weight, bias, eps);
+  const leadingAxes = x.shape.slice(0, -1).map((_, i) => i);
+  return customOp(
+    { x, weight, bias },
+    (save) => {
+      save([x, weight]);
+      return isWebGpu() ? layerNormForwardWebGpu(x, weight, bias, eps) : layerNormComposite(x, weight, bias, eps);
+    },
+    (dy, [xSaved, weightSaved]) => ({
+      x: () => (isWebGpu() ? layerNormBackwardWebGpu(dy, xSaved, weightSaved, eps) : layerNormBackward(dy, xSaved, weightSaved, eps)),
+      weight: () => tf.sum(tf.mul(dy, normalize(xSaved, eps)), leadingAxes),
+      bias: () => tf.sum(dy, leadingAxes),
+    }),
+  );
+}
+
+/** (x - mean) / sqrt(var + eps) over the last dimension. */
+function normalize(x: tf.Tensor, eps: number): tf.Tensor {
   const { mean, variance } = tf.moments(x, -1, true);
-  let y = tf.mul(tf.sub(x, mean), tf.rsqrt(tf.add(variance, eps)));
+  return tf.mul(tf.sub(x, mean), tf.rsqrt(tf.add(variance, eps)));
+}
+
+function layerNormComposite(x: tf.Tensor, weight: tf.Tensor | null, bias: tf.Tensor | null, eps: number): tf.Tensor {
+  let y = normalize(x, eps);
   if (weight) y = tf.mul(y, weight);
   if (bias) y = tf.add(y, bias);
   return y;
+}
+
+/** dL/dx of LayerNorm: rstd * (g - mean(g) - xhat * mean(g * xhat)), with g = dy * weight. */
+function layerNormBackward(dy: tf.Tensor, x: tf.Tensor, weight: tf.Tensor, eps: number): tf.Tensor {
+  const { mean, variance } = tf.moments(x, -1, true);
+  const rstd = tf.rsqrt(tf.add(variance, eps));
+  const xhat = tf.mul(tf.sub(x, mean), rstd);
+  const g = tf.mul(dy, weight);
+  const meanG = tf.mean(g, -1, true);
+  const meanGX = tf.mean(tf.mul(g, xhat), -1, true);
+  return tf.mul(rstd, tf.sub(tf.sub(g, meanG), tf.mul(xhat, meanGX)));
 }
 
 /**

@@ -1,0 +1,35 @@
+import * as tf from "@tensorflow/tfjs";
+
+// An op with a hand-written backward pass whose gradients are computed only when asked for.
+// tf.customGrad computes the gradient of every input as soon as the backward pass reaches the op:
+// for a frozen weight (LoRA) that is a full matmul thrown away. tfjs's own kernels instead give the
+// tape one function per input, and the tape calls only those on the path to a trainable variable.
+// customOp gives our ops the same: `backward` returns a thunk per input.
+
+export type GradientThunks<K extends string> = Record<K, () => tf.Tensor>;
+
+interface EngineInternals {
+  runKernelFunc(params: {
+    forwardFunc: (backend: unknown, save: (tensors: tf.Tensor[]) => void) => tf.Tensor;
+    backwardsFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => Record<string, () => tf.Tensor>;
+    inputs: Record<string, tf.Tensor>;
+  }): tf.Tensor;
+}
+
+/**
+ * Run `forward` as one node of the gradient tape. `save` keeps tensors for the backward pass
+ * (they arrive as `saved`, in order); `backward(dy, saved)` returns, for every input, a function
+ * that computes its gradient — called only if that input needs one.
+ */
+export function customOp<K extends string>(
+  inputs: Record<K, tf.Tensor>,
+  forward: (save: (tensors: tf.Tensor[]) => void) => tf.Tensor,
+  backward: (dy: tf.Tensor, saved: tf.Tensor[]) => GradientThunks<K>,
+): tf.Tensor {
+  const engine = tf.engine() as unknown as EngineInternals;
+  return engine.runKernelFunc({
+    forwardFunc: (_backend, save) => forward(save),
+    backwardsFunc: (dy, saved) => backward(dy, saved),
+    inputs,
+  });
+}

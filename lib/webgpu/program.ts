@@ -1,0 +1,99 @@
+import * as tf from "@tensorflow/tfjs";
+
+// Our own WGSL kernels, run through tfjs's WebGPU backend so their outputs are ordinary tensors:
+// tfjs declares each input as `var<storage, read> <name> : array<f32>` (or vec4<f32> with
+// `vec4Inputs`), the output as `result`, and the uniforms we name as `uniforms.<name>`. The code
+// writes `fn main()` and reads its position from the globals tfjs sets: localId, workgroupId,
+// numWorkgroups, localIndex.
+
+export interface Uniform {
+  name: string;
+  type: "i32" | "u32" | "f32";
+  value: number;
+}
+
+export interface WgslProgram {
+  /** Cache key for the compiled pipeline: everything the code depends on besides input ranks. */
+  key: string;
+  inputs: Record<string, tf.Tensor>;
+  outputShape: number[];
+  workgroupSize: [number, number, number];
+  /** Workgroups in x, y, z. */
+  dispatch: [number, number, number];
+  code: string;
+  uniforms?: Uniform[];
+  /** Inputs read as array<vec4<f32>> instead of array<f32> (their sizes must divide by 4). */
+  vec4Inputs?: string[];
+  /** The output written as array<vec4<f32>>. */
+  vec4Output?: boolean;
+}
+
+interface WebGpuBackend {
+  runWebGPUProgram(program: object, inputs: tf.TensorInfo[], dtype: tf.DataType, uniforms: { type: string; data: number[] }[]): tf.TensorInfo;
+}
+
+export function isWebGpu(): boolean {
+  return tf.getBackend() === "webgpu";
+}
+
+const TYPES = { i32: "int32", u32: "uint32", f32: "float32" } as const;
+
+/** Run a WGSL compute program on the webgpu backend; returns its output as a tensor. */
+export function runWgsl(p: WgslProgram): tf.Tensor {
+  const names = Object.keys(p.inputs);
+  const info = runWgslOnInfos(tf.backend(), p, names.map((n) => p.inputs[n]));
+  return tf.engine().makeTensorFromTensorInfo(info);
+}
+
+/** The same inside a kernel function, on TensorInfos (`p.inputs` names them; its values are unused). */
+export function runWgslOnInfos(backend: unknown, p: Omit<WgslProgram, "inputs"> & { inputs: Record<string, unknown> }, inputs: tf.TensorInfo[]): tf.TensorInfo {
+  const names = Object.keys(p.inputs);
+  const uniforms = p.uniforms ?? [];
+  const program = {
+    variableNames: names,
+    variableComponents: names.map((n) => (p.vec4Inputs?.includes(n) ? 4 : 1)),
+    outputComponent: p.vec4Output ? 4 : 1,
+    outputShape: p.outputShape,
+    shaderKey: `lorabook-${p.key}`,
+    uniforms: uniforms.map((u) => `${u.name} : ${u.type},`).join(" "),
+    workgroupSize: p.workgroupSize,
+    // Not a flat layout: tfjs then calls our `fn main()` without an index.
+    dispatchLayout: { x: [0], y: [1] },
+    dispatch: p.dispatch,
+    getUserCode: () => p.code,
+  };
+  return (backend as WebGpuBackend).runWebGPUProgram(
+    program,
+    inputs,
+    "float32",
+    uniforms.map((u) => ({ type: TYPES[u.type], data: [u.value] })),
+  );
+}
+
+/** Split `count` workgroups over x and y so neither exceeds WebGPU's 65,535 per dimension. */
+export function dispatch2d(count: number): [number, number, number] {
+  if (count <= 65535) return [count, 1, 1];
+  const y = Math.ceil(count / 65535);
+  return [Math.ceil(count / y), y, 1];
+}
+
+/** WGSL: the flat workgroup index of a 2-D dispatch from dispatch2d. */
+export const WORKGROUP_INDEX = "i32(workgroupId.y * numWorkgroups.x + workgroupId.x)";
+
+/** WGSL: a sum over the workgroup's threads (call from uniform control flow, every thread). */
+export function workgroupSum(size: number): string {
+  return `
+  var<workgroup> partialSums : array<f32, ${size}>;
+  fn workgroupSum(value : f32) -> f32 {
+    let tid = localIndex;
+    partialSums[tid] = value;
+    workgroupBarrier();
+    for (var stride = ${size / 2}u; stride > 0u; stride = stride >> 1u) {
+      if (tid < stride) { partialSums[tid] = partialSums[tid] + partialSums[tid + stride]; }
+      workgroupBarrier();
+    }
+    let total = partialSums[0];
+    workgroupBarrier();
+    return total;
+  }`;
+}

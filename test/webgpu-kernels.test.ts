@@ -1,0 +1,24 @@
+import { execFileSync } from "child_process";
+import * as path from "path";
+import { CASES } from "./webgpu/cases";
+
+// Our WGSL kernels against tfjs's cpu backend on the same inputs: forward values and gradients.
+// They run in a child process (see webgpu/run-cases.ts), on SwiftShader where there is no GPU.
+
+const TOLERANCE: Record<string, number> = { y: 1e-4, dx: 1e-4, dweight: 1e-3, dbias: 1e-4 };
+
+let report: Record<string, Record<string, number>>;
+
+beforeAll(() => {
+  const root = path.join(__dirname, "..");
+  const out = execFileSync(path.join(root, "node_modules/.bin/tsx"), [path.join(__dirname, "webgpu/run-cases.ts")], { cwd: root, encoding: "utf8", stdio: ["ignore", "pipe", "pipe"], timeout: 300000 });
+  report = JSON.parse(out.trim().split("\n").pop()!);
+}, 320000);
+
+describe.each(CASES.map((c) => [c.name, c] as const))("%s", (name, c) => {
+  test.each(c.outputs)("%s matches the cpu backend", (output) => {
+    const diff = report[name][output];
+    expect(typeof diff).toBe("number");
+    expect(diff).toBeLessThan(TOLERANCE[output] ?? 1e-4);
+  });
+});
