@@ -8,21 +8,8 @@ import * as fs from "fs";
 import { parseArgs } from "util";
 import { initBackend } from "../lib/backend";
 import { useOurMatMul } from "../lib/webgpu/matmul";
+import { MATMUL_SHAPES } from "./matmul-shapes";
 
-// [a shape, b shape, transposeA, transposeB, what it is]
-const SHAPES: [number[], number[], boolean, boolean, string][] = [
-  [[6144, 768], [768, 768], false, true, "q/k/v/out: x @ W^T"],
-  [[6144, 768], [3072, 768], false, true, "lin1: x @ W^T"],
-  [[6144, 3072], [768, 3072], false, true, "lin2: x @ W^T"],
-  [[6144, 768], [768, 768], false, false, "dx = dy @ W"],
-  [[6144, 768], [768, 3072], false, false, "lin2 dx"],
-  [[6144, 768], [6144, 768], true, false, "dW = dy^T @ x (768x768)"],
-  [[6144, 3072], [6144, 768], true, false, "dW lin1"],
-  [[144, 512, 64], [144, 512, 64], false, true, "attention q @ k^T"],
-  [[144, 512, 512], [144, 512, 64], false, false, "attention p @ v"],
-  [[144, 512, 512], [144, 512, 64], true, false, "attention dv = p^T @ dctx"],
-  [[4096, 4096], [4096, 4096], false, false, "4096^3"],
-];
 
 async function time(a: tf.Tensor, b: tf.Tensor, ta: boolean, tb: boolean, reps: number): Promise<number> {
   for (let i = 0; i < 2; i++) tf.matMul(a, b, ta, tb).dispose(); // compile
@@ -42,7 +29,7 @@ async function main(): Promise<void> {
   const { values } = parseArgs({ options: { reps: { type: "string", default: "20" }, out: { type: "string" } } });
   const backend = await initBackend("webgpu");
   const rows = [];
-  for (const [aShape, bShape, ta, tb, what] of SHAPES) {
+  for (const [aShape, bShape, ta, tb, what] of MATMUL_SHAPES) {
     const a = tf.randomNormal(aShape);
     const b = tf.randomNormal(bShape);
     const m = ta ? aShape.at(-1)! : aShape.at(-2)!;

@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
-# Set up a fresh machine for the book and its tests: the system packages the browser and Jupyter
-# tests need (Debian/Ubuntu: Chromium, the classic Jupyter notebook, ipykernel), then the npm
+# Set up a fresh machine for the book and its tests: the system packages the browser, WebGPU and
+# Jupyter tests need (Debian/Ubuntu: Chromium, the Vulkan loader, the classic Jupyter notebook,
+# ipykernel), then the npm
 # packages exactly as package-lock.json pins them. Safe to run again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need=()
 [ -x /usr/bin/chromium ] || need+=(chromium)
+# The Vulkan loader: WebGPU tests run Dawn on SwiftShader, the CPU Vulkan driver chromium ships.
+ldconfig -p 2>/dev/null | grep -q "libvulkan.so.1 " || need+=(libvulkan1)
 [ -x /usr/bin/jupyter-notebook ] || need+=(jupyter-notebook)
 [ -x /usr/bin/jupyter-kernelspec ] || need+=(jupyter-client)
 /usr/bin/python3 -c "import ipykernel" 2>/dev/null || need+=(python3-ipykernel)

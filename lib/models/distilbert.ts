@@ -3,6 +3,7 @@ import { Module } from "../nn/module";
 import { CrossEntropyLoss, Dropout, Embedding, GELU, LayerNorm, Linear, LinearLike, ReLU, zeroRow } from "../nn/layers";
 import { ModuleList } from "../nn/containers";
 import { randn } from "../nn/random";
+import * as F from "../nn/functional";
 import * as path from "path";
 import { loadCheckpoint, saveCheckpoint, readJson, LoadReport } from "./checkpoint";
 
@@ -189,11 +190,9 @@ export class DistilBertSelfAttention extends Module {
     const q = splitHeads(tf.mul(this.q_lin.forward(x), 1 / Math.sqrt(headDim)));
     const k = splitHeads(this.k_lin.forward(x));
     const v = splitHeads(this.v_lin.forward(x));
-    let scores = tf.matMul(q, k, false, true).reshape([B, H, T, T]); // [B, H, T(query), T(key)]
-    // A large negative score for padding keys: their softmax weight underflows to exactly 0.
-    const keyMask = tf.sub(1, attentionMask.toFloat()).reshape([B, 1, 1, T]);
-    scores = tf.sub(scores, tf.mul(keyMask, 1e9));
-    let weights = tf.softmax(scores, -1);
+    const scores = tf.matMul(q, k, false, true).reshape([B, H, T, T]); // [B, H, T(query), T(key)]
+    // Padding keys' scores drop by 1e9: their softmax weight underflows to exactly 0.
+    let weights = F.maskedSoftmax(scores, attentionMask);
     weights = this.dropout.forward(weights);
     const context = tf.matMul(weights.reshape([B * H, T, T]), v); // [B*H, T, headDim]
     const merged = context.reshape([B, H, T, headDim]).transpose([0, 2, 1, 3]).reshape([B, T, this.dim]);

@@ -2,6 +2,8 @@ import * as tf from "@tensorflow/tfjs";
 import { customOp } from "./autograd";
 import { isWebGpu } from "../webgpu/program";
 import { layerNormForwardWebGpu, layerNormBackwardWebGpu } from "../webgpu/layernorm";
+import { geluForwardWebGpu, geluBackwardWebGpu } from "../webgpu/elementwise";
+import { maskedSoftmaxWebGpu, softmaxBackwardWebGpu } from "../webgpu/softmax";
 
 // Stateless math shared by the layers, named after torch.nn.functional.
 
@@ -29,7 +31,42 @@ export function linear(x: tf.Tensor, weight: tf.Tensor, bias: tf.Tensor | null):
 
 /** GELU with the exact erf, as torch's GELU(approximate='none') and Hugging Face's "gelu". */
 export function gelu(x: tf.Tensor): tf.Tensor {
-  return tf.mul(tf.mul(x, 0.5), tf.add(1, tf.erf(tf.mul(x, Math.SQRT1_2))));
+  return customOp(
+    { x },
+    (save) => {
+      save([x]);
+      return isWebGpu() ? geluForwardWebGpu(x) : tf.mul(tf.mul(x, 0.5), tf.add(1, tf.erf(tf.mul(x, Math.SQRT1_2))));
+    },
+    (dy, [xSaved]) => ({
+      // d/dx x * Phi(x) = Phi(x) + x * phi(x)
+      x: () =>
+        isWebGpu()
+          ? geluBackwardWebGpu(dy, xSaved)
+          : tf.mul(dy, tf.add(tf.mul(0.5, tf.add(1, tf.erf(tf.mul(xSaved, Math.SQRT1_2)))), tf.mul(xSaved, tf.mul(1 / Math.sqrt(2 * Math.PI), tf.exp(tf.mul(-0.5, tf.square(xSaved))))))),
+    }),
+  );
+}
+
+/**
+ * Softmax over the last axis (keys) of attention scores [B, H, Tq, Tk] with padding keys masked
+ * out: attentionMask [B, Tk] is 1 for tokens, 0 for padding, whose scores drop by 1e9 — their
+ * weight underflows to exactly 0.
+ */
+export function maskedSoftmax(scores: tf.Tensor, attentionMask: tf.Tensor): tf.Tensor {
+  const [B, , , T] = scores.shape;
+  const mask = attentionMask.toFloat();
+  return customOp(
+    { scores, mask },
+    (save) => {
+      const y = isWebGpu() ? maskedSoftmaxWebGpu(scores, mask) : tf.softmax(tf.sub(scores, tf.mul(tf.sub(1, mask).reshape([B, 1, 1, T]), 1e9)), -1);
+      save([y]);
+      return y;
+    },
+    (dy, [y]) => ({
+      scores: () => (isWebGpu() ? softmaxBackwardWebGpu(dy, y) : tf.mul(y, tf.sub(dy, tf.sum(tf.mul(dy, y), -1, true)))),
+      mask: () => tf.zerosLike(mask), // a mask has no gradient
+    }),
+  );
 }
 
 /** LayerNorm over the last dimension, with the biased variance PyTorch uses. */

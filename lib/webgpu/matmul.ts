@@ -7,22 +7,48 @@ import { runWgslOnInfos } from "./program";
 // Transposed operands are read in place (the flags pick the index arithmetic of the loads), so a
 // gradient's A^T @ B costs no copy. Measured on the H200 in bench/matmul.ts.
 
-interface Tile {
+export interface Tile {
   bm: number;
   bn: number;
   bk: number;
   tm: number;
   tn: number;
+  /** Sums as separate variables with the loops written out (else arrays and loops). */
+  unroll: boolean;
+  /** Floats of padding per row of the staged tiles (bank conflicts). */
+  pad: number;
+  /** Each thread's rows and columns contiguous (else strided across the tile). */
+  blocked: boolean;
+  /** vec4 loads from global memory where the shapes allow. */
+  vec4: boolean;
 }
 
 const THREADS = 256;
-const LARGE: Tile = { bm: 128, bn: 128, bk: 16, tm: 8, tn: 8 };
-const SMALL: Tile = { bm: 64, bn: 64, bk: 16, tm: 4, tn: 4 };
 
-/** The tile for an output of batch x M x N: large tiles unless that leaves the GPU's units idle. */
-function pickTile(batch: number, m: number, n: number): Tile {
-  const largeTiles = batch * Math.ceil(m / LARGE.bm) * Math.ceil(n / LARGE.bn);
-  return largeTiles >= 256 ? LARGE : SMALL;
+const tile = (bm: number, bn: number, bk: number, tm: number, tn: number, unroll: boolean): Tile => ({ bm, bn, bk, tm, tn, unroll, pad: unroll ? 1 : 0, blocked: false, vec4: true });
+
+/** The tiles pickTile chooses from. */
+export const TILES = {
+  wide: tile(128, 128, 16, 8, 8, true),
+  batched: tile(128, 128, 16, 8, 8, false),
+  tall: tile(128, 64, 16, 8, 4, true),
+  small: tile(64, 64, 16, 4, 4, true),
+};
+
+/**
+ * Our tile for a product, or null where tfjs's kernel was as fast or faster. From bench/matmul-tiles.ts
+ * on the H200 (results/matmul-tiles.json): ours wins on x @ W^T (11-19 vs 10-13 TFLOP/s) and on the
+ * attention's batched products with N = 64 (12 vs 5); tfjs's on the gradients' dy @ W and dy^T @ x.
+ */
+export function pickTile(s: MatMulShapes, transposeA: boolean, transposeB: boolean): Tile | null {
+  if (transposeA) return null;
+  if (transposeB) {
+    if (s.batch > 1) return TILES.batched; // attention q @ k^T: 12.6 vs 9.3
+    if (s.n >= 2048) return TILES.wide; // lin1: 18.7 vs 12.6
+    return TILES.tall; // q, k, v, out_lin, lin2: 11.4-14.5 vs 9.7-11.1
+  }
+  if (s.n <= 128) return TILES.small; // attention weights @ v: 12.4 vs 4.9
+  return null;
 }
 
 /**
@@ -40,7 +66,7 @@ interface TileLoad {
 function loadTile(t: Tile, l: TileLoad): string {
   const isA = l.operand === "A";
   const span = isA ? t.bm : t.bn; // the tile's M or N extent
-  const stride = span + 1; // one float of padding: no bank conflicts when k runs across threads
+  const stride = span + t.pad; // padding: no bank conflicts when k runs across threads
   const tile = isA ? "tileA" : "tileB";
   const start = isA ? "rowStart" : "colStart";
   const outer = isA ? "M" : "N";
@@ -73,27 +99,55 @@ function loadTile(t: Tile, l: TileLoad): string {
 }
 
 function matmulCode(t: Tile, a: TileLoad, b: TileLoad, withBias: boolean): string {
-  const threadCols = t.bn / t.tn; // thread (r, c) owns rows r + i*(BM/TM) and cols c + j*(BN/TN)
-  const rowStep = t.bm / t.tm;
-  const strideA = t.bm + 1;
-  const strideB = t.bn + 1;
+  const threadCols = t.bn / t.tn;
+  const strideA = t.bm + t.pad;
+  const strideB = t.bn + t.pad;
+  // Thread (r, c) owns rows r + i*(BM/TM), cols c + j*(BN/TN) (strided) or r*TM + i, c*TN + j (blocked).
+  const rowOf = (i: string) => (t.blocked ? `threadRow * ${t.tm} + ${i}` : `threadRow + ${i} * ${t.bm / t.tm}`);
+  const colOf = (j: string) => (t.blocked ? `threadCol * ${t.tn} + ${j}` : `threadCol + ${j} * ${threadCols}`);
   const rows = [...Array(t.tm).keys()];
   const cols = [...Array(t.tn).keys()];
-  // Unrolled by hand: each sum is its own variable, so it stays in a register.
-  const declare = rows.map((i) => cols.map((j) => `var c${i}_${j} = 0.0;`).join(" ")).join("\n      ");
-  const fmas = rows.map((i) => cols.map((j) => `c${i}_${j} = fma(a${i}, b${j}, c${i}_${j});`).join(" ")).join("\n          ");
-  const stores = rows
-    .map((i) => {
-      const inner = cols
-        .map((j) => `{ let col = colStart + threadCol + ${j * threadCols}; if (col < N) { result[rowBase + col] = c${i}_${j}${withBias ? " + Bias[col]" : ""}; } }`)
-        .join("\n          ");
-      return `{ let row = rowStart + threadRow + ${i * rowStep};
+  const bias = withBias ? " + Bias[col]" : "";
+  let declare: string;
+  let inner: string;
+  let stores: string;
+  if (t.unroll) {
+    // Each sum its own variable: it stays in a register.
+    declare = rows.map((i) => cols.map((j) => `var c${i}_${j} = 0.0;`).join(" ")).join("\n      ");
+    inner = `
+          ${rows.map((i) => `let a${i} = tileA[k * ${strideA} + ${rowOf(String(i))}];`).join(" ")}
+          ${cols.map((j) => `let b${j} = tileB[k * ${strideB} + ${colOf(String(j))}];`).join(" ")}
+          ${rows.map((i) => cols.map((j) => `c${i}_${j} = fma(a${i}, b${j}, c${i}_${j});`).join(" ")).join("\n          ")}`;
+    stores = rows
+      .map((i) => {
+        const perCol = cols
+          .map((j) => `{ let col = colStart + ${colOf(String(j))}; if (col < N) { result[rowBase + col] = c${i}_${j}${bias}; } }`)
+          .join("\n          ");
+        return `{ let row = rowStart + ${rowOf(String(i))};
         if (row < M) {
           let rowBase = outBase + row * N;
-          ${inner}
+          ${perCol}
         } }`;
-    })
-    .join("\n      ");
+      })
+      .join("\n      ");
+  } else {
+    declare = `var acc : array<array<f32, ${t.tn}>, ${t.tm}>;
+      var regA : array<f32, ${t.tm}>;
+      var regB : array<f32, ${t.tn}>;`;
+    inner = `
+          for (var i = 0; i < ${t.tm}; i = i + 1) { regA[i] = tileA[k * ${strideA} + ${rowOf("i")}]; }
+          for (var j = 0; j < ${t.tn}; j = j + 1) { regB[j] = tileB[k * ${strideB} + ${colOf("j")}]; }
+          for (var i = 0; i < ${t.tm}; i = i + 1) {
+            for (var j = 0; j < ${t.tn}; j = j + 1) { acc[i][j] = fma(regA[i], regB[j], acc[i][j]); }
+          }`;
+    stores = `for (var i = 0; i < ${t.tm}; i = i + 1) {
+        let row = rowStart + ${rowOf("i")};
+        for (var j = 0; j < ${t.tn}; j = j + 1) {
+          let col = colStart + ${colOf("j")};
+          if (row < M && col < N) { result[outBase + row * N + col] = acc[i][j]${bias}; }
+        }
+      }`;
+  }
   return `
     var<workgroup> tileA : array<f32, ${t.bk * strideA}>; // [k][m]
     var<workgroup> tileB : array<f32, ${t.bk * strideB}>; // [k][n]
@@ -114,10 +168,7 @@ function matmulCode(t: Tile, a: TileLoad, b: TileLoad, withBias: boolean): strin
         ${loadTile(t, a)}
         ${loadTile(t, b)}
         workgroupBarrier();
-        for (var k = 0; k < ${t.bk}; k = k + 1) {
-          ${rows.map((i) => `let a${i} = tileA[k * ${strideA} + threadRow + ${i * rowStep}];`).join(" ")}
-          ${cols.map((j) => `let b${j} = tileB[k * ${strideB} + threadCol + ${j * threadCols}];`).join(" ")}
-          ${fmas}
+        for (var k = 0; k < ${t.bk}; k = k + 1) {${inner}
         }
         workgroupBarrier();
       }
@@ -155,18 +206,17 @@ export function matmulShapes(aShape: number[], bShape: number[], transposeA: boo
 }
 
 /** Run our matmul on TensorInfos inside a kernel: out [batch, M, N] (+ bias[N]). */
-export function runMatMul(backend: unknown, a: tf.TensorInfo, b: tf.TensorInfo, transposeA: boolean, transposeB: boolean, s: MatMulShapes, bias?: tf.TensorInfo): tf.TensorInfo {
-  const t = pickTile(s.batch, s.m, s.n);
+export function runMatMul(backend: unknown, a: tf.TensorInfo, b: tf.TensorInfo, transposeA: boolean, transposeB: boolean, s: MatMulShapes, t: Tile, bias?: tf.TensorInfo): tf.TensorInfo {
   // vec4 loads need the contiguous length to divide by 4 (then every tile row starts aligned).
-  const loadA: TileLoad = { operand: "A", transposed: transposeA, vec4: (transposeA ? s.m : s.k) % 4 === 0 };
-  const loadB: TileLoad = { operand: "B", transposed: transposeB, vec4: (transposeB ? s.k : s.n) % 4 === 0 };
+  const loadA: TileLoad = { operand: "A", transposed: transposeA, vec4: t.vec4 && (transposeA ? s.m : s.k) % 4 === 0 };
+  const loadB: TileLoad = { operand: "B", transposed: transposeB, vec4: t.vec4 && (transposeB ? s.k : s.n) % 4 === 0 };
   const inputs: Record<string, null> = bias ? { A: null, B: null, Bias: null } : { A: null, B: null };
   const vec4Inputs = [loadA, loadB].filter((l) => l.vec4).map((l) => l.operand);
   const layout = (l: TileLoad) => `${l.transposed ? "T" : "N"}${l.vec4 ? "4" : "1"}`;
   return runWgslOnInfos(
     backend,
     {
-      key: `matmul-${t.bm}x${t.bn}x${t.bk}-${layout(loadA)}${layout(loadB)}${bias ? "-bias" : ""}`,
+      key: `matmul-${tileKey(t)}-${layout(loadA)}${layout(loadB)}${bias ? "-bias" : ""}`,
       inputs,
       vec4Inputs,
       outputShape: [s.batch, s.m, s.n],
@@ -187,17 +237,32 @@ export function runMatMul(backend: unknown, a: tf.TensorInfo, b: tf.TensorInfo, 
   );
 }
 
-/** Whether our kernel takes this product: float32, and big enough that tiles pay off. */
-export function ourMatMulTakes(s: MatMulShapes | null, dtypes: tf.DataType[]): s is MatMulShapes {
-  return s !== null && dtypes.every((d) => d === "float32") && s.m >= 32 && s.n >= 32 && s.k >= 1;
+/** Our tile for this product, or null to leave it to tfjs: float32, big enough, and faster with ours. */
+export function ourTileFor(s: MatMulShapes | null, dtypes: tf.DataType[], transposeA: boolean, transposeB: boolean): Tile | null {
+  if (!enabled || s === null || !dtypes.every((d) => d === "float32") || s.m < 32 || s.n < 32) return null;
+  return forcedTile ?? pickTile(s, transposeA, transposeB);
+}
+
+export function tileKey(t: Tile): string {
+  return `${t.bm}x${t.bn}x${t.bk}-${t.tm}x${t.tn}${t.unroll ? "u" : "l"}${t.pad}${t.blocked ? "b" : "s"}${t.vec4 ? "v" : ""}`;
+}
+
+/** Our matmul of two tensors with a chosen tile (benchmarks compare tiles with it). */
+export function matMulWithTile(a: tf.Tensor, b: tf.Tensor, transposeA: boolean, transposeB: boolean, tile: Tile): tf.Tensor {
+  const s = matmulShapes(a.shape, b.shape, transposeA, transposeB);
+  if (!s) throw new Error(`matMulWithTile: shapes [${a.shape}] and [${b.shape}] do not multiply`);
+  const info = runMatMul(tf.backend(), a, b, transposeA, transposeB, s, tile);
+  return tf.engine().makeTensorFromTensorInfo(info);
 }
 
 let registered = false;
 let enabled = true;
+let forcedTile: Tile | null = null;
 
-/** Turn our kernel off (tfjs's runs) or on: for benchmarks that compare the two. */
-export function useOurMatMul(on: boolean): void {
+/** Turn our kernel off (tfjs's runs) or on; `tile` forces one tile everywhere (tests reach every variant). */
+export function useOurMatMul(on: boolean, tile: Tile | null = null): void {
   enabled = on;
+  forcedTile = tile;
 }
 
 /** Replace tfjs's BatchMatMul on the webgpu backend with ours (other shapes and dtypes keep tfjs's). */
@@ -213,8 +278,9 @@ export function registerWebGpuMatMul(): void {
       const { a, b } = args.inputs as { a: tf.TensorInfo; b: tf.TensorInfo };
       const { transposeA, transposeB } = args.attrs as unknown as { transposeA: boolean; transposeB: boolean };
       const s = matmulShapes(a.shape, b.shape, transposeA, transposeB);
-      if (!enabled || !ourMatMulTakes(s, [a.dtype, b.dtype])) return original.kernelFunc(args);
-      const out = runMatMul(args.backend, a, b, transposeA, transposeB, s);
+      const t = ourTileFor(s, [a.dtype, b.dtype], transposeA, transposeB);
+      if (!t || !s) return original.kernelFunc(args);
+      const out = runMatMul(args.backend, a, b, transposeA, transposeB, s, t);
       // tfjs's shape: the broadcast batch dims, then M, N.
       const batchShape = (a.shape.length >= b.shape.length ? a.shape : b.shape).slice(0, -2);
       return { ...out, shape: [...batchShape, s.m, s.n] };

@@ -1,12 +1,15 @@
 import * as tf from "@tensorflow/tfjs";
-import { layerNorm } from "../../lib/nn/functional";
+import { layerNorm, gelu, maskedSoftmax } from "../../lib/nn/functional";
 import { mulberry32 } from "../../lib/nn/random";
+import { TILES, Tile } from "../../lib/webgpu/matmul";
 
 // Each case computes some outputs (forward values, gradients) from fixed inputs; run-cases.ts runs
 // it on tfjs's cpu backend and on webgpu and reports the largest difference of each output.
 
 export interface KernelCase {
   name: string;
+  /** Every matmul of the case on webgpu uses this tile of ours (else ours or tfjs's, as in training). */
+  tile?: Tile;
   /** Output names, in the order `run` returns them. */
   outputs: string[];
   run: () => tf.Tensor[];
@@ -35,34 +38,53 @@ const layerNormCase = (name: string, shape: number[], offset: number): KernelCas
   };
 };
 
-const matMulCase = (aShape: number[], bShape: number[], transposeA: boolean, transposeB: boolean, gradients = true): KernelCase => {
+const matMulCase = (aShape: number[], bShape: number[], transposeA: boolean, transposeB: boolean, gradients = true, tile: keyof typeof TILES | null = null): KernelCase => {
   const size = (shape: number[]) => shape.reduce((a, b) => a * b, 1);
   const out = tf.tidy(() => tf.matMul(tf.zeros(aShape), tf.zeros(bShape), transposeA, transposeB).shape);
   return {
-    name: `matMul [${aShape}]${transposeA ? "^T" : ""} x [${bShape}]${transposeB ? "^T" : ""}`,
+    name: `matMul [${aShape}]${transposeA ? "^T" : ""} x [${bShape}]${transposeB ? "^T" : ""}${tile ? ` (${tile} tile)` : ""}`,
+    tile: tile ? TILES[tile] : undefined,
     outputs: gradients ? ["y", "da", "db"] : ["y"],
     run: () =>
       (gradients ? withGradients : (f: (...xs: tf.Tensor[]) => tf.Tensor, xs: tf.Tensor[]) => [f(...xs)])((a, b) => tf.matMul(a, b, transposeA, transposeB), [tf.tensor(values(size(aShape), 5), aShape), tf.tensor(values(size(bShape), 6), bShape)], tf.tensor(values(size(out), 7), out)),
   };
 };
 
-export const CASES: KernelCase[] = [
+const tileCases = (Object.keys(TILES) as (keyof typeof TILES)[]).flatMap((tile) => [
   // Sizes that are not multiples of the tiles, every transpose, batches with and without broadcast.
-  matMulCase([130, 70], [70, 200], false, false),
-  matMulCase([70, 130], [70, 200], true, false),
-  matMulCase([130, 70], [200, 70], false, true),
-  matMulCase([70, 130], [200, 70], true, true),
+  matMulCase([130, 70], [70, 200], false, false, true, tile),
+  matMulCase([70, 130], [70, 200], true, false, true, tile),
+  matMulCase([130, 70], [200, 70], false, true, true, tile),
+  matMulCase([70, 130], [200, 70], true, true, true, tile),
+  matMulCase([3, 100, 40], [3, 90, 40], false, true, true, tile),
+  matMulCase([300, 257], [257, 520], false, false, true, tile),
+]);
+
+export const CASES: KernelCase[] = [
+  ...tileCases,
+  // As training picks: ours or tfjs's by shape.
   matMulCase([3, 100, 40], [3, 40, 90], false, false),
-  matMulCase([3, 100, 40], [3, 90, 40], false, true),
-  // Forward only: tfjs's gradient of a broadcast matmul does not sum over the batch (on any backend).
-  matMulCase([2, 3, 64, 33], [33, 96], false, false, false),
-  matMulCase([300, 257], [257, 520], false, false),
-  // 64 x 2 x 2 output tiles: enough for the large 128 x 128 tiles.
   matMulCase([64, 130, 40], [64, 130, 40], false, true),
   matMulCase([64, 40, 130], [64, 40, 130], true, false),
-  // Small sides stay with tfjs's kernel (LoRA's rank 8).
   matMulCase([200, 96], [96, 8], false, false),
-  // 300 columns: not a multiple of the 256 threads; an offset of 50 tests the variance's stability.
+  // Forward only: tfjs's gradient of a broadcast matmul does not sum over the batch (on any backend).
+  matMulCase([2, 3, 64, 33], [33, 96], false, false, false),
+  {
+    name: "gelu [3,5,70]",
+    outputs: ["y", "dx"],
+    run: () => withGradients((x) => gelu(x), [tf.tensor(values(1050, 8, 4), [3, 5, 70])], tf.tensor(values(1050, 9), [3, 5, 70])),
+  },
+  {
+    // 2 x 3 heads x 4 queries x 150 keys (not a multiple of the 128 threads); the second review
+    // has 40 padding keys.
+    name: "maskedSoftmax [2,3,4,150]",
+    outputs: ["y", "dscores"],
+    run: () => {
+      // int32, as batches make it: tfjs's cast to float32 on WebGPU keeps the int32 buffer.
+      const mask = tf.tensor([...Array(150).fill(1), ...Array(110).fill(1), ...Array(40).fill(0)], [2, 150], "int32");
+      return withGradients((s) => maskedSoftmax(s, mask), [tf.tensor(values(3600, 10, 5), [2, 3, 4, 150])], tf.tensor(values(3600, 11), [2, 3, 4, 150]));
+    },
+  },
   layerNormCase("layerNorm [2,5,300] offset 50", [2, 5, 300], 50),
   layerNormCase("layerNorm [3,768]", [3, 768], 0),
 ];

@@ -1,0 +1,90 @@
+// Which tile shape of our WGSL matmul is fastest at each of the encoder's matmul shapes: every
+// variant and tfjs's own kernel timed in one run on the GPU (after a warm-up, so clocks are up).
+//
+//   node .gpu/app/matmul-tiles.mjs --out $OUT/matmul-tiles.json
+import "../scripts/gpu/dirname-shim";
+import * as tf from "@tensorflow/tfjs";
+import * as fs from "fs";
+import { parseArgs } from "util";
+import { initBackend } from "../lib/backend";
+import { matMulWithTile, Tile, tileKey, useOurMatMul } from "../lib/webgpu/matmul";
+import { MATMUL_SHAPES } from "./matmul-shapes";
+
+const t = (bm: number, bn: number, bk: number, tm: number, tn: number, unroll: boolean, pad: number, blocked: boolean, vec4: boolean): Tile => ({ bm, bn, bk, tm, tn, unroll, pad, blocked, vec4 });
+
+const VARIANTS: Tile[] = [
+  t(128, 128, 8, 8, 8, false, 0, false, false), // the plain kernel
+  t(128, 128, 8, 8, 8, false, 0, true, false),
+  t(128, 128, 8, 8, 8, true, 0, false, true),
+  t(128, 128, 8, 8, 8, true, 0, true, true),
+  t(128, 128, 16, 8, 8, true, 1, false, true),
+  t(128, 128, 16, 8, 8, true, 0, false, true),
+  t(128, 128, 32, 8, 8, true, 1, false, true),
+  t(128, 64, 16, 8, 4, true, 1, false, true),
+  t(64, 128, 16, 4, 8, true, 1, false, true),
+  t(64, 64, 16, 4, 4, true, 1, false, true),
+  t(64, 64, 8, 4, 4, true, 0, false, true),
+  t(64, 64, 32, 4, 4, true, 1, false, true),
+];
+
+interface Backend {
+  endComputePassEncoder(): void;
+  submitQueue(): void;
+  device: { queue: { onSubmittedWorkDone(): Promise<void> } };
+}
+
+async function sync(): Promise<void> {
+  const backend = tf.backend() as unknown as Backend;
+  backend.endComputePassEncoder();
+  backend.submitQueue();
+  await backend.device.queue.onSubmittedWorkDone();
+}
+
+/** Mean ms per call of f, after 100 ms of warm-up, over at least 200 ms. */
+async function time(f: () => tf.Tensor): Promise<number> {
+  const run = async (ms: number) => {
+    const started = performance.now();
+    let calls = 0;
+    while (performance.now() - started < ms) {
+      for (let i = 0; i < 5; i++) f().dispose();
+      calls += 5;
+      await sync();
+    }
+    return (performance.now() - started) / calls;
+  };
+  await run(100);
+  return run(200);
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({ options: { out: { type: "string" }, shapes: { type: "string" } } });
+  const backend = await initBackend("webgpu");
+  const wanted = values.shapes?.split(",").map(Number);
+  const rows = [];
+  for (const [index, [aShape, bShape, ta, tb, what]] of MATMUL_SHAPES.entries()) {
+    if (wanted && !wanted.includes(index)) continue;
+    const a = tf.randomNormal(aShape);
+    const b = tf.randomNormal(bShape);
+    const m = ta ? aShape.at(-1)! : aShape.at(-2)!;
+    const k = ta ? aShape.at(-2)! : aShape.at(-1)!;
+    const n = tb ? bShape.at(-2)! : bShape.at(-1)!;
+    const batch = aShape.length === 3 ? aShape[0] : 1;
+    const gflop = (2 * batch * m * n * k) / 1e9;
+    useOurMatMul(false);
+    const tfjsMs = await time(() => tf.matMul(a, b, ta, tb));
+    useOurMatMul(true);
+    const timings: Record<string, number> = {};
+    for (const tile of VARIANTS) timings[tileKey(tile)] = await time(() => matMulWithTile(a, b, ta, tb, tile));
+    const best = Object.entries(timings).sort((x, y) => x[1] - y[1])[0];
+    console.log(`${what.padEnd(28)} tfjs ${tfjsMs.toFixed(3)} ms (${(gflop / tfjsMs).toFixed(1)} TF/s); best ${best[0]} ${best[1].toFixed(3)} ms (${(gflop / best[1]).toFixed(1)} TF/s)`);
+    console.log("   " + Object.entries(timings).map(([key, ms]) => `${key} ${(gflop / ms).toFixed(1)}`).join(" | "));
+    rows.push({ what, a: aShape, b: bShape, transposeA: ta, transposeB: tb, gflop, tfjs_ms: tfjsMs, ours_ms: timings });
+    tf.dispose([a, b]);
+  }
+  if (values.out) fs.writeFileSync(values.out, JSON.stringify({ device: backend.device, date: new Date().toISOString(), rows }, null, 2) + "\n");
+}
+
+main().catch((error) => {
+  console.error(error);
+  process.exit(1);
+});

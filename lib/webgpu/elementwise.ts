@@ -1,0 +1,48 @@
+import * as tf from "@tensorflow/tfjs";
+import { runWgsl, dispatch2d, WORKGROUP_INDEX } from "./program";
+
+// GELU in one kernel each way. tfjs's composite 0.5 * x * (1 + erf(x / sqrt 2)) is five kernels
+// over the FFN's [tokens, 3072] activations forward and about ten backward.
+
+const THREADS = 256;
+
+// erf as tfjs computes it (Abramowitz & Stegun 7.1.26, |error| < 1.5e-7), so both backends agree.
+const ERF = `
+  fn erfApprox(v : f32) -> f32 {
+    let s = sign(v);
+    let x = abs(v);
+    let t = 1.0 / (1.0 + 0.3275911 * x);
+    let poly = ((((1.061405429 * t - 1.453152027) * t) + 1.421413741) * t - 0.284496736) * t + 0.254829592;
+    return s * (1.0 - poly * t * exp(-x * x));
+  }`;
+
+function elementwise(key: string, inputs: Record<string, tf.Tensor>, shape: number[], expression: string): tf.Tensor {
+  const size = shape.reduce((a, b) => a * b, 1);
+  return runWgsl({
+    key,
+    inputs,
+    outputShape: shape,
+    workgroupSize: [THREADS, 1, 1],
+    dispatch: dispatch2d(Math.ceil(size / THREADS)),
+    uniforms: [{ name: "count", type: "i32", value: size }],
+    code: `
+      ${ERF}
+      fn main() {
+        let i = ${WORKGROUP_INDEX} * ${THREADS} + i32(localIndex);
+        if (i < uniforms.count) {
+          let v = x[i];
+          result[i] = ${expression};
+        }
+      }`,
+  });
+}
+
+/** 0.5 * x * (1 + erf(x / sqrt 2)) */
+export function geluForwardWebGpu(x: tf.Tensor): tf.Tensor {
+  return elementwise("gelu-fwd", { x }, x.shape, "0.5 * v * (1.0 + erfApprox(v * 0.7071067811865476))");
+}
+
+/** dy * (Phi(x) + x * phi(x)): the derivative of x * Phi(x), Phi the normal CDF, phi its density. */
+export function geluBackwardWebGpu(dy: tf.Tensor, x: tf.Tensor): tf.Tensor {
+  return elementwise("gelu-bwd", { x, dy }, x.shape, "dy[i] * (0.5 * (1.0 + erfApprox(v * 0.7071067811865476)) + v * 0.3989422804014327 * exp(-0.5 * v * v))");
+}
