@@ -62,10 +62,12 @@ async function main(): Promise<void> {
       steps: { type: "string", default: "5" },
       modes: { type: "string" },
       small: { type: "boolean" }, // a small config for CPU backends
+      "submit-batch": { type: "string" }, // tfjs's WEBGPU_DEFERRED_SUBMIT_BATCH_SIZE (dispatches per queue submit)
       out: { type: "string" },
     },
   });
   const backend = await initBackend(values.backend as BackendName | "auto");
+  if (values["submit-batch"]) tf.env().set("WEBGPU_DEFERRED_SUBMIT_BATCH_SIZE", Number(values["submit-batch"]));
   const config = values.small ? distilBertConfig({ dim: 128, nLayers: 2, nHeads: 2, hiddenDim: 512 }) : distilBertConfig();
   const wanted = values.modes?.split(",");
   const rows: Row[] = [];

@@ -4,6 +4,7 @@ import { isWebGpu } from "../webgpu/program";
 import { layerNormForwardWebGpu, layerNormBackwardWebGpu } from "../webgpu/layernorm";
 import { geluForwardWebGpu, geluBackwardWebGpu } from "../webgpu/elementwise";
 import { maskedSoftmaxWebGpu, softmaxBackwardWebGpu } from "../webgpu/softmax";
+import { linearWithBiasWebGpu, webGpuLinearTakes } from "../webgpu/matmul";
 
 // Stateless math shared by the layers, named after torch.nn.functional.
 
@@ -22,11 +23,27 @@ export function linear(x: tf.Tensor, weight: tf.Tensor, bias: tf.Tensor | null):
     throw new Error(`linear: input of shape [${x.shape}] does not end in in_features=${inFeatures} (weight [${weight.shape}])`);
   }
   const x2d = x.reshape([-1, inFeatures]);
+  const outShape = [...x.shape.slice(0, -1), outFeatures];
+  // On WebGPU the bias is added inside our matmul kernel; gradients are computed only where needed.
+  if (bias && isWebGpu() && webGpuLinearTakes(x2d, weight, bias)) {
+    return customOp(
+      { x: x2d, weight, bias },
+      (save) => {
+        save([x2d, weight]);
+        return linearWithBiasWebGpu(x2d, weight, bias);
+      },
+      (dy, [xSaved, weightSaved]) => ({
+        x: () => tf.matMul(dy, weightSaved),
+        weight: () => tf.matMul(dy, xSaved, true, false),
+        bias: () => tf.sum(dy, 0),
+      }),
+    ).reshape(outShape);
+  }
   // Not tf.fused.matMul: its gradient computes the weight's and the bias's gradients even when they
   // are frozen (LoRA), a third of a step's work. Plain matMul and add compute only what is needed.
   let y = tf.matMul(x2d, weight, false, true);
   if (bias) y = tf.add(y, bias);
-  return y.reshape([...x.shape.slice(0, -1), outFeatures]);
+  return y.reshape(outShape);
 }
 
 /** GELU with the exact erf, as torch's GELU(approximate='none') and Hugging Face's "gelu". */

@@ -1,4 +1,6 @@
 import * as tf from "@tensorflow/tfjs";
+import { isWebGpu } from "../webgpu/program";
+import { adamUpdateWebGpu } from "../webgpu/adam";
 
 // Adam as torch.optim.Adam (and AdamW with weightDecay): one first- and second-moment tensor per
 // trained parameter, kept beside it. Written out here rather than taken from tf.train.adam so the
@@ -47,6 +49,14 @@ export class Adam {
         const g = grads[p.name];
         if (!g) continue; // not connected to the loss: no update, as PyTorch skips params whose grad is None
         const { m, v } = this.moments.get(p)!;
+        if (isWebGpu()) {
+          // The same update in three kernels instead of eleven (lib/webgpu/adam.ts).
+          const updated = adamUpdateWebGpu(p, g, m, v, { beta1, beta2, epsilon, stepSize, secondMomentCorrection, decay: 1 - this.learningRate * this.weightDecay });
+          m.assign(updated.m);
+          v.assign(updated.v);
+          p.assign(updated.p);
+          continue;
+        }
         m.assign(tf.add(tf.mul(m, beta1), tf.mul(g, 1 - beta1)));
         v.assign(tf.add(tf.mul(v, beta2), tf.mul(tf.square(g), 1 - beta2)));
         const decayed = this.weightDecay > 0 ? tf.mul(p, 1 - this.learningRate * this.weightDecay) : p;

@@ -1,7 +1,7 @@
 import * as tf from "@tensorflow/tfjs";
-import { runWgsl, dispatch2d, WORKGROUP_INDEX } from "./program";
+import { runWgsl, dispatch2d, WORKGROUP_INDEX, Uniform } from "./program";
 
-// GELU in one kernel each way. tfjs's composite 0.5 * x * (1 + erf(x / sqrt 2)) is five kernels
+// Element-by-element kernels: GELU in one kernel each way, and Adam's update (lib/train/adam.ts). tfjs's composite 0.5 * x * (1 + erf(x / sqrt 2)) is five kernels
 // over the FFN's [tokens, 3072] activations forward and about ten backward.
 
 const THREADS = 256;
@@ -16,7 +16,11 @@ const ERF = `
     return s * (1.0 - poly * t * exp(-x * x));
   }`;
 
-function elementwise(key: string, inputs: Record<string, tf.Tensor>, shape: number[], expression: string): tf.Tensor {
+/**
+ * One kernel computing `expression` for every element i of `shape`: inputs are read as name[i]
+ * (all of the output's size), uniforms as uniforms.name.
+ */
+export function elementwiseWebGpu(key: string, inputs: Record<string, tf.Tensor>, shape: number[], expression: string, uniforms: Uniform[] = []): tf.Tensor {
   const size = shape.reduce((a, b) => a * b, 1);
   return runWgsl({
     key,
@@ -24,13 +28,12 @@ function elementwise(key: string, inputs: Record<string, tf.Tensor>, shape: numb
     outputShape: shape,
     workgroupSize: [THREADS, 1, 1],
     dispatch: dispatch2d(Math.ceil(size / THREADS)),
-    uniforms: [{ name: "count", type: "i32", value: size }],
+    uniforms: [{ name: "count", type: "i32", value: size }, ...uniforms],
     code: `
       ${ERF}
       fn main() {
         let i = ${WORKGROUP_INDEX} * ${THREADS} + i32(localIndex);
         if (i < uniforms.count) {
-          let v = x[i];
           result[i] = ${expression};
         }
       }`,
@@ -39,10 +42,10 @@ function elementwise(key: string, inputs: Record<string, tf.Tensor>, shape: numb
 
 /** 0.5 * x * (1 + erf(x / sqrt 2)) */
 export function geluForwardWebGpu(x: tf.Tensor): tf.Tensor {
-  return elementwise("gelu-fwd", { x }, x.shape, "0.5 * v * (1.0 + erfApprox(v * 0.7071067811865476))");
+  return elementwiseWebGpu("gelu-fwd", { x }, x.shape, "0.5 * x[i] * (1.0 + erfApprox(x[i] * 0.7071067811865476))");
 }
 
 /** dy * (Phi(x) + x * phi(x)): the derivative of x * Phi(x), Phi the normal CDF, phi its density. */
 export function geluBackwardWebGpu(dy: tf.Tensor, x: tf.Tensor): tf.Tensor {
-  return elementwise("gelu-bwd", { x, dy }, x.shape, "dy[i] * (0.5 * (1.0 + erfApprox(v * 0.7071067811865476)) + v * 0.3989422804014327 * exp(-0.5 * v * v))");
+  return elementwiseWebGpu("gelu-bwd", { x, dy }, x.shape, "dy[i] * (0.5 * (1.0 + erfApprox(x[i] * 0.7071067811865476)) + x[i] * 0.3989422804014327 * exp(-0.5 * x[i] * x[i]))");
 }

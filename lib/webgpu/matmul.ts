@@ -255,6 +255,20 @@ export function matMulWithTile(a: tf.Tensor, b: tf.Tensor, transposeA: boolean, 
   return tf.engine().makeTensorFromTensorInfo(info);
 }
 
+/** Whether linearWithBiasWebGpu takes these shapes (else tfjs's matMul and add run). */
+export function webGpuLinearTakes(x: tf.Tensor, weight: tf.Tensor, bias: tf.Tensor): boolean {
+  return ourTileFor(matmulShapes(x.shape, weight.shape, false, true), [x.dtype, weight.dtype, bias.dtype], false, true) !== null;
+}
+
+/** x [rows, in] @ weight[out, in]^T + bias[out] in one kernel (check webGpuLinearTakes first). */
+export function linearWithBiasWebGpu(x: tf.Tensor, weight: tf.Tensor, bias: tf.Tensor): tf.Tensor {
+  const s = matmulShapes(x.shape, weight.shape, false, true);
+  const t = ourTileFor(s, [x.dtype, weight.dtype, bias.dtype], false, true);
+  if (!t || !s) throw new Error(`linearWithBiasWebGpu: our kernel does not take x [${x.shape}] and weight [${weight.shape}]`);
+  const info = runMatMul(tf.backend(), x, weight, false, true, s, t, bias);
+  return tf.engine().makeTensorFromTensorInfo({ ...info, shape: [s.m, s.n] });
+}
+
 let registered = false;
 let enabled = true;
 let forcedTile: Tile | null = null;

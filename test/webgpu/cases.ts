@@ -1,7 +1,8 @@
 import * as tf from "@tensorflow/tfjs";
-import { layerNorm, gelu, maskedSoftmax } from "../../lib/nn/functional";
+import { layerNorm, gelu, maskedSoftmax, linear } from "../../lib/nn/functional";
 import { mulberry32 } from "../../lib/nn/random";
 import { TILES, Tile } from "../../lib/webgpu/matmul";
+import { Adam } from "../../lib/train/adam";
 
 // Each case computes some outputs (forward values, gradients) from fixed inputs; run-cases.ts runs
 // it on tfjs's cpu backend and on webgpu and reports the largest difference of each output.
@@ -70,6 +71,13 @@ export const CASES: KernelCase[] = [
   // Forward only: tfjs's gradient of a broadcast matmul does not sum over the batch (on any backend).
   matMulCase([2, 3, 64, 33], [33, 96], false, false, false),
   {
+    // x @ W^T + b with the bias inside our matmul kernel on WebGPU.
+    name: "linear [2,50,70] -> 90",
+    outputs: ["y", "dx", "dweight", "dbias"],
+    run: () =>
+      withGradients((x, w, b) => linear(x, w, b), [tf.tensor(values(7000, 14), [2, 50, 70]), tf.tensor(values(6300, 15), [90, 70]), tf.tensor(values(90, 16))], tf.tensor(values(9000, 17), [2, 50, 90])),
+  },
+  {
     name: "gelu [3,5,70]",
     outputs: ["y", "dx"],
     run: () => withGradients((x) => gelu(x), [tf.tensor(values(1050, 8, 4), [3, 5, 70])], tf.tensor(values(1050, 9), [3, 5, 70])),
@@ -83,6 +91,18 @@ export const CASES: KernelCase[] = [
       // int32, as batches make it: tfjs's cast to float32 on WebGPU keeps the int32 buffer.
       const mask = tf.tensor([...Array(150).fill(1), ...Array(110).fill(1), ...Array(40).fill(0)], [2, 150], "int32");
       return withGradients((s) => maskedSoftmax(s, mask), [tf.tensor(values(3600, 10, 5), [2, 3, 4, 150])], tf.tensor(values(3600, 11), [2, 3, 4, 150]));
+    },
+  },
+  {
+    // Three AdamW steps with fixed gradients: parameters and both moments.
+    name: "adam 3 steps [70,30]",
+    outputs: ["p", "m", "v"],
+    run: () => {
+      const p = tf.variable(tf.tensor(values(2100, 12), [70, 30]));
+      const optimizer = new Adam([p], { learningRate: 0.01, weightDecay: 0.1 });
+      for (let step = 0; step < 3; step++) optimizer.applyGradients({ [p.name]: tf.tensor(values(2100, 13 + step, 2), [70, 30]) });
+      const { m, v } = optimizer.state().moments[0];
+      return [p.clone(), m.clone(), v.clone()];
     },
   },
   layerNormCase("layerNorm [2,5,300] offset 50", [2, 5, 300], 50),
