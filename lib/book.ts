@@ -57,3 +57,36 @@ export function readResults(...dirs: string[]): ExperimentResult[] {
   }
   return results;
 }
+
+/** One row of bench/'s GPU benchmark: training samples/s of a mode, ours and PyTorch's, same run. */
+export interface BenchmarkRow {
+  mode: string;
+  trainable_params: number;
+  ours_samples_per_second: number;
+  torch_fp32_samples_per_second: number | null;
+  torch_bf16_samples_per_second: number | null;
+  ratio_vs_torch_fp32: number | null;
+  ours_peak_memory_bytes: number;
+  torch_fp32_peak_memory_bytes: number | null;
+}
+
+export interface Benchmark {
+  date: string;
+  device: string;
+  torch: string;
+  workload: string;
+  note: string;
+  rows: BenchmarkRow[];
+}
+
+/** The latest GPU benchmark (results/bench-gpu.json) and every earlier one (bench-history.jsonl), oldest first. */
+export function readBenchmarks(): { latest: Benchmark; history: Benchmark[] } {
+  const dir = path.join(ROOT, "results");
+  const latest = JSON.parse(fs.readFileSync(path.join(dir, "bench-gpu.json"), "utf8")) as Benchmark;
+  const history = fs
+    .readFileSync(path.join(dir, "bench-history.jsonl"), "utf8")
+    .split("\n")
+    .filter((line) => line.trim())
+    .map((line) => JSON.parse(line) as Benchmark);
+  return { latest, history };
+}

@@ -164,6 +164,8 @@ describe("chapters 01–05 execute on the quick profile, on the real IMDb splits
     const { text, figures, html } = await run("05_results.ipynb");
     expect(text).toMatch(/\d+ runs from this build \(quick profile\), \d+ grid points, 3 committed runs in results\//);
     expect(html).toBe(1);
-    expect(figures).toBe(3);
+    expect(figures).toBe(5);
+    // The GPU benchmark beside PyTorch's, one line per mode.
+    expect(text).toMatch(/lora-qv-r8 +\d+\.\d samples\/s vs PyTorch fp32 \d+\.\d \(0\.\d\dx\); the tutorial's 3 epochs: \d+ min of training/);
   }, 300_000);
 });
