@@ -18,6 +18,8 @@ export interface Tokenizer {
   readonly clsId: number;
   readonly sepId: number;
   readonly unkId: number;
+  /** [MASK], what masked-language-model pretraining puts in place of the tokens to predict. */
+  readonly maskId: number;
   /** [CLS] tokens [SEP], cut to maxLength (default 512) with [SEP] kept last, as Python's enable_truncation(maxLength). */
   encode(text: string, options?: { maxLength?: number }): number[];
   /** encode() for each text, padded with padId to the longest in the batch; the mask is 1 on tokens, 0 on padding. */
@@ -89,6 +91,7 @@ class BertTokenizer implements Tokenizer {
   readonly clsId: number;
   readonly sepId: number;
   readonly unkId: number;
+  readonly maskId: number;
   private readonly inner: hf.Tokenizer;
 
   constructor(readonly name: string, json: Record<string, unknown>, config: Record<string, unknown>) {
@@ -106,6 +109,7 @@ class BertTokenizer implements Tokenizer {
     this.clsId = special("cls_token", "[CLS]");
     this.sepId = special("sep_token", "[SEP]");
     this.unkId = special("unk_token", "[UNK]");
+    this.maskId = special("mask_token", "[MASK]");
     this.vocabSize = this.inner.model!.vocab.length;
   }
 

@@ -1,5 +1,6 @@
 // The experiment command, bundled for the GPU machine (no Node.js there, no npm): see scripts/gpu/README.md.
-// `node experiment.mjs check-dropout` instead checks the WebGPU dropout kernel against its reference.
+// `node experiment.mjs check-dropout` instead checks the WebGPU dropout kernel against its reference;
+// `node experiment.mjs pretrain ...` runs scripts/pretrain-mlm.ts.
 import "./dirname-shim";
 import { checkDropout } from "./check-dropout";
 
@@ -8,6 +9,9 @@ if (process.argv[2] === "check-dropout") {
     console.error(error);
     process.exit(1);
   });
+} else if (process.argv[2] === "pretrain") {
+  process.argv.splice(2, 1);
+  require("../pretrain-mlm");
 } else {
   require("../experiment");
 }
