@@ -97,3 +97,39 @@ export function workgroupSum(size: number): string {
     return total;
   }`;
 }
+
+export interface RowKernel {
+  key: string;
+  inputs: Record<string, tf.Tensor>;
+  /** The output's shape; its last dimension is the row, one workgroup per row. */
+  shape: number[];
+  threads: number;
+  /** WGSL functions and workgroup variables the body uses. */
+  prelude: string;
+  /** WGSL run by every thread of row `row`, whose `cols` elements start at `base`. */
+  body: string;
+  uniforms?: Uniform[];
+}
+
+/** A kernel with one workgroup per row of the last dimension (LayerNorm, softmax). */
+export function runRowKernel(k: RowKernel): tf.Tensor {
+  const cols = k.shape[k.shape.length - 1];
+  const rows = k.shape.reduce((a, b) => a * b, 1) / cols;
+  return runWgsl({
+    key: `${k.key}-${k.threads}`,
+    inputs: k.inputs,
+    outputShape: k.shape,
+    workgroupSize: [k.threads, 1, 1],
+    dispatch: dispatch2d(rows),
+    uniforms: [{ name: "rows", type: "i32", value: rows }, { name: "cols", type: "i32", value: cols }, ...(k.uniforms ?? [])],
+    code: `
+      ${k.prelude}
+      fn main() {
+        // Workgroups past the last row (dispatch2d rounds up) redo the last row: same values.
+        let row = min(${WORKGROUP_INDEX}, uniforms.rows - 1);
+        let cols = uniforms.cols;
+        let base = row * cols;
+        ${k.body}
+      }`,
+  });
+}
