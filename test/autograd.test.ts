@@ -1,7 +1,7 @@
 import * as tf from "@tensorflow/tfjs";
 import { customOp } from "../lib/nn/autograd";
 import { gelu, layerNorm, maskedSoftmax } from "../lib/nn/functional";
-import { values } from "./webgpu/cases";
+import { values } from "./helpers/values";
 
 // The hand-written backward passes (customOp) against tfjs's autodiff of the plain formulas.
 

@@ -1,6 +1,6 @@
 import * as tf from "@tensorflow/tfjs";
 import { layerNorm, gelu, maskedSoftmax, linear } from "../../lib/nn/functional";
-import { mulberry32 } from "../../lib/nn/random";
+import { values } from "../helpers/values";
 import { TILES, Tile } from "../../lib/webgpu/matmul";
 import { Adam } from "../../lib/train/adam";
 
@@ -14,11 +14,6 @@ export interface KernelCase {
   /** Output names, in the order `run` returns them. */
   outputs: string[];
   run: () => tf.Tensor[];
-}
-
-export function values(n: number, seed: number, scale = 1, offset = 0): Float32Array {
-  const rand = mulberry32(seed);
-  return Float32Array.from({ length: n }, () => offset + scale * ((rand() / 4294967296) * 2 - 1));
 }
 
 /** Forward value and the gradient of sum(f(inputs) * dy) for each input. */
