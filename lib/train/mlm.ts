@@ -201,7 +201,9 @@ export async function pretrainMlm(model: DistilBertForMaskedLM, data: TokenizedS
       meta.globalStep++;
       meta.seconds += (performance.now() - stepStarted) / 1000;
       meta.history.push({ step: meta.globalStep, epoch: epoch + 1, loss, tokens });
-      progress?.tick(1, { loss: loss.toFixed(3) });
+      // On WebGPU, the bytes tfjs holds on the GPU, pool included: flat when shapes stay bounded.
+      const gpuBytes = (tf.memory() as { numBytesAllocatedInGPU?: number }).numBytesAllocatedInGPU;
+      progress?.tick(1, gpuBytes === undefined ? { loss: loss.toFixed(3) } : { loss: loss.toFixed(3), gpu: `${(gpuBytes / 2 ** 20).toFixed(0)} MiB` });
       if (meta.step === perEpoch) {
         meta.epoch = epoch + 1;
         meta.step = 0;
