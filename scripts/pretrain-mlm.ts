@@ -30,6 +30,8 @@ const USAGE = `usage: npm run pretrain -- [flags]
   --checkpoint-dir DIR     where the run's state goes, and where a run continues from (required)
   --checkpoint-every N     steps between checkpoints (default 500)
   --out DIR                save the model here as a Hugging Face folder when the run stops (required)
+  --save-dtype f32|bf16    the saved weights' precision (default f32; bf16 halves the files)
+  --shard-mb N             split the saved weights into files of at most N MiB (default: one file)
   --backend auto|webgpu|wasm|cpu|tensorflow`;
 
 const SIZES: Record<string, Partial<DistilBertConfig>> = {
@@ -46,7 +48,7 @@ async function main(): Promise<void> {
       "batch-size": { type: "string", default: "32" }, lr: { type: "string", default: "2e-4" }, "weight-decay": { type: "string", default: "0.01" },
       epochs: { type: "string", default: "40" }, "max-steps": { type: "string", default: "0" }, seed: { type: "string", default: "1" },
       minutes: { type: "string" }, "checkpoint-dir": { type: "string" }, "checkpoint-every": { type: "string", default: "500" },
-      out: { type: "string" }, backend: { type: "string", default: "auto" },
+      out: { type: "string" }, backend: { type: "string", default: "auto" }, "save-dtype": { type: "string", default: "f32" }, "shard-mb": { type: "string" },
     },
     USAGE,
   );
@@ -78,7 +80,9 @@ async function main(): Promise<void> {
     },
   });
   const out = values.out as string;
-  await model.save(out);
+  const saveDtype = String(values["save-dtype"]).toUpperCase();
+  if (saveDtype !== "F32" && saveDtype !== "BF16") throw new Error(`--save-dtype: f32 or bf16, got "${values["save-dtype"]}"`);
+  await model.save(out, { dtype: saveDtype, maxShardBytes: values["shard-mb"] ? number("shard-mb") * 2 ** 20 : undefined });
   const steps = result.history.length;
   const tail = result.history.slice(-Math.min(100, steps));
   const summary = {

@@ -151,7 +151,7 @@ describe("writing", () => {
       `writing tensor "w" to ${file}: F32 data must be a Float32Array`,
     );
     await expect(writeSafetensors(file, { w: { dtype: "F16" as never, shape: [1], data: new Float32Array(1) } })).rejects.toThrow(
-      "dtype F16 cannot be written (only I64, F32, I32, U8, BOOL)",
+      "dtype F16 cannot be written (only I64, F32, I32, BF16, U8, BOOL)",
     );
     expect(fs.existsSync(file)).toBe(false);
   });

@@ -23,11 +23,12 @@ export interface SafetensorsFile {
 }
 
 /** The dtypes this library writes, and the typed array each takes (I64 is written from int32 values). */
-export type WritableDtype = "F32" | "I32" | "I64" | "U8" | "BOOL";
+export type WritableDtype = "F32" | "BF16" | "I32" | "I64" | "U8" | "BOOL";
 export interface WritableEntry {
   dtype: WritableDtype;
   shape: number[];
-  data: Float32Array | Int32Array | Uint8Array;
+  /** BF16: the 16-bit patterns in a Uint16Array (toBfloat16 makes them). */
+  data: Float32Array | Uint16Array | Int32Array | Uint8Array;
 }
 
 /** Bytes per element of each dtype the reader supports. */
@@ -275,8 +276,19 @@ export function readSafetensorsDir(dir: string): SafetensorsFile {
 }
 
 /** Rank in the Rust library's write order: larger dtypes first (keeps data aligned), then by name. */
-const WRITE_RANK: Record<WritableDtype, number> = { I64: 0, F32: 1, I32: 2, U8: 3, BOOL: 4 };
-const ARRAY_OF: Record<WritableDtype, Function> = { F32: Float32Array, I32: Int32Array, I64: Int32Array, U8: Uint8Array, BOOL: Uint8Array };
+const WRITE_RANK: Record<WritableDtype, number> = { I64: 0, F32: 1, I32: 2, BF16: 3, U8: 4, BOOL: 5 };
+const ARRAY_OF: Record<WritableDtype, Function> = { F32: Float32Array, BF16: Uint16Array, I32: Int32Array, I64: Int32Array, U8: Uint8Array, BOOL: Uint8Array };
+
+/** float32 values as bfloat16 bit patterns, rounded to nearest even, as torch's .to(torch.bfloat16). */
+export function toBfloat16(values: Float32Array): Uint16Array {
+  const bits = new Uint32Array(values.buffer, values.byteOffset, values.length);
+  const out = new Uint16Array(values.length);
+  for (let i = 0; i < values.length; i++) {
+    const b = bits[i];
+    out[i] = (b & 0x7fffffff) > 0x7f800000 ? 0x7fc0 : ((b + 0x7fff + ((b >>> 16) & 1)) >>> 16) & 0xffff;
+  }
+  return out;
+}
 
 /**
  * Write tensors as the Python/Rust library writes them: header keys in its order (dtype, then

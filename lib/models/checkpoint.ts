@@ -2,7 +2,7 @@ import * as tf from "@tensorflow/tfjs";
 import * as fs from "fs";
 import * as path from "path";
 import { Module } from "../nn/module";
-import { readSafetensorsDir, writeSafetensors, SafetensorsEntry, WritableEntry } from "../io/safetensors";
+import { readSafetensorsDir, writeSafetensors, toBfloat16, SafetensorsEntry, WritableEntry } from "../io/safetensors";
 import { writeFileAtomic } from "../data/files";
 
 // Copy a Hugging Face checkpoint into a module tree by name, as transformers' from_pretrained:
@@ -106,14 +106,59 @@ export function loadCheckpoint(model: Module, dir: string, options: LoadOptions)
   return { loaded: loadedNames, newlyInitialized, ignored };
 }
 
-/** Write `model`'s parameters as model.safetensors and `config` as config.json, in the format transformers reads. */
-export async function saveCheckpoint(model: Module, dir: string, config: object): Promise<void> {
+export interface SaveOptions {
+  /** "BF16" halves the files (weights rounded to bfloat16, as torch's .to(torch.bfloat16)); default "F32". */
+  dtype?: "F32" | "BF16";
+  /**
+   * Split the weights into shards of at most this many bytes of tensor data, as transformers'
+   * save_pretrained(max_shard_size=...): model-00001-of-0000N.safetensors and
+   * model.safetensors.index.json. Default: one model.safetensors.
+   */
+  maxShardBytes?: number;
+}
+
+/** Write `model`'s parameters (model.safetensors, or shards and their index) and `config` as config.json, in the format transformers reads. */
+export async function saveCheckpoint(model: Module, dir: string, config: object, options: SaveOptions = {}): Promise<void> {
   await fs.promises.mkdir(dir, { recursive: true });
-  const tensors = new Map<string, WritableEntry>();
-  for (const [name, variable] of model.namedParameters()) {
-    tensors.set(name, { dtype: "F32", shape: variable.shape.slice(), data: Float32Array.from(variable.dataSync() as Float32Array) });
+  const dtype = options.dtype ?? "F32";
+  const tensors: [string, WritableEntry][] = model.namedParameters().map(([name, variable]) => {
+    const values = Float32Array.from(variable.dataSync() as Float32Array);
+    return [name, { dtype, shape: variable.shape.slice(), data: dtype === "BF16" ? toBfloat16(values) : values }];
+  });
+  tensors.sort(([a], [b]) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
+  const shards: [string, WritableEntry][][] = [[]];
+  let shardBytes = 0;
+  for (const entry of tensors) {
+    const bytes = entry[1].data.byteLength;
+    if (options.maxShardBytes && shardBytes > 0 && shardBytes + bytes > options.maxShardBytes) {
+      shards.push([]);
+      shardBytes = 0;
+    }
+    shards.at(-1)!.push(entry);
+    shardBytes += bytes;
   }
-  await writeSafetensors(path.join(dir, "model.safetensors"), tensors, { format: "pt" });
+  // Files of the other layout left by an earlier save would be read instead of (or beside) these.
+  const stale = (name: string) => name === "model.safetensors" || name === "model.safetensors.index.json" || /^model-\d+-of-\d+\.safetensors$/.test(name);
+  const written = new Set<string>();
+  if (shards.length === 1) {
+    await writeSafetensors(path.join(dir, "model.safetensors"), new Map(shards[0]), { format: "pt" });
+    written.add("model.safetensors");
+  } else {
+    const weightMap: Record<string, string> = {};
+    const pad = (n: number) => String(n).padStart(5, "0");
+    for (const [i, shard] of shards.entries()) {
+      const file = `model-${pad(i + 1)}-of-${pad(shards.length)}.safetensors`;
+      await writeSafetensors(path.join(dir, file), new Map(shard), { format: "pt" });
+      for (const [name] of shard) weightMap[name] = file;
+      written.add(file);
+    }
+    const totalSize = tensors.reduce((n, [, t]) => n + t.data.byteLength, 0);
+    await writeFileAtomic(path.join(dir, "model.safetensors.index.json"), JSON.stringify({ metadata: { total_size: totalSize }, weight_map: weightMap }, null, 2) + "\n");
+    written.add("model.safetensors.index.json");
+  }
+  for (const name of await fs.promises.readdir(dir)) {
+    if (stale(name) && !written.has(name)) await fs.promises.rm(path.join(dir, name), { force: true });
+  }
   await writeFileAtomic(path.join(dir, "config.json"), JSON.stringify(config, null, 2) + "\n");
 }
 

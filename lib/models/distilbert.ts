@@ -5,7 +5,7 @@ import { ModuleList } from "../nn/containers";
 import { randn } from "../nn/random";
 import * as F from "../nn/functional";
 import * as path from "path";
-import { loadCheckpoint, saveCheckpoint, readJson, LoadReport } from "./checkpoint";
+import { loadCheckpoint, saveCheckpoint, readJson, LoadReport, SaveOptions } from "./checkpoint";
 
 // DistilBERT (Sanh et al., 2019) as Hugging Face transformers builds it: the same module tree,
 // the same names (so checkpoint keys map 1:1 onto namedParameters()) and the same math.
@@ -313,8 +313,8 @@ export class DistilBertForSequenceClassification extends Module {
   }
 
   /** Write config.json and model.safetensors so that transformers' from_pretrained(dir) loads them. */
-  async save(dir: string): Promise<void> {
-    await saveCheckpoint(this, dir, configToHuggingFace(this.config, "DistilBertForSequenceClassification"));
+  async save(dir: string, options: SaveOptions = {}): Promise<void> {
+    await saveCheckpoint(this, dir, configToHuggingFace(this.config, "DistilBertForSequenceClassification"), options);
   }
 
   /** ids [B, T], mask [B, T] -> logits [B, numLabels] */
@@ -362,8 +362,8 @@ export class DistilBertForMaskedLM extends Module {
     return Object.assign(model, { loadReport });
   }
 
-  async save(dir: string): Promise<void> {
-    await saveCheckpoint(this, dir, configToHuggingFace(this.config, "DistilBertForMaskedLM"));
+  async save(dir: string, options: SaveOptions = {}): Promise<void> {
+    await saveCheckpoint(this, dir, configToHuggingFace(this.config, "DistilBertForMaskedLM"), options);
   }
 
   /** ids [B, T], mask [B, T] -> vocabulary logits [B, T, vocabSize] */
