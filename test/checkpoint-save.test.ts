@@ -30,11 +30,14 @@ test("BF16 tensors written here read back as the rounded float32 values", async 
 });
 
 describe("saving in shards", () => {
-  manualSeed(2);
-  const config = distilBertConfig({ vocabSize: 300, maxPositionEmbeddings: 64, dim: 32, nLayers: 2, nHeads: 2, hiddenDim: 64 });
-  const model = new DistilBertForSequenceClassification(config);
+  let model: DistilBertForSequenceClassification;
+  let totalBytes = 0;
+  beforeAll(() => {
+    manualSeed(2);
+    model = new DistilBertForSequenceClassification(distilBertConfig({ vocabSize: 300, maxPositionEmbeddings: 64, dim: 32, nLayers: 2, nHeads: 2, hiddenDim: 64 }));
+    totalBytes = model.namedParameters().reduce((n, [, p]) => n + 4 * p.size, 0);
+  });
   const weights = () => new Map(model.namedParameters().map(([name, p]) => [name, Float32Array.from(p.dataSync() as Float32Array)]));
-  const totalBytes = model.namedParameters().reduce((n, [, p]) => n + 4 * p.size, 0);
 
   test("shards of at most the given size, an index transformers reads, and the same weights back", async () => {
     const dir = tmp();
