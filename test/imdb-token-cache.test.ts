@@ -1,5 +1,6 @@
 import * as fs from "fs";
 import * as path from "path";
+import * as zlib from "zlib";
 import { readSplit } from "../lib/data/imdb-files";
 import { prepareImdb } from "../lib/data/imdb-prepare";
 import {
@@ -11,6 +12,7 @@ import {
   sequenceLength,
   tokenCacheFile,
   tokenizeReviews,
+  COMPRESSED_SUFFIX,
 } from "../lib/data/token-cache";
 import { loadTokenizer } from "../lib/data/tokenizer";
 import type { Tokenizer } from "../lib/data/tokenizer";
@@ -92,6 +94,26 @@ test("the first load tokenizes and writes the cache; the next one reads it", asy
     expect(Array.from(sequenceIds(second.data, i))).toEqual(tok.encode(r.text, { maxLength: 512 }));
     expect(second.data.labels[i]).toBe(r.label);
   });
+});
+
+test("a brotli-compressed cache (file.br) is read where the file itself is missing", async () => {
+  const tok = fakeTokenizer();
+  const { data } = await loadTokenizedSplit("test", tok, { dir, maxLength: 32, progress: false });
+  const file = tokenCacheFile(dir, "test", "fake-words", 32);
+  fs.writeFileSync(`${file}${COMPRESSED_SUFFIX}`, zlib.brotliCompressSync(fs.readFileSync(file)));
+  fs.rmSync(file);
+  // Without the split's text, a miss would have to tokenize and fail: only the compressed copy can answer.
+  const jsonl = path.join(dir, "test.jsonl");
+  fs.renameSync(jsonl, `${jsonl}.away`);
+  try {
+    const again = await loadTokenizedSplit("test", tok, { dir, maxLength: 32, progress: false });
+    expect(again.cached).toBe(true);
+    expect(Array.from(again.data.ids)).toEqual(Array.from(data.ids));
+    expect(Array.from(again.data.offsets)).toEqual(Array.from(data.offsets));
+  } finally {
+    fs.renameSync(`${jsonl}.away`, jsonl);
+    fs.rmSync(`${file}${COMPRESSED_SUFFIX}`);
+  }
 });
 
 test("another maxLength or tokenizer misses the cache; so does a re-made split or a damaged file", async () => {

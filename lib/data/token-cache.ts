@@ -1,4 +1,5 @@
 import * as fs from "fs";
+import * as zlib from "zlib";
 import * as path from "path";
 import { writeFileAtomic } from "./files";
 import { DEFAULT_IMDB_DIR, readManifest, readSplit } from "./imdb-files";
@@ -18,6 +19,8 @@ import type { Review, SplitName, TokenizerLike } from "./types";
 // Numbers are little-endian, as on every machine we run on (checked when loading).
 
 export const TOKEN_CACHE_VERSION = 1;
+/** Suffix of a brotli-compressed token cache. */
+export const COMPRESSED_SUFFIX = ".br";
 const MAGIC = "LTOK";
 
 /** One split, tokenized: review i has ids[offsets[i] .. offsets[i + 1]) and labels[i]. */
@@ -165,9 +168,14 @@ export async function loadTokenizedSplit(
   if (!manifest) throw new Error(`${dir}: no prepared IMDb splits here; run \`npm run data:imdb\` first`);
   const splitSha256 = manifest.splits[split].sha256;
   const file = tokenCacheFile(dir, split, tokenizer.name, maxLength);
-  if (fs.existsSync(file)) {
+  // A brotli-compressed copy (file.br, half the size) stands in for a missing file: that is how the
+  // caches travel to a GPU machine whose transfers are size-limited (scripts/gpu/pack-data.ts).
+  const compressed = `${file}${COMPRESSED_SUFFIX}`;
+  const source = fs.existsSync(file) ? file : fs.existsSync(compressed) ? compressed : null;
+  if (source) {
     // A damaged file is a miss like any other: tokenize again and replace it.
-    const hit = await fs.promises.readFile(file).then((bytes) => decodeTokenCache(bytes, file)).catch(() => null);
+    const read = source === file ? fs.promises.readFile(file) : fs.promises.readFile(compressed).then((bytes) => zlib.brotliDecompressSync(bytes));
+    const hit = await read.then((bytes) => decodeTokenCache(bytes, source)).catch(() => null);
     const header = hit?.header;
     const matches = header !== undefined && header.version === TOKEN_CACHE_VERSION && header.tokenizer === tokenizer.name &&
       header.vocabSize === tokenizer.vocabSize && header.maxLength === maxLength && header.splitSha256 === splitSha256;
