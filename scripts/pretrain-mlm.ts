@@ -28,6 +28,9 @@ const USAGE = `usage: npm run pretrain -- [flags]
   --epochs N               (default 40)   --max-steps N (default: no limit)   --seed N (default 1)
   --minutes M              stop (with a checkpoint) after M minutes; run again to continue
   --checkpoint-dir DIR     where the run's state goes, and where a run continues from (required)
+  --init DIR               start from the weights of a model this command saved (f32 or bf16, sharded
+                           or not) with a fresh optimizer: how a run continues on a machine its
+                           checkpoint cannot reach (the GPU machine's transfers are size-limited)
   --checkpoint-every N     steps between checkpoints (default 500)
   --out DIR                save the model here as a Hugging Face folder when the run stops (required)
   --save-dtype f32|bf16    the saved weights' precision (default f32; bf16 halves the files)
@@ -48,7 +51,7 @@ async function main(): Promise<void> {
       "batch-size": { type: "string", default: "32" }, lr: { type: "string", default: "2e-4" }, "weight-decay": { type: "string", default: "0.01" },
       epochs: { type: "string", default: "40" }, "max-steps": { type: "string", default: "0" }, seed: { type: "string", default: "1" },
       minutes: { type: "string" }, "checkpoint-dir": { type: "string" }, "checkpoint-every": { type: "string", default: "500" },
-      out: { type: "string" }, backend: { type: "string", default: "auto" }, "save-dtype": { type: "string", default: "f32" }, "shard-mb": { type: "string" },
+      out: { type: "string" }, backend: { type: "string", default: "auto" }, "save-dtype": { type: "string", default: "f32" }, "shard-mb": { type: "string" }, init: { type: "string" },
     },
     USAGE,
   );
@@ -65,8 +68,12 @@ async function main(): Promise<void> {
   const maxLength = number("max-length");
   const { data } = await loadTokenizedSplit("train", tokenizer, { dir: (values.data as string | undefined) ?? DEFAULT_IMDB_DIR, maxLength });
   manualSeed(number("seed"));
-  const config = distilBertConfig({ ...size, vocabSize: tokenizer.vocabSize, padTokenId: tokenizer.padId });
-  const model = new DistilBertForMaskedLM(config);
+  const init = values.init as string | undefined;
+  const earlier = init ? (JSON.parse(fs.readFileSync(path.join(init, "pretraining.json"), "utf8")) as { steps_total?: number; steps: number; size: string }) : null;
+  if (earlier && earlier.size !== values.size) throw new Error(`--init ${init} holds a ${earlier.size} model, not ${values.size}`);
+  const model = init ? DistilBertForMaskedLM.fromPretrained(init, { log: console.log }) : new DistilBertForMaskedLM(distilBertConfig({ ...size, vocabSize: tokenizer.vocabSize, padTokenId: tokenizer.padId }));
+  const config = model.config;
+  if (config.vocabSize !== tokenizer.vocabSize) throw new Error(`--init ${init}: its vocabulary has ${config.vocabSize} ids, the tokenizer's ${tokenizer.vocabSize}`);
   console.log(`pretraining a ${values.size} DistilBERT (${countParameters(model).toLocaleString("en-US")} parameters) on ${data.labels.length.toLocaleString("en-US")} training reviews of up to ${maxLength} tokens, ${backend.device}`);
   const checkpointDir = values["checkpoint-dir"] as string;
   const result = await pretrainMlm(model, data, {
@@ -86,8 +93,10 @@ async function main(): Promise<void> {
   const steps = result.history.length;
   const tail = result.history.slice(-Math.min(100, steps));
   const summary = {
-    backbone: `DistilBERT ${values.size} (${config.nLayers} x ${config.dim}), MLM-pretrained from random initialisation on the 35,000 IMDb training reviews only, ${maxLength} tokens`,
+    backbone: `DistilBERT ${values.size} (${config.nLayers} x ${config.dim}), MLM-pretrained ${init ? `(continued from ${init})` : "from random initialisation"} on the 35,000 IMDb training reviews only, ${maxLength} tokens`,
     size: values.size, parameters: countParameters(model), max_length: maxLength, steps, epochs_done: result.epochs, finished: result.finished,
+    // Steps of this run plus those of the runs it was --init'ed from (each of those restarted Adam).
+    steps_total: steps + (earlier ? (earlier.steps_total ?? earlier.steps) : 0), initialized_from: init ?? null,
     train_seconds: result.seconds, last_100_steps_mean_loss: tail.reduce((s, h) => s + h.loss, 0) / Math.max(1, tail.length),
     backend: backend.name, device: backend.device, date: new Date().toISOString(),
   };
