@@ -81,7 +81,7 @@ async function main(): Promise<void> {
     rows.push({ what, a: aShape, b: bShape, transposeA: ta, transposeB: tb, gflop, tfjs_ms: tfjsMs, ours_ms: timings });
     tf.dispose([a, b]);
   }
-  if (values.out) fs.writeFileSync(values.out, JSON.stringify({ device: backend.device, date: new Date().toISOString(), rows }, null, 2) + "\n");
+  if (values.out) fs.writeFileSync(values.out, JSON.stringify({ backend: backend.name, device: backend.device, date: new Date().toISOString(), rows }, null, 2) + "\n");
 }
 
 main().catch((error) => {
