@@ -1,5 +1,11 @@
+import * as tf from "@tensorflow/tfjs";
 import type { Mode } from "../lib/train/experiment";
 import type { LoRAFlags } from "../lib/lora/apply";
+import { prepareForMode } from "../lib/train/experiment";
+import { DistilBertForSequenceClassification, DistilBertConfig } from "../lib/models/distilbert";
+import { manualSeed } from "../lib/nn/random";
+import { Adam } from "../lib/train/adam";
+import { trainStep } from "../lib/train/train";
 
 /** The modes the benchmarks measure: the tutorial's three, LoRA on two sets of layers. */
 export const BENCH_MODES: { name: string; mode: Mode; flags?: LoRAFlags }[] = [
@@ -8,3 +14,26 @@ export const BENCH_MODES: { name: string; mode: Mode; flags?: LoRAFlags }[] = [
   { name: "lora-qv-mlp-r8", mode: "lora", flags: { query: true, value: true, mlp: true } },
   { name: "full", mode: "full" },
 ];
+
+/** A seeded model in one mode, Adam, and one random batch: `step()` runs a training step on it. */
+export function benchRun(mode: Mode, flags: LoRAFlags | undefined, config: DistilBertConfig, batch: number, seq: number) {
+  manualSeed(1);
+  const model = new DistilBertForSequenceClassification(config);
+  prepareForMode(model, mode, { rank: 8, alpha: 16, scaling: "alpha", flags: flags ?? {} });
+  model.train();
+  const parameters = model.trainableParameters();
+  const optimizer = new Adam(parameters, { learningRate: 5e-5 });
+  const ids = tf.randomUniform([batch, seq], 1000, config.vocabSize, "int32");
+  const mask = tf.onesLike(ids);
+  const labels = tf.randomUniform([batch], 0, 2, "int32");
+  return {
+    model,
+    // Reads the loss back, as training does.
+    step: () => trainStep(model, optimizer, parameters, ids, mask, labels),
+    dispose: () => {
+      tf.dispose([ids, mask, labels]);
+      optimizer.dispose();
+      model.dispose();
+    },
+  };
+}

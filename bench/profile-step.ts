@@ -8,12 +8,8 @@ import * as tf from "@tensorflow/tfjs";
 import * as fs from "fs";
 import { parseArgs } from "util";
 import { initBackend, BackendName } from "../lib/backend";
-import { DistilBertForSequenceClassification, distilBertConfig } from "../lib/models/distilbert";
-import { manualSeed } from "../lib/nn/random";
-import { prepareForMode } from "../lib/train/experiment";
-import { Adam } from "../lib/train/adam";
-import { trainStep } from "../lib/train/train";
-import { BENCH_MODES } from "./modes";
+import { distilBertConfig } from "../lib/models/distilbert";
+import { BENCH_MODES, benchRun } from "./modes";
 
 interface Group {
   kernel: string;
@@ -26,20 +22,12 @@ async function profileMode(name: string, small: boolean, batch: number, seq: num
   const spec = BENCH_MODES.find((m) => m.name === name);
   if (!spec) throw new Error(`Unknown mode "${name}": choose from ${BENCH_MODES.map((m) => m.name).join(", ")}`);
   const config = small ? distilBertConfig({ dim: 128, nLayers: 2, nHeads: 2, hiddenDim: 512 }) : distilBertConfig();
-  manualSeed(1);
-  const model = new DistilBertForSequenceClassification(config);
-  prepareForMode(model, spec.mode, { rank: 8, alpha: 16, scaling: "alpha", flags: spec.flags ?? {} });
-  model.train();
-  const parameters = model.trainableParameters();
-  const optimizer = new Adam(parameters, { learningRate: 5e-5 });
-  const ids = tf.randomUniform([batch, seq], 1000, config.vocabSize, "int32");
-  const mask = tf.onesLike(ids);
-  const labels = tf.randomUniform([batch], 0, 2, "int32");
-  for (let i = 0; i < 2; i++) await trainStep(model, optimizer, parameters, ids, mask, labels); // compile shaders, fill pools
+  const run = benchRun(spec.mode, spec.flags, config, batch, seq);
+  for (let i = 0; i < 2; i++) await run.step(); // compile shaders, fill pools
   const started = performance.now();
-  await trainStep(model, optimizer, parameters, ids, mask, labels);
+  await run.step();
   const wallMs = performance.now() - started;
-  const info = await tf.profile(() => trainStep(model, optimizer, parameters, ids, mask, labels) as unknown as tf.TensorContainer);
+  const info = await tf.profile(() => run.step() as unknown as tf.TensorContainer);
   const groups = new Map<string, Group>();
   for (const k of info.kernels) {
     const shapes = k.inputShapes.map((s) => `[${s?.join(",")}]`).join(" ");
@@ -51,9 +39,7 @@ async function profileMode(name: string, small: boolean, batch: number, seq: num
   }
   const sorted = [...groups.values()].sort((a, b) => b.ms - a.ms);
   const kernelMs = sorted.reduce((s, g) => s + g.ms, 0);
-  tf.dispose([ids, mask, labels]);
-  optimizer.dispose();
-  model.dispose();
+  run.dispose();
   return { mode: name, wall_ms: wallMs, kernel_ms: kernelMs, kernels: info.kernels.length, groups: sorted };
 }
 

@@ -8,14 +8,11 @@ import * as tf from "@tensorflow/tfjs";
 import * as fs from "fs";
 import { parseArgs } from "util";
 import { initBackend, BackendName } from "../lib/backend";
-import { DistilBertForSequenceClassification, distilBertConfig, DistilBertConfig } from "../lib/models/distilbert";
-import { manualSeed } from "../lib/nn/random";
+import { distilBertConfig, DistilBertConfig } from "../lib/models/distilbert";
 import { countParameters } from "../lib/nn/parameters";
-import { prepareForMode, Mode } from "../lib/train/experiment";
-import { Adam } from "../lib/train/adam";
-import { trainStep } from "../lib/train/train";
 import type { LoRAFlags } from "../lib/lora/apply";
-import { BENCH_MODES } from "./modes";
+import type { Mode } from "../lib/train/experiment";
+import { BENCH_MODES, benchRun } from "./modes";
 
 interface Row {
   mode: string;
@@ -27,27 +24,17 @@ interface Row {
 
 
 async function measure(name: string, mode: Mode, flags: LoRAFlags | undefined, config: DistilBertConfig, batch: number, seq: number, warmup: number, steps: number): Promise<Row> {
-  manualSeed(1);
-  const model = new DistilBertForSequenceClassification(config);
-  prepareForMode(model, mode, { rank: 8, alpha: 16, scaling: "alpha", flags: flags ?? {} });
-  model.train();
-  const parameters = model.trainableParameters();
-  const optimizer = new Adam(parameters, { learningRate: 5e-5 });
-  const ids = tf.randomUniform([batch, seq], 1000, config.vocabSize, "int32");
-  const mask = tf.onesLike(ids);
-  const labels = tf.randomUniform([batch], 0, 2, "int32");
+  const run = benchRun(mode, flags, config, batch, seq);
   let peak = 0;
-  for (let i = 0; i < warmup; i++) await trainStep(model, optimizer, parameters, ids, mask, labels);
+  for (let i = 0; i < warmup; i++) await run.step();
   const started = performance.now();
   for (let i = 0; i < steps; i++) {
-    await trainStep(model, optimizer, parameters, ids, mask, labels); // reads the loss back, as training does
+    await run.step();
     peak = Math.max(peak, tf.memory().numBytes);
   }
   const seconds = (performance.now() - started) / 1000;
-  const row = { mode: name, trainable_params: countParameters(model, { trainableOnly: true }), samples_per_second: (batch * steps) / seconds, step_ms: (1000 * seconds) / steps, peak_memory_bytes: peak };
-  tf.dispose([ids, mask, labels]);
-  optimizer.dispose();
-  model.dispose();
+  const row = { mode: name, trainable_params: countParameters(run.model, { trainableOnly: true }), samples_per_second: (batch * steps) / seconds, step_ms: (1000 * seconds) / steps, peak_memory_bytes: peak };
+  run.dispose();
   console.log(JSON.stringify(row));
   return row;
 }

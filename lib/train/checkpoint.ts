@@ -3,6 +3,7 @@ import * as fs from "fs";
 import * as path from "path";
 import { readSafetensors, writeSafetensors, WritableEntry } from "../io/safetensors";
 import { writeFileAtomic } from "../data/files";
+import type { Adam } from "./adam";
 
 // A training checkpoint: where the run is (epoch, step, random stream), the trained parameters,
 // the optimizer's moments and the best weights so far. Frozen weights are not saved: they come
@@ -65,4 +66,22 @@ export function loadTrainState<Meta>(dir: string): TrainState<Meta> | null {
 
 export function disposeTrainState(state: TrainState<unknown>): void {
   for (const group of GROUPS) tf.dispose([...state[group].values()]);
+}
+
+/** What saveTrainState writes for a run that trains `parameters` (named `names`) with Adam. */
+export function runState<Meta>(meta: Meta, names: string[], parameters: tf.Variable[], optimizer: Adam, best: tf.Tensor[] = []): TrainState<Meta> {
+  const { moments } = optimizer.state();
+  return {
+    meta,
+    parameters: new Map(names.map((name, i) => [name, parameters[i]])),
+    m: new Map(names.map((name, i) => [name, moments[i].m])),
+    v: new Map(names.map((name, i) => [name, moments[i].v])),
+    best: new Map(best.map((weight, i) => [names[i], weight])),
+  };
+}
+
+/** Put a saved run's parameters and Adam moments back (Adam at `optimizerStep`). */
+export function restoreRunState(saved: TrainState<unknown>, names: string[], parameters: tf.Variable[], optimizer: Adam, optimizerStep: number): void {
+  parameters.forEach((p, i) => p.assign(saved.parameters.get(names[i])!));
+  optimizer.loadState(optimizerStep, names.map((name) => ({ m: saved.m.get(name)!, v: saved.v.get(name)! })));
 }

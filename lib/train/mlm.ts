@@ -1,5 +1,4 @@
 import * as tf from "@tensorflow/tfjs";
-import * as fs from "fs";
 import * as path from "path";
 import type { DistilBertForMaskedLM } from "../models/distilbert";
 import { crossEntropy } from "../nn/functional";
@@ -7,7 +6,8 @@ import { mulberry32, getRandomState, setRandomState } from "../nn/random";
 import { arrayBatches, stepsPerEpoch } from "../data/batches";
 import type { TokenizedSplit } from "../data/token-cache";
 import { Adam } from "./adam";
-import { loadTrainState, saveTrainState, disposeTrainState } from "./checkpoint";
+import { loadTrainState, saveTrainState, disposeTrainState, runState, restoreRunState } from "./checkpoint";
+import { writeFileAtomic } from "../data/files";
 import { Progress, ProgressOptions } from "../util/progress";
 
 // Masked-language-model pretraining, as BERT and DistilBERT were pretrained: hide 15% of the
@@ -150,8 +150,7 @@ export async function pretrainMlm(model: DistilBertForMaskedLM, data: TokenizedS
       if (changed.length > 0) throw new Error(`${options.checkpointDir} holds a pretraining run with other settings (${changed.join(", ")}); use another folder or delete it`);
       const missing = names.filter((name) => !saved.parameters.has(name));
       if (missing.length > 0) throw new Error(`${options.checkpointDir}: its checkpoint lacks ${missing.length} parameters of this model (${missing.slice(0, 3).join(", ")}...): another model size?`);
-      parameters.forEach((p, i) => p.assign(saved.parameters.get(names[i])!));
-      optimizer.loadState(saved.meta.optimizerStep, names.map((name) => ({ m: saved.m.get(name)!, v: saved.v.get(name)! })));
+      restoreRunState(saved, names, parameters, optimizer, saved.meta.optimizerStep);
       disposeTrainState(saved);
       meta = { ...saved.meta, config: plainConfig };
       setRandomState(meta.randomState);
@@ -162,15 +161,8 @@ export async function pretrainMlm(model: DistilBertForMaskedLM, data: TokenizedS
     if (!options.checkpointDir) return;
     meta.optimizerStep = optimizer.step;
     meta.randomState = getRandomState();
-    const { moments } = optimizer.state();
-    await saveTrainState(options.checkpointDir, String(meta.globalStep), {
-      meta,
-      parameters: new Map(names.map((name, i) => [name, parameters[i]])),
-      m: new Map(names.map((name, i) => [name, moments[i].m])),
-      v: new Map(names.map((name, i) => [name, moments[i].v])),
-      best: new Map(),
-    });
-    fs.writeFileSync(path.join(options.checkpointDir, "mlm-loss.json"), JSON.stringify(meta.history) + "\n");
+    await saveTrainState(options.checkpointDir, String(meta.globalStep), runState(meta, names, parameters, optimizer));
+    await writeFileAtomic(path.join(options.checkpointDir, "mlm-loss.json"), JSON.stringify(meta.history) + "\n");
   };
 
   const batchOptions = { batchSize: config.batchSize, seed: config.seed, bucketChunks: 100, padMultiple: config.padMultiple, dropLast: true };

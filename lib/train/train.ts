@@ -9,7 +9,7 @@ import type { TokenizedSplit } from "../data/token-cache";
 import { Progress, ProgressOptions } from "../util/progress";
 import { Adam } from "./adam";
 import { evaluateAccuracy } from "./evaluate";
-import { loadTrainState, saveTrainState, disposeTrainState } from "./checkpoint";
+import { loadTrainState, saveTrainState, disposeTrainState, runState, restoreRunState } from "./checkpoint";
 
 // The tutorial's training loop: Adam, cross-entropy, validation accuracy after every epoch, the
 // best-validation weights kept, and train/val/test accuracy of that epoch at the end. Plus what a
@@ -137,8 +137,7 @@ export async function train(model: Module, data: TrainData, options: TrainOption
     const saved = loadTrainState<Meta>(options.checkpointDir);
     if (saved) {
       assertSameRun(saved.meta, meta, options.checkpointDir);
-      parameters.forEach((p, i) => p.assign(saved.parameters.get(names[i])!));
-      optimizer.loadState(saved.meta.optimizerStep, names.map((name) => ({ m: saved.m.get(name)!, v: saved.v.get(name)! })));
+      restoreRunState(saved, names, parameters, optimizer, saved.meta.optimizerStep);
       bestWeights = names.filter((name) => saved.best.has(name)).map((name) => tf.clone(saved.best.get(name)!));
       disposeTrainState(saved);
       meta = { ...saved.meta, config };
@@ -152,14 +151,7 @@ export async function train(model: Module, data: TrainData, options: TrainOption
     if (!options.checkpointDir) return;
     meta.randomState = getRandomState();
     meta.optimizerStep = optimizer.step;
-    const { moments } = optimizer.state();
-    await saveTrainState(options.checkpointDir, String(meta.globalStep), {
-      meta,
-      parameters: new Map(names.map((name, i) => [name, parameters[i]])),
-      m: new Map(names.map((name, i) => [name, moments[i].m])),
-      v: new Map(names.map((name, i) => [name, moments[i].v])),
-      best: new Map(bestWeights.map((weight, i) => [names[i], weight])),
-    });
+    await saveTrainState(options.checkpointDir, String(meta.globalStep), runState(meta, names, parameters, optimizer, bestWeights));
   };
   const writeLog = (record: object) => {
     if (options.logFile) fs.appendFileSync(options.logFile, JSON.stringify(record) + "\n");

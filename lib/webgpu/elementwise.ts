@@ -30,7 +30,7 @@ export function elementwiseWebGpu(key: string, inputs: Record<string, tf.Tensor>
     dispatch: dispatch2d(Math.ceil(size / THREADS)),
     uniforms: [{ name: "count", type: "i32", value: size }, ...uniforms],
     code: `
-      ${ERF}
+      ${expression.includes("erfApprox") ? ERF : ""}
       fn main() {
         let i = ${WORKGROUP_INDEX} * ${THREADS} + i32(localIndex);
         if (i < uniforms.count) {

@@ -1,5 +1,5 @@
 import * as tf from "@tensorflow/tfjs";
-import { runRowKernel, workgroupSum } from "./program";
+import { runRowKernel, workgroupReduce } from "./program";
 
 // LayerNorm over the last dimension in one kernel per direction, one workgroup per row. tfjs's
 // composite (moments, sub, mul, rsqrt, ...) is ten kernels forward, more backward, and the
@@ -8,7 +8,8 @@ import { runRowKernel, workgroupSum } from "./program";
 const THREADS = 256;
 
 const ROW_STATS = `
-  ${workgroupSum(THREADS)}
+  ${workgroupReduce(THREADS)}
+  fn workgroupSum(value : f32) -> f32 { return workgroupReduce(value, false); }
   fn rowMean(base : i32, cols : i32) -> f32 {
     var s = 0.0;
     for (var c = i32(localIndex); c < cols; c = c + ${THREADS}) { s = s + x[base + c]; }
@@ -20,11 +21,11 @@ const ROW_STATS = `
     return inverseSqrt(workgroupSum(s) / f32(cols) + uniforms.eps);
   }`;
 
-/** y = (x - mean) / sqrt(var + eps) * weight + bias, per row of the last dimension. */
-export function layerNormForwardWebGpu(x: tf.Tensor, weight: tf.Tensor, bias: tf.Tensor, eps: number): tf.Tensor {
+/** One workgroup per row of x's last dimension, with the row's mean and rstd computed first. */
+function layerNormKernel(key: string, inputs: Record<string, tf.Tensor>, x: tf.Tensor, eps: number, body: string): tf.Tensor {
   return runRowKernel({
-    key: "layernorm-fwd",
-    inputs: { x, weight, bias },
+    key,
+    inputs,
     shape: x.shape,
     threads: THREADS,
     uniforms: [{ name: "eps", type: "f32", value: eps }],
@@ -32,24 +33,21 @@ export function layerNormForwardWebGpu(x: tf.Tensor, weight: tf.Tensor, bias: tf
     body: `
         let mean = rowMean(base, cols);
         let rstd = rowRstd(base, cols, mean);
+        ${body}`,
+  });
+}
+
+/** y = (x - mean) / sqrt(var + eps) * weight + bias, per row of the last dimension. */
+export function layerNormForwardWebGpu(x: tf.Tensor, weight: tf.Tensor, bias: tf.Tensor, eps: number): tf.Tensor {
+  return layerNormKernel("layernorm-fwd", { x, weight, bias }, x, eps, `
         for (var c = i32(localIndex); c < cols; c = c + ${THREADS}) {
           result[base + c] = (x[base + c] - mean) * rstd * weight[c] + bias[c];
-        }`,
-  });
+        }`);
 }
 
 /** dx of LayerNorm: rstd * (g - mean(g) - xhat * mean(g * xhat)), g = dy * weight. */
 export function layerNormBackwardWebGpu(dy: tf.Tensor, x: tf.Tensor, weight: tf.Tensor, eps: number): tf.Tensor {
-  return runRowKernel({
-    key: "layernorm-bwd",
-    inputs: { x, weight, dy },
-    shape: x.shape,
-    threads: THREADS,
-    uniforms: [{ name: "eps", type: "f32", value: eps }],
-    prelude: ROW_STATS,
-    body: `
-        let mean = rowMean(base, cols);
-        let rstd = rowRstd(base, cols, mean);
+  return layerNormKernel("layernorm-bwd", { x, weight, dy }, x, eps, `
         var sumG = 0.0;
         var sumGX = 0.0;
         for (var c = i32(localIndex); c < cols; c = c + ${THREADS}) {
@@ -62,6 +60,5 @@ export function layerNormBackwardWebGpu(dy: tf.Tensor, x: tf.Tensor, weight: tf.
         for (var c = i32(localIndex); c < cols; c = c + ${THREADS}) {
           let xhat = (x[base + c] - mean) * rstd;
           result[base + c] = rstd * (dy[base + c] * weight[c] - meanG - xhat * meanGX);
-        }`,
-  });
+        }`);
 }

@@ -80,19 +80,21 @@ export function dispatch2d(count: number): [number, number, number] {
 /** WGSL: the flat workgroup index of a 2-D dispatch from dispatch2d. */
 export const WORKGROUP_INDEX = "i32(workgroupId.y * numWorkgroups.x + workgroupId.x)";
 
-/** WGSL: a sum over the workgroup's threads (call from uniform control flow, every thread). */
-export function workgroupSum(size: number): string {
+/** WGSL: workgroupReduce(value, isMax), the sum or max over the workgroup's threads (call from uniform control flow, every thread). */
+export function workgroupReduce(size: number): string {
   return `
-  var<workgroup> partialSums : array<f32, ${size}>;
-  fn workgroupSum(value : f32) -> f32 {
+  var<workgroup> partial : array<f32, ${size}>;
+  fn workgroupReduce(value : f32, isMax : bool) -> f32 {
     let tid = localIndex;
-    partialSums[tid] = value;
+    partial[tid] = value;
     workgroupBarrier();
     for (var stride = ${size / 2}u; stride > 0u; stride = stride >> 1u) {
-      if (tid < stride) { partialSums[tid] = partialSums[tid] + partialSums[tid + stride]; }
+      if (tid < stride) {
+        partial[tid] = select(partial[tid] + partial[tid + stride], max(partial[tid], partial[tid + stride]), isMax);
+      }
       workgroupBarrier();
     }
-    let total = partialSums[0];
+    let total = partial[0];
     workgroupBarrier();
     return total;
   }`;

@@ -1,5 +1,5 @@
 import * as tf from "@tensorflow/tfjs";
-import { runRowKernel } from "./program";
+import { runRowKernel, workgroupReduce } from "./program";
 
 // The attention's softmax over keys with padding keys masked out, one workgroup per row, and its
 // backward in one kernel: tfjs's path is a mask multiply, a subtract, the softmax, and five
@@ -7,22 +7,7 @@ import { runRowKernel } from "./program";
 
 const THREADS = 128;
 
-const REDUCE = `
-  var<workgroup> partial : array<f32, ${THREADS}>;
-  fn workgroupReduce(value : f32, isMax : bool) -> f32 {
-    let tid = localIndex;
-    partial[tid] = value;
-    workgroupBarrier();
-    for (var stride = ${THREADS / 2}u; stride > 0u; stride = stride >> 1u) {
-      if (tid < stride) {
-        partial[tid] = select(partial[tid] + partial[tid + stride], max(partial[tid], partial[tid + stride]), isMax);
-      }
-      workgroupBarrier();
-    }
-    let total = partial[0];
-    workgroupBarrier();
-    return total;
-  }`;
+const REDUCE = workgroupReduce(THREADS);
 
 // f32(mask[...]): tfjs's cast from int32 to float32 on WebGPU keeps the int32 buffer, so the mask
 // may arrive as either type.
