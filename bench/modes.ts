@@ -5,7 +5,7 @@ import { prepareForMode } from "../lib/train/experiment";
 import { DistilBertForSequenceClassification, DistilBertConfig } from "../lib/models/distilbert";
 import { manualSeed } from "../lib/nn/random";
 import { Adam } from "../lib/train/adam";
-import { trainStep } from "../lib/train/train";
+import { trainStep, queueTrainStep } from "../lib/train/train";
 
 /** The modes the benchmarks measure: the tutorial's three, LoRA on two sets of layers. */
 export const BENCH_MODES: { name: string; mode: Mode; flags?: LoRAFlags }[] = [
@@ -28,8 +28,10 @@ export function benchRun(mode: Mode, flags: LoRAFlags | undefined, config: Disti
   const labels = tf.randomUniform([batch], 0, 2, "int32");
   return {
     model,
-    // Reads the loss back, as training does.
+    // One step, read back before returning.
     step: () => trainStep(model, optimizer, parameters, ids, mask, labels),
+    // One step queued, to be read back while the next is queued: how train() runs.
+    queue: () => queueTrainStep(model, optimizer, parameters, ids, mask, labels),
     dispose: () => {
       tf.dispose([ids, mask, labels]);
       optimizer.dispose();

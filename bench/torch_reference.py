@@ -41,15 +41,21 @@ def measure(mode, targets, precision, batch, seq, warmup, steps):
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-        return loss.item()  # read back every step, as the TypeScript trainer does
+        return loss.detach()
 
     for _ in range(warmup):
-        step()
+        step().item()
     torch.cuda.synchronize()
     torch.cuda.reset_peak_memory_stats()
     start = time.perf_counter()
+    # Each step's loss is read back while the next one is queued, as the TypeScript trainer does.
+    previous = None
     for _ in range(steps):
-        step()
+        loss = step()
+        if previous is not None:
+            previous.item()
+        previous = loss
+    previous.item()
     torch.cuda.synchronize()
     seconds = time.perf_counter() - start
     row = {

@@ -13,6 +13,7 @@ import { countParameters } from "../lib/nn/parameters";
 import type { LoRAFlags } from "../lib/lora/apply";
 import type { Mode } from "../lib/train/experiment";
 import { BENCH_MODES, benchRun } from "./modes";
+import { readStep, QueuedStep } from "../lib/train/train";
 
 interface Row {
   mode: string;
@@ -28,10 +29,15 @@ async function measure(name: string, mode: Mode, flags: LoRAFlags | undefined, c
   let peak = 0;
   for (let i = 0; i < warmup; i++) await run.step();
   const started = performance.now();
+  // As train() runs: each step is read back while the next one is queued.
+  let previous: QueuedStep | null = null;
   for (let i = 0; i < steps; i++) {
-    await run.step();
+    const queued = run.queue();
+    if (previous) await readStep(previous);
+    previous = queued;
     peak = Math.max(peak, tf.memory().numBytes);
   }
+  if (previous) await readStep(previous);
   const seconds = (performance.now() - started) / 1000;
   const row = { mode: name, trainable_params: countParameters(run.model, { trainableOnly: true }), samples_per_second: (batch * steps) / seconds, step_ms: (1000 * seconds) / steps, peak_memory_bytes: peak };
   run.dispose();
@@ -49,19 +55,22 @@ async function main(): Promise<void> {
       steps: { type: "string", default: "5" },
       modes: { type: "string" },
       small: { type: "boolean" }, // a small config for CPU backends
+      shape: { type: "string" }, // LAYERSxDIM, e.g. 4x256 (the stand-in backbone); heads of 64, MLP 4x wide
       "submit-batch": { type: "string" }, // tfjs's WEBGPU_DEFERRED_SUBMIT_BATCH_SIZE (dispatches per queue submit)
       out: { type: "string" },
     },
   });
   const backend = await initBackend(values.backend as BackendName | "auto");
   if (values["submit-batch"]) tf.env().set("WEBGPU_DEFERRED_SUBMIT_BATCH_SIZE", Number(values["submit-batch"]));
-  const config = values.small ? distilBertConfig({ dim: 128, nLayers: 2, nHeads: 2, hiddenDim: 512 }) : distilBertConfig();
+  const [layers, dim] = (values.shape ?? "").split("x").map(Number);
+  const config = values.shape ? distilBertConfig({ dim, nLayers: layers, nHeads: dim / 64, hiddenDim: 4 * dim })
+    : values.small ? distilBertConfig({ dim: 128, nLayers: 2, nHeads: 2, hiddenDim: 512 }) : distilBertConfig();
   const wanted = values.modes?.split(",");
   const rows: Row[] = [];
   for (const m of BENCH_MODES.filter((m) => !wanted || wanted.includes(m.name))) {
     rows.push(await measure(m.name, m.mode, m.flags, config, Number(values.batch), Number(values.seq), Number(values.warmup), Number(values.steps)));
   }
-  const result = { side: "ours (tfjs)", backend: backend.name, device: backend.device, date: new Date().toISOString(), batch: Number(values.batch), seq: Number(values.seq), config: values.small ? "small" : "distilbert-base", rows };
+  const result = { side: "ours (tfjs)", backend: backend.name, device: backend.device, date: new Date().toISOString(), batch: Number(values.batch), seq: Number(values.seq), config: values.shape ?? (values.small ? "small" : "distilbert-base"), rows };
   if (values.out) fs.writeFileSync(values.out, JSON.stringify(result, null, 2) + "\n");
 }
 

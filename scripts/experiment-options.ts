@@ -11,6 +11,7 @@ export const EXPERIMENT_HELP = `
                                  full: distilbert-base, 35k/5k/10k reviews, 512 tokens (default quick)
   --model DIR                    Hugging Face checkpoint folder (config.json + model.safetensors);
                                  without it the model starts from a random initialisation
+  --random-init                  with --model: its config.json only, weights randomly initialised (a floor)
   --tokenizer DIR                folder with tokenizer.json or vocab.txt (default: the model's, or bert-base-uncased's vocab)
   --data DIR                     prepared IMDb splits (default datasets/cache/imdb; npm run data:imdb makes them)
   --backend auto|tensorflow|webgpu|wasm|cpu
@@ -41,6 +42,7 @@ export function parseExperimentArgs(argv: string[], help: string, extra: Options
       mode: { type: "string", default: "lora" },
       profile: { type: "string", default: "quick" },
       model: { type: "string" },
+      "random-init": { type: "boolean" },
       tokenizer: { type: "string" },
       data: { type: "string" },
       backend: { type: "string", default: "auto" },
@@ -103,6 +105,8 @@ export function parseExperimentArgs(argv: string[], help: string, extra: Options
   };
   if (!["alpha", "alpha/rank", "alpha/sqrt(rank)"].includes(spec.lora.scaling)) throw new Error(`--lora-scaling must be alpha, alpha/rank or alpha/sqrt(rank)`);
   spec.modelDir = values.model ?? null;
+  if (values["random-init"] && !values.model) throw new Error("--random-init takes the shape from --model DIR: give the folder too");
+  spec.randomInit = Boolean(values["random-init"]);
   spec.tokenizerDir = values.tokenizer ?? values.model ?? spec.tokenizerDir;
   spec.dataDir = values.data ?? spec.dataDir;
   spec.backend = values.backend as BackendName | "auto";

@@ -25,6 +25,7 @@ const USAGE = `usage: npm run pretrain -- [flags]
   --data DIR               prepared IMDb splits (default datasets/cache/imdb); only the train split is read
   --max-length N           tokens per review, [CLS] and [SEP] included (default 128)
   --batch-size N           (default 32)   --lr X (default 2e-4)   --weight-decay X (default 0.01)
+  --warmup N               steps over which the learning rate rises from 0 to --lr (default 0)
   --epochs N               (default 40)   --max-steps N (default: no limit)   --seed N (default 1)
   --minutes M              stop (with a checkpoint) after M minutes; run again to continue
   --checkpoint-dir DIR     where the run's state goes, and where a run continues from (required)
@@ -48,7 +49,7 @@ async function main(): Promise<void> {
     process.argv.slice(2),
     {
       size: { type: "string", default: "small" }, tokenizer: { type: "string" }, data: { type: "string" }, "max-length": { type: "string", default: "128" },
-      "batch-size": { type: "string", default: "32" }, lr: { type: "string", default: "2e-4" }, "weight-decay": { type: "string", default: "0.01" },
+      "batch-size": { type: "string", default: "32" }, lr: { type: "string", default: "2e-4" }, "weight-decay": { type: "string", default: "0.01" }, warmup: { type: "string", default: "0" },
       epochs: { type: "string", default: "40" }, "max-steps": { type: "string", default: "0" }, seed: { type: "string", default: "1" },
       minutes: { type: "string" }, "checkpoint-dir": { type: "string" }, "checkpoint-every": { type: "string", default: "500" },
       out: { type: "string" }, backend: { type: "string", default: "auto" }, "save-dtype": { type: "string", default: "f32" }, "shard-mb": { type: "string" }, init: { type: "string" },
@@ -80,7 +81,7 @@ async function main(): Promise<void> {
     checkpointDir,
     timeBudgetSeconds: values.minutes ? number("minutes") * 60 : undefined,
     config: {
-      batchSize: number("batch-size"), learningRate: number("lr"), weightDecay: number("weight-decay"), epochs: number("epochs"),
+      batchSize: number("batch-size"), learningRate: number("lr"), warmupSteps: number("warmup"), weightDecay: number("weight-decay"), epochs: number("epochs"),
       maxSteps: number("max-steps"), seed: number("seed"), checkpointEvery: number("checkpoint-every"),
       padMultiple: backend.name === "webgpu" ? 64 : 1,
       masking: { maskId: tokenizer.maskId, vocabSize: tokenizer.vocabSize, specialIds: [tokenizer.padId, tokenizer.clsId, tokenizer.sepId] },

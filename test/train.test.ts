@@ -83,11 +83,12 @@ describe("training", () => {
     }
   });
 
-  test("memory stays flat: as many tensors after step 100 as after step 10", async () => {
+  test("memory stays flat: as many tensors after step 90 as after step 10", async () => {
     const model = tinyModel("lora");
     const counts = new Map<number, number>();
     await train(model, { ...data, train: syntheticSplit(800, 4) }, { ...quiet, config: config({ epochs: 1 }), onStep: (s) => counts.set(s.globalStep, tf.memory().numTensors) });
-    expect(counts.get(100)).toBe(counts.get(10));
+    // Step 90, not the epoch's last (100): that one is read back when no next step is queued.
+    expect(counts.get(90)).toBe(counts.get(10));
     model.dispose();
   });
 
@@ -136,7 +137,7 @@ describe("training", () => {
     model.distilbert.embeddings.LayerNorm.weight!.assign(tf.fill([16], NaN));
     await expect(train(model, data, { ...quiet, checkpointDir: dir, config: config({ epochs: 2 }) })).rejects.toThrow(DivergedError);
     await expect(train(model, data, { ...quiet, checkpointDir: dir, config: config({ epochs: 2 }) })).rejects.toThrow(
-      /loss is NaN at epoch 2, step 1: training stopped before applying that update; the last good checkpoint is in/,
+      /loss is NaN at epoch 2, step 1: training stopped, the weights in memory are not usable; the last good checkpoint is in/,
     );
     expect(fs.readFileSync(path.join(dir, "train-state.json"), "utf8")).toBe(good);
     model.dispose();

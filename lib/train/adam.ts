@@ -16,7 +16,8 @@ export interface AdamOptions {
 }
 
 export class Adam {
-  readonly learningRate: number;
+  /** Mutable so a schedule (warm-up) can set it before each update. */
+  learningRate: number;
   readonly beta1: number;
   readonly beta2: number;
   readonly epsilon: number;

@@ -1,7 +1,7 @@
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { DistilBertForSequenceClassification, DistilBertConfig, distilBertConfig } from "../models/distilbert";
+import { DistilBertForSequenceClassification, DistilBertConfig, distilBertConfig, readDistilBertConfig } from "../models/distilbert";
 import { applyLoRA, loraTargetsFromFlags, LoRAFlags } from "../lora/apply";
 import type { LoRAScaling } from "../lora/lora";
 import { freeze, unfreeze, countParameters } from "../nn/parameters";
@@ -85,6 +85,8 @@ export interface ExperimentSpec {
   profile: Profile;
   /** A Hugging Face checkpoint folder; null trains from a random initialisation of the profile's shape. */
   modelDir: string | null;
+  /** Take only modelDir's config.json, with randomly initialised weights (a floor: what pretraining adds). */
+  randomInit?: boolean;
   /** Folder with tokenizer.json or vocab.txt. */
   tokenizerDir: string;
   /** Prepared IMDb folder (npm run data:imdb). */
@@ -165,9 +167,15 @@ export async function loadExperimentData(spec: ExperimentSpec, tokenizer: Tokeni
   return { train: await load("train", spec.limits.train), val: await load("val", spec.limits.val), test: await load("test", spec.limits.test) };
 }
 
-/** The spec's model: its checkpoint, or a seeded random initialisation of the profile's shape. */
+/** The spec's model: its checkpoint, or a seeded random initialisation of the checkpoint's or the profile's shape. */
 export function loadExperimentModel(spec: ExperimentSpec, vocabSize: number, log: (line: string) => void = console.log): DistilBertForSequenceClassification {
   manualSeed(spec.seed);
+  if (spec.modelDir && spec.randomInit) {
+    const config = readDistilBertConfig(spec.modelDir);
+    if (config.vocabSize !== vocabSize) throw new Error(`${spec.modelDir}/config.json: vocab_size ${config.vocabSize}, but the tokenizer has ${vocabSize} ids`);
+    log(`model: ${spec.modelDir}/config.json with random weights (seed ${spec.seed})`);
+    return new DistilBertForSequenceClassification(config);
+  }
   return spec.modelDir
     ? DistilBertForSequenceClassification.fromPretrained(spec.modelDir, { log })
     : new DistilBertForSequenceClassification(distilBertConfig({ ...PROFILES[spec.profile].model, vocabSize }));
@@ -186,7 +194,7 @@ export function experimentResult(
     name: spec.name,
     mode: spec.mode,
     config: { ...spec, lora_targets: loraTargets },
-    backbone: spec.backbone ?? (spec.modelDir ? `checkpoint ${spec.modelDir}` : `random initialisation (seed ${spec.seed}): no pretrained weights`),
+    backbone: spec.backbone ?? (spec.modelDir && !spec.randomInit ? `checkpoint ${spec.modelDir}` : `random initialisation (seed ${spec.seed}): no pretrained weights`),
     trainable_params: countParameters(model, { trainableOnly: true }),
     total_params: countParameters(model),
     backend: backend?.name ?? tf.getBackend(),

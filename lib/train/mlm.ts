@@ -77,6 +77,8 @@ export function mlmLoss(model: DistilBertForMaskedLM, inputIds: tf.Tensor, atten
 export interface MlmConfig {
   batchSize: number;
   learningRate: number;
+  /** Steps over which the learning rate rises linearly from 0 (0: none), as BERT's pretraining. */
+  warmupSteps?: number;
   weightDecay: number;
   epochs: number;
   /** Stop after this many steps in all (0: no limit). */
@@ -175,6 +177,23 @@ export async function pretrainMlm(model: DistilBertForMaskedLM, data: TokenizedS
   while (meta.epoch < config.epochs && !reachedMaxSteps() && !stopped) {
     const epoch = meta.epoch;
     const progress = options.progress === false ? null : new Progress({ total: perEpoch, initial: meta.step, unit: "steps", label: `MLM epoch ${epoch + 1}/${config.epochs}`, ...options.progress });
+    // The loss is read one step late: the CPU queues step n while the GPU still runs step n-1,
+    // instead of waiting for every step's loss before queuing the next.
+    let pending: { loss: tf.Tensor; record: MlmStepRecord; where: string } | null = null;
+    const settle = async () => {
+      if (!pending) return;
+      const { loss: lossTensor, record, where } = pending;
+      pending = null;
+      const loss = (await lossTensor.data())[0];
+      lossTensor.dispose();
+      if (!Number.isFinite(loss)) {
+        throw new Error(`MLM loss is ${loss} at ${where}; the last good checkpoint is in ${options.checkpointDir ?? "(none)"}. Try a lower learning rate.`);
+      }
+      meta.history.push({ ...record, loss });
+      // On WebGPU, the bytes tfjs holds on the GPU, pool included: flat when shapes stay bounded.
+      const gpuBytes = (tf.memory() as { numBytesAllocatedInGPU?: number }).numBytesAllocatedInGPU;
+      progress?.tick(1, gpuBytes === undefined ? { loss: loss.toFixed(3) } : { loss: loss.toFixed(3), gpu: `${(gpuBytes / 2 ** 20).toFixed(0)} MiB` });
+    };
     for (const batch of arrayBatches(data, batchOptions, { from: { epoch, step: meta.step } })) {
       const stepStarted = performance.now();
       const { inputIds, labels } = maskTokens(batch.inputIds, batch.attentionMask, masking, batchRandom(config.seed, epoch, batch.step));
@@ -182,20 +201,15 @@ export async function pretrainMlm(model: DistilBertForMaskedLM, data: TokenizedS
       const ids = tf.tensor2d(inputIds, [batch.size, batch.seqLen], "int32");
       const mask = tf.tensor2d(batch.attentionMask, [batch.size, batch.seqLen], "int32");
       const { value, grads } = tf.variableGrads(() => mlmLoss(model, ids, mask, labels), parameters);
-      const loss = (await value.data())[0];
-      if (!Number.isFinite(loss)) {
-        tf.dispose([ids, mask, value, ...Object.values(grads)]);
-        throw new Error(`MLM loss is ${loss} at epoch ${epoch + 1}, step ${batch.step + 1}; the last good checkpoint is in ${options.checkpointDir ?? "(none)"}. Try a lower learning rate.`);
-      }
+      const warmup = config.warmupSteps ?? 0;
+      optimizer.learningRate = warmup > 0 ? config.learningRate * Math.min(1, (meta.globalStep + 1) / warmup) : config.learningRate;
       optimizer.applyGradients(grads);
-      tf.dispose([ids, mask, value, ...Object.values(grads)]);
+      tf.dispose([ids, mask, ...Object.values(grads)]);
+      await settle();
       meta.step = batch.step + 1;
       meta.globalStep++;
+      pending = { loss: value, record: { step: meta.globalStep, epoch: epoch + 1, loss: NaN, tokens }, where: `epoch ${epoch + 1}, step ${batch.step + 1}` };
       meta.seconds += (performance.now() - stepStarted) / 1000;
-      meta.history.push({ step: meta.globalStep, epoch: epoch + 1, loss, tokens });
-      // On WebGPU, the bytes tfjs holds on the GPU, pool included: flat when shapes stay bounded.
-      const gpuBytes = (tf.memory() as { numBytesAllocatedInGPU?: number }).numBytesAllocatedInGPU;
-      progress?.tick(1, gpuBytes === undefined ? { loss: loss.toFixed(3) } : { loss: loss.toFixed(3), gpu: `${(gpuBytes / 2 ** 20).toFixed(0)} MiB` });
       if (meta.step === perEpoch) {
         meta.epoch = epoch + 1;
         meta.step = 0;
@@ -205,9 +219,13 @@ export async function pretrainMlm(model: DistilBertForMaskedLM, data: TokenizedS
         stopped = true;
         break;
       }
-      if (due) await checkpoint();
+      if (due) {
+        await settle(); // a checkpoint holds only steps whose loss was finite
+        await checkpoint();
+      }
       if (meta.step === 0) break; // the epoch is over
     }
+    await settle();
     progress?.done();
   }
   await checkpoint();

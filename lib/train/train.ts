@@ -177,27 +177,37 @@ export async function train(model: Module, data: TrainData, options: TrainOption
           ...options.progress,
         });
     let started = performance.now();
-    for (const batch of tensorBatches(data.train, batchOptions, { from: { epoch, step: meta.step } })) {
-      const { loss, correct } = await trainStep(model, optimizer, parameters, batch.inputIds, batch.attentionMask, batch.labels);
-      tf.dispose([batch.inputIds, batch.attentionMask, batch.labels]);
+    // Each step is read back while the next one is queued (see queueTrainStep).
+    let pending: { queued: QueuedStep; step: number; globalStep: number; size: number } | null = null;
+    const settle = async () => {
+      if (!pending) return;
+      const { queued, step, globalStep, size } = pending;
+      pending = null;
+      const { loss, correct } = await readStep(queued);
       if (!Number.isFinite(loss)) {
         const where = options.checkpointDir ? `; the last good checkpoint is in ${options.checkpointDir}` : "";
-        throw new DivergedError(`loss is ${loss} at epoch ${epoch + 1}, step ${batch.step + 1}: training stopped before applying that update${where}. Try a lower learning rate.`);
+        throw new DivergedError(`loss is ${loss} at epoch ${epoch + 1}, step ${step}: training stopped, the weights in memory are not usable${where}. Try a lower learning rate.`);
       }
+      meta.running.lossSum += loss;
+      meta.running.correct += correct;
+      meta.running.seen += size;
+      const info = { epoch: epoch + 1, step, globalStep, loss };
+      writeLog({ type: "step", ...info });
+      options.onStep?.(info);
+      progress?.tick(size, { step: `${step}/${perEpoch}`, loss: (meta.running.lossSum / Math.max(1, step)).toFixed(4), acc: (meta.running.correct / meta.running.seen).toFixed(3) });
+    };
+    for (const batch of tensorBatches(data.train, batchOptions, { from: { epoch, step: meta.step } })) {
+      const queued = queueTrainStep(model, optimizer, parameters, batch.inputIds, batch.attentionMask, batch.labels);
+      tf.dispose([batch.inputIds, batch.attentionMask, batch.labels]);
+      await settle();
       peakMemoryBytes = Math.max(peakMemoryBytes, tf.memory().numBytes);
       meta.step = batch.step + 1;
       meta.globalStep++;
       meta.samples += batch.size;
-      meta.running.lossSum += loss;
-      meta.running.correct += correct;
-      meta.running.seen += batch.size;
-      const info = { epoch: epoch + 1, step: meta.step, globalStep: meta.globalStep, loss };
-      writeLog({ type: "step", ...info });
-      options.onStep?.(info);
-      const stepsThisEpoch = meta.step;
-      progress?.tick(batch.size, { step: `${meta.step}/${perEpoch}`, loss: (meta.running.lossSum / Math.max(1, stepsThisEpoch)).toFixed(4), acc: (meta.running.correct / meta.running.seen).toFixed(3) });
+      pending = { queued, step: meta.step, globalStep: meta.globalStep, size: batch.size };
       const lastOfEpoch = meta.step === perEpoch;
       if (!lastOfEpoch && (reachedMaxSteps() || (config.checkpointEvery > 0 && meta.globalStep % config.checkpointEvery === 0))) {
+        await settle(); // a checkpoint holds only steps whose loss was finite
         const now = performance.now();
         meta.running.seconds += (now - started) / 1000;
         meta.trainSeconds += (now - started) / 1000;
@@ -206,6 +216,7 @@ export async function train(model: Module, data: TrainData, options: TrainOption
       }
       if (reachedMaxSteps()) break;
     }
+    await settle();
     const elapsed = (performance.now() - started) / 1000;
     meta.running.seconds += elapsed;
     meta.trainSeconds += elapsed;
@@ -258,10 +269,44 @@ export async function train(model: Module, data: TrainData, options: TrainOption
   return result;
 }
 
+/** A step queued on the device: its loss and count of correct predictions, not yet read back. */
+export interface QueuedStep {
+  loss: tf.Scalar;
+  correct: tf.Scalar;
+}
+
 /**
- * One step: forward, cross-entropy, gradients of the trainable parameters only, and the Adam
- * update unless the loss is not finite. Everything made here is freed here.
+ * Queue one step: forward, cross-entropy, gradients of the trainable parameters only, and the Adam
+ * update. Nothing waits for the device: the caller reads the step back (readStep) while later
+ * steps are queued, so the GPU never idles while JavaScript prepares the next step.
  */
+export function queueTrainStep(
+  model: Module,
+  optimizer: Adam,
+  parameters: tf.Variable[],
+  inputIds: tf.Tensor,
+  attentionMask: tf.Tensor,
+  labels: tf.Tensor,
+): QueuedStep {
+  let correct: tf.Scalar | null = null;
+  const { value, grads } = tf.variableGrads(() => {
+    const logits = model.forward(inputIds, attentionMask);
+    correct = tf.keep(tf.tidy(() => tf.sum(tf.cast(tf.equal(tf.argMax(logits, -1), labels), "int32")) as tf.Scalar));
+    return crossEntropy(logits, labels);
+  }, parameters);
+  optimizer.applyGradients(grads);
+  tf.dispose(Object.values(grads));
+  return { loss: value as tf.Scalar, correct: correct! };
+}
+
+/** Wait for a queued step and read its loss and correct count (its tensors are freed). */
+export async function readStep(step: QueuedStep): Promise<{ loss: number; correct: number }> {
+  const [loss, correct] = await Promise.all([step.loss.data(), step.correct.data()]);
+  tf.dispose([step.loss, step.correct]);
+  return { loss: loss[0], correct: correct[0] };
+}
+
+/** One step, read back before returning. */
 export async function trainStep(
   model: Module,
   optimizer: Adam,
@@ -270,19 +315,7 @@ export async function trainStep(
   attentionMask: tf.Tensor,
   labels: tf.Tensor,
 ): Promise<{ loss: number; correct: number }> {
-  let predictions: tf.Tensor | null = null;
-  const { value, grads } = tf.variableGrads(() => {
-    const logits = model.forward(inputIds, attentionMask);
-    predictions = tf.keep(tf.argMax(logits, -1));
-    return crossEntropy(logits, labels);
-  }, parameters);
-  const [lossData, predicted, truth] = await Promise.all([value.data(), predictions!.data(), labels.data()]);
-  const loss = lossData[0];
-  if (Number.isFinite(loss)) optimizer.applyGradients(grads);
-  tf.dispose([value, predictions!, ...Object.values(grads)]);
-  let correct = 0;
-  for (let i = 0; i < truth.length; i++) if (predicted[i] === truth[i]) correct++;
-  return { loss, correct };
+  return readStep(queueTrainStep(model, optimizer, parameters, inputIds, attentionMask, labels));
 }
 
 function assertSameRun(saved: Meta, now: Meta, dir: string): void {
