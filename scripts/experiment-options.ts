@@ -25,6 +25,7 @@ export const EXPERIMENT_HELP = `
   Training: --epochs 3 --batch-size 12 --lr 5e-5 --weight-decay 0 --seed 123 --max-steps N --max-length N
             --train-limit N --val-limit N --test-limit N --bucket CHUNKS --eval-batch-size N --pad-multiple N --no-train-eval
   Long runs: --checkpoint-dir DIR (resumes from it) --checkpoint-every STEPS --log FILE.jsonl
+             --minutes M (start no epoch that would end past M minutes; the result says how many ran)
 `;
 
 type Options = NonNullable<ParseArgsConfig["options"]>;
@@ -74,6 +75,7 @@ export function parseExperimentArgs(argv: string[], help: string, extra: Options
       "checkpoint-dir": { type: "string" },
       "checkpoint-every": { type: "string" },
       log: { type: "string" },
+      minutes: { type: "string" },
       backbone: { type: "string" },
     },
   });
@@ -136,6 +138,7 @@ export function parseExperimentArgs(argv: string[], help: string, extra: Options
   };
   spec.checkpointDir = values["checkpoint-dir"] ?? null;
   spec.logFile = values.log ?? null;
+  spec.minutes = num("minutes", values.minutes) ?? null;
   return { spec, values: values as Record<string, string | boolean | undefined> };
 }
 

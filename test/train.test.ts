@@ -143,6 +143,19 @@ describe("training", () => {
     model.dispose();
   });
 
+  test("a time budget starts no epoch that would end past it, and the result says so", async () => {
+    const model = tinyModel("lora");
+    const lines: string[] = [];
+    const result = await train(model, data, { ...quiet, log: (l) => lines.push(l), timeBudgetSeconds: 1e-6, config: config({ epochs: 3 }) });
+    expect(result.epochs).toHaveLength(1);
+    expect(result.stoppedForTime).toBe(true);
+    expect(lines.some((l) => l.startsWith("stopping after 1 of 3 epochs"))).toBe(true);
+    const unlimited = await train(tinyModel("lora"), data, { ...quiet, timeBudgetSeconds: 3600, config: config({ epochs: 2 }) });
+    expect(unlimited.epochs).toHaveLength(2);
+    expect(unlimited.stoppedForTime).toBe(false);
+    model.dispose();
+  });
+
   test("the parameter counts per mode on the tiny model equal hand-computed ones", () => {
     // pre_classifier 16*16+16, classifier 16*2+2
     expect(countParameters(tinyModel("last-layers"), { trainableOnly: true })).toBe(272 + 34);

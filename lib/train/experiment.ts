@@ -101,6 +101,8 @@ export interface ExperimentSpec {
   out: string | null;
   checkpointDir: string | null;
   logFile: string | null;
+  /** Start no epoch that would end past this many minutes of training (null: no limit). */
+  minutes?: number | null;
   /** How the backbone was made, for the result (e.g. "distilbert-base-uncased", "MLM-pretrained on IMDb train"). */
   backbone?: string;
 }
@@ -158,6 +160,8 @@ export interface ExperimentResult {
   samples_per_second: number;
   peak_memory_bytes: number;
   resumed_from_step: number | null;
+  /** True when --minutes ended training before the configured epochs. */
+  stopped_for_time: boolean;
 }
 
 /** The spec's splits, tokenized (cached) and cut to the spec's limits. */
@@ -212,6 +216,7 @@ export function experimentResult(
     samples_per_second: result.samplesPerSecond,
     peak_memory_bytes: result.peakMemoryBytes,
     resumed_from_step: result.resumedFromStep,
+    stopped_for_time: result.stoppedForTime,
   };
 }
 
@@ -246,6 +251,7 @@ export async function runExperiment(
     logFile: spec.logFile ?? undefined,
     progress: options.progress,
     log,
+    timeBudgetSeconds: spec.minutes ? spec.minutes * 60 : undefined,
   });
   const summary = experimentResult(spec, model, loraTargets, result, (performance.now() - started) / 1000);
   model.dispose();

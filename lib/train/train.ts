@@ -83,6 +83,8 @@ export interface TrainResult {
   /** Largest tf.memory().numBytes seen during training: the bytes of all live tensors. */
   peakMemoryBytes: number;
   resumedFromStep: number | null;
+  /** True when the time budget ended training before config.epochs. */
+  stoppedForTime: boolean;
 }
 
 export interface TrainOptions {
@@ -96,6 +98,11 @@ export interface TrainOptions {
   /** Called after every step (tests check memory here). */
   onStep?: (info: StepInfo) => void;
   log?: (line: string) => void;
+  /**
+   * Start no epoch that would end past this many seconds from now (judged by the last epoch's time):
+   * for machines lent by the slot. The result says how many epochs ran.
+   */
+  timeBudgetSeconds?: number;
 }
 
 /** Raised when the loss stops being a number; the last good checkpoint is left in place. */
@@ -164,8 +171,18 @@ export async function train(model: Module, data: TrainData, options: TrainOption
   const perEpoch = stepsPerEpoch(data.train.labels.length, batchOptions);
   const reachedMaxSteps = () => config.maxSteps > 0 && meta.globalStep >= config.maxSteps;
 
+  const runStarted = performance.now();
+  let epochStarted = runStarted;
+  let stoppedForTime = false;
   while (meta.epoch < config.epochs && !(reachedMaxSteps() && meta.step === 0)) {
     const epoch = meta.epoch;
+    const now = performance.now();
+    if (options.timeBudgetSeconds !== undefined && epoch > 0 && now > epochStarted && (2 * now - epochStarted - runStarted) / 1000 > options.timeBudgetSeconds) {
+      log(`stopping after ${epoch} of ${config.epochs} epochs: another would end past the time budget (${options.timeBudgetSeconds} s)`);
+      stoppedForTime = true;
+      break;
+    }
+    epochStarted = now;
     model.train();
     const progress = options.progress === false ? null
       : new Progress({
@@ -264,6 +281,7 @@ export async function train(model: Module, data: TrainData, options: TrainOption
     samplesPerSecond: meta.samples / Math.max(1e-9, meta.trainSeconds),
     peakMemoryBytes,
     resumedFromStep,
+    stoppedForTime,
   };
   writeLog({ type: "result", ...result });
   return result;
