@@ -90,3 +90,32 @@ export function readBenchmarks(): { latest: Benchmark; history: Benchmark[] } {
     .map((line) => JSON.parse(line) as Benchmark);
   return { latest, history };
 }
+
+/** One masked-language-model pretraining run (results/mlm-pretrain-gpu.json). */
+export interface MlmRun {
+  backbone: string;
+  steps: number;
+  train_seconds: number;
+  last_100_steps_mean_loss: number;
+  date: string;
+  note: string;
+  loss_by_step: number[];
+}
+
+/** The committed MLM pretraining runs, oldest first; the last one made results/standin/'s backbone. */
+export function readMlmRuns(): MlmRun[] {
+  const file = path.join(ROOT, "results", "mlm-pretrain-gpu.json");
+  return (JSON.parse(fs.readFileSync(file, "utf8")) as { runs: MlmRun[] }).runs;
+}
+
+/** The mean of each `window` consecutive values: a loss curve readable at a glance. */
+export function movingMean(values: number[], window: number): number[] {
+  const out: number[] = [];
+  let sum = 0;
+  for (let i = 0; i < values.length; i++) {
+    sum += values[i];
+    if (i >= window) sum -= values[i - window];
+    out.push(sum / Math.min(i + 1, window));
+  }
+  return out;
+}

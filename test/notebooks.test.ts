@@ -162,9 +162,12 @@ describe("chapters 01–05 execute on the quick profile, on the real IMDb splits
 
   test("05: every result in one table and the figures", async () => {
     const { text, figures, html } = await run("05_results.ipynb");
-    expect(text).toMatch(/\d+ runs from this build \(quick profile\), \d+ grid points, 3 committed runs in results\//);
-    expect(html).toBe(1);
-    expect(figures).toBe(5);
+    expect(text).toMatch(/\d+ runs from this build \(quick profile\), \d+ grid points, 3 committed runs in results\/, 5 from the stand-in backbone in results\/standin\//);
+    // The stand-in's MLM loss beside a uniform guess's, ln(30,522) = 10.33.
+    expect(text).toMatch(/last 100 steps: loss 6\.13 \(a uniform guess over 30,522 ids: 10\.33\)/);
+    expect(text).toContain("webgpu on NVIDIA");
+    expect(html).toBe(2);
+    expect(figures).toBe(7);
     // The GPU benchmark beside PyTorch's, one line per mode.
     expect(text).toMatch(/lora-qv-r8 +\d+\.\d samples\/s vs PyTorch fp32 \d+\.\d \(0\.\d\dx\); the tutorial's 3 epochs: \d+ min of training/);
   }, 300_000);
