@@ -222,3 +222,18 @@ function wrapWasmTransposedMatMul(): void {
     tf.registerKernel({ ...original, kernelFunc });
   }
 }
+
+/**
+ * tfjs's WebAssembly kernels fail with bare RuntimeErrors ("table index is out of bounds", "memory
+ * access out of bounds") when their memory runs out, e.g. attention scores of 32 x 4 x 512 x 512.
+ * Name what was running and what to change; other errors pass through unchanged.
+ */
+export function explainBackendFailure(error: unknown, where: string): unknown {
+  if (!(error instanceof WebAssembly.RuntimeError) || tf.getBackend() !== "wasm") return error;
+  const liveMiB = (tf.memory().numBytes / 2 ** 20).toFixed(0);
+  return new Error(
+    `the wasm backend failed at ${where} with "${error.message}", which tfjs's WebAssembly kernels raise when their memory runs out ` +
+      `(${liveMiB} MiB of tensors were live): try a smaller --batch-size or --max-length`,
+    { cause: error },
+  );
+}

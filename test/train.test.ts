@@ -156,6 +156,20 @@ describe("training", () => {
     model.dispose();
   });
 
+  test("a WebAssembly failure (its memory running out) is named with the step, the batch's shape and what to change", async () => {
+    const model = tinyModel("lora");
+    const forward = model.forward.bind(model);
+    let calls = 0;
+    model.forward = (ids: tf.Tensor, mask: tf.Tensor) => {
+      if (++calls === 3) throw new WebAssembly.RuntimeError("table index is out of bounds");
+      return forward(ids, mask);
+    };
+    await expect(train(model, data, { ...quiet, config: config({ epochs: 1 }) })).rejects.toThrow(
+      /the wasm backend failed at epoch 1, step 3 \(a batch of 8 x \d+ tokens\) with "table index is out of bounds", which tfjs's WebAssembly kernels raise when their memory runs out \(\d+ MiB of tensors were live\): try a smaller --batch-size or --max-length/,
+    );
+    model.dispose();
+  });
+
   test("the parameter counts per mode on the tiny model equal hand-computed ones", () => {
     // pre_classifier 16*16+16, classifier 16*2+2
     expect(countParameters(tinyModel("last-layers"), { trainableOnly: true })).toBe(272 + 34);

@@ -1,5 +1,6 @@
 import * as tf from "@tensorflow/tfjs";
 import { Module } from "../nn/module";
+import { explainBackendFailure } from "../backend";
 import { arrayBatches } from "../data/batches";
 import type { TokenizedSplit } from "../data/token-cache";
 import { Progress, ProgressOptions } from "../util/progress";
@@ -17,11 +18,16 @@ export async function evaluateAccuracy(
   let correct = 0;
   // Sorted into similar lengths (order does not matter here): less padding, faster.
   for (const batch of arrayBatches(data, { batchSize: options.batchSize ?? 32, shuffle: false, bucketChunks: 50, padMultiple: options.padMultiple })) {
-    const predictions = tf.tidy(() => {
-      const ids = tf.tensor2d(batch.inputIds, [batch.size, batch.seqLen], "int32");
-      const mask = tf.tensor2d(batch.attentionMask, [batch.size, batch.seqLen], "int32");
-      return tf.argMax(model.forward(ids, mask), -1);
-    });
+    let predictions: tf.Tensor;
+    try {
+      predictions = tf.tidy(() => {
+        const ids = tf.tensor2d(batch.inputIds, [batch.size, batch.seqLen], "int32");
+        const mask = tf.tensor2d(batch.attentionMask, [batch.size, batch.seqLen], "int32");
+        return tf.argMax(model.forward(ids, mask), -1);
+      });
+    } catch (error) {
+      throw explainBackendFailure(error, `evaluation (a batch of ${batch.size} x ${batch.seqLen} tokens; --eval-batch-size sets its size)`);
+    }
     const predicted = (await predictions.data()) as Int32Array;
     predictions.dispose();
     for (let i = 0; i < batch.size; i++) if (predicted[i] === batch.labels[i]) correct++;

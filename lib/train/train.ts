@@ -1,4 +1,5 @@
 import * as tf from "@tensorflow/tfjs";
+import { explainBackendFailure } from "../backend";
 import * as fs from "fs";
 import * as path from "path";
 import { Module } from "../nn/module";
@@ -214,7 +215,12 @@ export async function train(model: Module, data: TrainData, options: TrainOption
       progress?.tick(size, { step: `${step}/${perEpoch}`, loss: (meta.running.lossSum / Math.max(1, step)).toFixed(4), acc: (meta.running.correct / meta.running.seen).toFixed(3) });
     };
     for (const batch of tensorBatches(data.train, batchOptions, { from: { epoch, step: meta.step } })) {
-      const queued = queueTrainStep(model, optimizer, parameters, batch.inputIds, batch.attentionMask, batch.labels);
+      let queued: QueuedStep;
+      try {
+        queued = queueTrainStep(model, optimizer, parameters, batch.inputIds, batch.attentionMask, batch.labels);
+      } catch (error) {
+        throw explainBackendFailure(error, `epoch ${epoch + 1}, step ${batch.step + 1} (a batch of ${batch.inputIds.shape.join(" x ")} tokens)`);
+      }
       tf.dispose([batch.inputIds, batch.attentionMask, batch.labels]);
       await settle();
       peakMemoryBytes = Math.max(peakMemoryBytes, tf.memory().numBytes);
