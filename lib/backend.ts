@@ -229,11 +229,14 @@ function wrapWasmTransposedMatMul(): void {
  * Name what was running and what to change; other errors pass through unchanged.
  */
 export function explainBackendFailure(error: unknown, where: string): unknown {
-  if (!(error instanceof WebAssembly.RuntimeError) || tf.getBackend() !== "wasm") return error;
+  // By name: WebAssembly.RuntimeError is not in every TypeScript lib (tslab's kernel compiles without it).
+  if (!(error instanceof Error) || error.name !== "RuntimeError" || tf.getBackend() !== "wasm") return error;
   const liveMiB = (tf.memory().numBytes / 2 ** 20).toFixed(0);
-  return new Error(
-    `the wasm backend failed at ${where} with "${error.message}", which tfjs's WebAssembly kernels raise when their memory runs out ` +
-      `(${liveMiB} MiB of tensors were live): try a smaller --batch-size or --max-length`,
+  return Object.assign(
+    new Error(
+      `the wasm backend failed at ${where} with "${error.message}", which tfjs's WebAssembly kernels raise when their memory runs out ` +
+        `(${liveMiB} MiB of tensors were live): try a smaller --batch-size or --max-length`,
+    ),
     { cause: error },
   );
 }

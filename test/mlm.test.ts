@@ -2,7 +2,7 @@ import * as tf from "@tensorflow/tfjs";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { maskTokens, mlmLoss, pretrainMlm, IGNORE_INDEX, MlmConfig } from "../lib/train/mlm";
+import { maskTokens, mlmLoss, pretrainMlm, unigramEntropy, IGNORE_INDEX, MlmConfig } from "../lib/train/mlm";
 import { DistilBertForMaskedLM, distilBertConfig } from "../lib/models/distilbert";
 import { crossEntropy } from "../lib/nn/functional";
 import { manualSeed, mulberry32 } from "../lib/nn/random";
@@ -144,3 +144,11 @@ test("a run stopped and resumed ends with the same weights as one that ran throu
   a.forEach((values, i) => expect(Array.from(b[i])).toEqual(Array.from(values)));
   fs.rmSync(dir, { recursive: true, force: true });
 }, 120_000);
+
+test("unigramEntropy: the entropy of the token frequencies, special ids left out (hand-computed)", () => {
+  // ids 5, 5, 6, 7 (and [CLS] 1, [SEP] 2 left out): p = 1/2, 1/4, 1/4
+  const split = { ids: Uint16Array.from([1, 5, 5, 2, 1, 6, 7, 2]), offsets: Uint32Array.from([0, 4, 8]), labels: Uint8Array.from([0, 1]), tokenizer: "t", vocabSize: 10, padId: 0, maxLength: 8 };
+  const expected = -(0.5 * Math.log(0.5) + 2 * 0.25 * Math.log(0.25));
+  expect(unigramEntropy(split, [0, 1, 2])).toBeCloseTo(expected, 12);
+  expect(expected).toBeCloseTo(1.0397, 4);
+});

@@ -109,7 +109,7 @@ test("chapter 06 executes: an adapter saved in PEFT's format loads back and merg
   expect(text).toMatch(/LoRA q, v \(r=8\)\s+147,456 values/);
 }, 180_000);
 
-describe("chapters 01–05 execute on the quick profile, on the real IMDb splits", () => {
+describe("chapters 01–05 and 07 execute on the quick profile, on the real IMDb splits", () => {
   const SHARED_COPY = path.resolve(PROJECT_ROOT, "..", "shared", "datasets", "aclImdb_v1.tar.gz");
   beforeAll(async () => {
     const { readManifest, DEFAULT_IMDB_DIR } = await import("../lib/data/imdb-files");
@@ -158,6 +158,29 @@ describe("chapters 01–05 execute on the quick profile, on the real IMDb splits
     expect(text).toContain("trainable: 2,090,562 of 2,090,562 parameters");
     expect(text).toContain("for distilbert-base: 66,955,010 / 147,456 = 454 times");
     expect(text).toMatch(accuracies);
+  }, 600_000);
+
+  test("07: masking at 15% and 80/10/10, the tied head, the loss from ln(30,522) toward the token frequencies' entropy, a bf16 hand-off", async () => {
+    const { text, figures } = await run("07_pretraining.ipynb");
+    const shares = /chosen: ([\d.]+)% of [\d,]+ real tokens; of those \[MASK\] ([\d.]+)%, random ([\d.]+)%, kept ([\d.]+)%/.exec(text)!;
+    const [chosen, mask, random, kept] = shares.slice(1).map(Number);
+    expect(Math.abs(chosen - 15)).toBeLessThan(0.5);
+    expect(Math.abs(mask - 80)).toBeLessThan(1);
+    expect(Math.abs(random - 10)).toBeLessThan(1);
+    expect(Math.abs(kept - 10)).toBeLessThan(1);
+    expect(text).toContain("projector weight is the word embeddings: true");
+    const fresh = /fresh model: ([\d.]+); uniform guess ln\(30522\) = 10\.33; token frequencies of the 35,000 reviews: ([\d.]+)/.exec(text)!;
+    expect(Math.abs(Number(fresh[1]) - Math.log(30522))).toBeLessThan(0.1);
+    const unigram = Number(fresh[2]);
+    expect(unigram).toBeGreaterThan(6);
+    expect(unigram).toBeLessThan(7.5);
+    // 80 steps take the loss most of the way from the uniform guess down to the frequencies line.
+    const trained = Number(/80 steps in \d+ s; loss [\d.]+ -> ([\d.]+) \(mean of the last 10\)/.exec(text)![1]);
+    expect(trained).toBeLessThan(unigram + 1);
+    expect(text).toMatch(/its last 100 steps: 6\.13, against 6\.\d\d for token frequencies alone/);
+    expect(text).toContain("newly initialized: [pre_classifier.weight, pre_classifier.bias, classifier.weight, classifier.bias]");
+    expect(Number(/differ by at most ([\d.e-]+)/.exec(text)![1])).toBeLessThan(2 ** -8);
+    expect(figures).toBe(3);
   }, 600_000);
 
   test("05: every result in one table and the figures", async () => {

@@ -176,7 +176,9 @@ export async function pretrainMlm(model: DistilBertForMaskedLM, data: TokenizedS
   model.train();
   while (meta.epoch < config.epochs && !reachedMaxSteps() && !stopped) {
     const epoch = meta.epoch;
-    const progress = options.progress === false ? null : new Progress({ total: perEpoch, initial: meta.step, unit: "steps", label: `MLM epoch ${epoch + 1}/${config.epochs}`, ...options.progress });
+    // The bar ends where this epoch will: its last step, or --max-steps if that comes first.
+    const total = config.maxSteps > 0 ? Math.min(perEpoch, meta.step + config.maxSteps - meta.globalStep) : perEpoch;
+    const progress = options.progress === false ? null : new Progress({ total, initial: meta.step, unit: "steps", label: `MLM epoch ${epoch + 1}/${config.epochs}`, ...options.progress });
     // The loss is read one step late: the CPU queues step n while the GPU still runs step n-1,
     // instead of waiting for every step's loss before queuing the next.
     let pending: { loss: tf.Tensor; record: MlmStepRecord; where: string } | null = null;
@@ -233,4 +235,23 @@ export async function pretrainMlm(model: DistilBertForMaskedLM, data: TokenizedS
   log(`MLM pretraining: ${meta.globalStep} steps, ${finished ? "finished" : "stopped for time"}; last loss ${meta.history.at(-1)?.loss.toFixed(4) ?? "-"}`);
   optimizer.dispose();
   return { steps: meta.globalStep, epochs: meta.epoch, finished, history: meta.history, seconds: meta.seconds };
+}
+
+/**
+ * The MLM loss of a model that knows only how often each token occurs: the entropy (nats) of the
+ * token frequencies in `data`, special ids left out. Masked tokens are drawn uniformly from the real
+ * ones, so a model whose loss sits here has learnt word frequencies and nothing of context yet.
+ */
+export function unigramEntropy(data: TokenizedSplit, specialIds: number[]): number {
+  const special = new Set(specialIds);
+  const counts = new Float64Array(data.vocabSize);
+  let total = 0;
+  for (const id of data.ids) {
+    if (special.has(id)) continue;
+    counts[id]++;
+    total++;
+  }
+  let entropy = 0;
+  for (const count of counts) if (count > 0) entropy -= (count / total) * Math.log(count / total);
+  return entropy;
 }
