@@ -20,7 +20,7 @@ import { Progress, ProgressOptions } from "../util/progress";
 const { floor } = Math; // a local copy: global lookups are slow in hot loops under sandboxes (jest)
 
 export const IGNORE_INDEX = -100; // labels of tokens not to predict, as PyTorch's cross-entropy
-const ROW_MULTIPLE = 128;
+const WEBGPU_ROW_MULTIPLE = 128;
 
 export interface MaskingOptions {
   maskId: number;
@@ -56,10 +56,12 @@ export function maskTokens(inputIds: Int32Array, attentionMask: Int32Array, opti
 export function mlmLoss(model: DistilBertForMaskedLM, inputIds: tf.Tensor, attentionMask: tf.Tensor, labels: Int32Array): tf.Scalar {
   const chosen: number[] = [];
   for (let i = 0; i < labels.length; i++) if (labels[i] !== IGNORE_INDEX) chosen.push(i);
-  // Pad the count to a multiple of 128 with rows labelled -100 (they count nowhere): a new count
-  // every step is a new tensor shape, and tfjs's WebGPU backend keeps a pool of buffers per size —
-  // on the H200 a 5-minute run of unpadded counts ran out of GPU memory after about 1,000 steps.
-  const padded = Math.ceil(chosen.length / ROW_MULTIPLE) * ROW_MULTIPLE;
+  // On WebGPU, pad the count to a multiple of 128 with rows labelled -100 (they count nowhere): a new
+  // count every step is a new tensor shape, and tfjs's WebGPU backend keeps a pool of buffers per size —
+  // on the H200 a 5-minute run of unpadded counts ran out of GPU memory after about 1,000 steps. On a
+  // CPU the padding would only be work: the vocabulary head is most of an MLM step there.
+  const multiple = tf.getBackend() === "webgpu" ? WEBGPU_ROW_MULTIPLE : 1;
+  const padded = Math.ceil(chosen.length / multiple) * multiple;
   const targets = chosen.map((i) => labels[i]);
   while (chosen.length < padded) {
     chosen.push(0);
