@@ -152,3 +152,22 @@ test("unigramEntropy: the entropy of the token frequencies, special ids left out
   expect(unigramEntropy(split, [0, 1, 2])).toBeCloseTo(expected, 12);
   expect(expected).toBeCloseTo(1.0397, 4);
 });
+
+test("warm-up: the first update is 1/warmup of the full rate's (Adam's first step moves each weight by about lr)", async () => {
+  const data = repeatingCorpus(32, 16);
+  const firstStepChange = async (warmupSteps: number) => {
+    manualSeed(8);
+    const model = new DistilBertForMaskedLM(tinyConfig);
+    const before = model.vocab_transform.weight.dataSync().slice();
+    await pretrainMlm(model, data, { config: { ...pretrainConfig(1), warmupSteps }, progress: false, log: () => {} });
+    const after = model.vocab_transform.weight.dataSync();
+    let largest = 0;
+    for (let i = 0; i < before.length; i++) largest = Math.max(largest, Math.abs(after[i] - before[i]));
+    model.dispose();
+    return largest;
+  };
+  const full = await firstStepChange(0);
+  const warm = await firstStepChange(4);
+  expect(full).toBeCloseTo(3e-3, 4);
+  expect(warm / full).toBeCloseTo(0.25, 3);
+}, 60_000);
