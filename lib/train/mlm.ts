@@ -239,20 +239,22 @@ export async function pretrainMlm(model: DistilBertForMaskedLM, data: TokenizedS
   return { steps: meta.globalStep, epochs: meta.epoch, finished, history: meta.history, seconds: meta.seconds };
 }
 
+/** How often each id occurs in `data` (indexed by id), special ids left out. */
+export function tokenCounts(data: TokenizedSplit, specialIds: number[]): Float64Array {
+  const special = new Set(specialIds);
+  const counts = new Float64Array(data.vocabSize);
+  for (const id of data.ids) if (!special.has(id)) counts[id]++;
+  return counts;
+}
+
 /**
  * The MLM loss of a model that knows only how often each token occurs: the entropy (nats) of the
  * token frequencies in `data`, special ids left out. Masked tokens are drawn uniformly from the real
  * ones, so a model whose loss sits here has learnt word frequencies and nothing of context yet.
  */
 export function unigramEntropy(data: TokenizedSplit, specialIds: number[]): number {
-  const special = new Set(specialIds);
-  const counts = new Float64Array(data.vocabSize);
-  let total = 0;
-  for (const id of data.ids) {
-    if (special.has(id)) continue;
-    counts[id]++;
-    total++;
-  }
+  const counts = tokenCounts(data, specialIds);
+  const total = counts.reduce((a, b) => a + b, 0);
   let entropy = 0;
   for (const count of counts) if (count > 0) entropy -= (count / total) * Math.log(count / total);
   return entropy;

@@ -331,15 +331,8 @@ export async function readStep(step: QueuedStep): Promise<{ loss: number; correc
 }
 
 /** One step, read back before returning. */
-export async function trainStep(
-  model: Module,
-  optimizer: Adam,
-  parameters: tf.Variable[],
-  inputIds: tf.Tensor,
-  attentionMask: tf.Tensor,
-  labels: tf.Tensor,
-): Promise<{ loss: number; correct: number }> {
-  return readStep(queueTrainStep(model, optimizer, parameters, inputIds, attentionMask, labels));
+export async function trainStep(...args: Parameters<typeof queueTrainStep>): Promise<{ loss: number; correct: number }> {
+  return readStep(queueTrainStep(...args));
 }
 
 function assertSameRun(saved: Meta, now: Meta, dir: string): void {
