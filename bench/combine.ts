@@ -7,7 +7,7 @@ import * as path from "path";
 import { parseArgs } from "util";
 import { writeFileAtomic } from "../lib/data/files";
 
-interface Row { mode: string; precision?: string; trainable_params: number; samples_per_second: number; step_ms: number; peak_memory_bytes: number }
+interface Row { mode: string; precision?: string; trainable_params: number; samples_per_second: number; step_ms: number; queue_ms?: number; peak_memory_bytes: number }
 
 async function main(): Promise<void> {
   const { positionals, values } = parseArgs({ allowPositionals: true, options: { note: { type: "string", default: "" } } });
@@ -22,6 +22,9 @@ async function main(): Promise<void> {
       mode: row.mode,
       trainable_params: row.trainable_params,
       ours_samples_per_second: row.samples_per_second,
+      // A step's wall time, and the CPU time spent queuing it: equal, the step is bound by the CPU.
+      ours_step_ms: row.step_ms,
+      ours_queue_ms: row.queue_ms ?? null,
       torch_fp32_samples_per_second: fp32?.samples_per_second ?? null,
       torch_bf16_samples_per_second: bf16?.samples_per_second ?? null,
       ratio_vs_torch_fp32: fp32 ? row.samples_per_second / fp32.samples_per_second : null,

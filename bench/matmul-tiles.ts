@@ -7,24 +7,20 @@ import * as tf from "@tensorflow/tfjs";
 import * as fs from "fs";
 import { parseArgs } from "util";
 import { initBackend } from "../lib/backend";
-import { matMulWithTile, Tile, tileKey, useOurMatMul } from "../lib/webgpu/matmul";
+import { matmulShapes, matMulWithTile, splitKFor, tile, Tile, tileKey, useOurMatMul } from "../lib/webgpu/matmul";
+import { useDawnFlags } from "./dawn";
 import { MATMUL_SHAPES } from "./matmul-shapes";
 
-const t = (bm: number, bn: number, bk: number, tm: number, tn: number, unroll: boolean, pad: number, blocked: boolean, vec4: boolean): Tile => ({ bm, bn, bk, tm, tn, unroll, pad, blocked, vec4 });
-
 const VARIANTS: Tile[] = [
-  t(128, 128, 8, 8, 8, false, 0, false, false), // the plain kernel
-  t(128, 128, 8, 8, 8, false, 0, true, false),
-  t(128, 128, 8, 8, 8, true, 0, false, true),
-  t(128, 128, 8, 8, 8, true, 0, true, true),
-  t(128, 128, 16, 8, 8, true, 1, false, true),
-  t(128, 128, 16, 8, 8, true, 0, false, true),
-  t(128, 128, 32, 8, 8, true, 1, false, true),
-  t(128, 64, 16, 8, 4, true, 1, false, true),
-  t(64, 128, 16, 4, 8, true, 1, false, true),
-  t(64, 64, 16, 4, 4, true, 1, false, true),
-  t(64, 64, 8, 4, 4, true, 0, false, true),
-  t(64, 64, 32, 4, 4, true, 1, false, true),
+  tile(128, 128, 8),
+  tile(128, 128, 16),
+  tile(128, 128, 32),
+  tile(64, 128, 8),
+  tile(64, 128, 16),
+  tile(128, 64, 8),
+  tile(128, 64, 16),
+  tile(64, 64, 8),
+  tile(64, 64, 16),
 ];
 
 interface Backend {
@@ -40,7 +36,7 @@ async function sync(): Promise<void> {
   await backend.device.queue.onSubmittedWorkDone();
 }
 
-/** Mean ms per call of f, after 100 ms of warm-up, over at least 200 ms. */
+/** ms per call of f: after 100 ms of warm-up, the best of five runs of 50 ms (the GPU machine's timings vary from run to run). */
 async function time(f: () => tf.Tensor): Promise<number> {
   const run = async (ms: number) => {
     const started = performance.now();
@@ -53,11 +49,14 @@ async function time(f: () => tf.Tensor): Promise<number> {
     return (performance.now() - started) / calls;
   };
   await run(100);
-  return run(200);
+  const runs = [];
+  for (let i = 0; i < 5; i++) runs.push(await run(50));
+  return Math.min(...runs);
 }
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { out: { type: "string" }, shapes: { type: "string" } } });
+  const { values } = parseArgs({ options: { out: { type: "string" }, shapes: { type: "string" }, dawn: { type: "string" } } });
+  useDawnFlags(values.dawn);
   const backend = await initBackend("webgpu");
   const wanted = values.shapes?.split(",").map(Number);
   const rows = [];
@@ -74,14 +73,19 @@ async function main(): Promise<void> {
     const tfjsMs = await time(() => tf.matMul(a, b, ta, tb));
     useOurMatMul(true);
     const timings: Record<string, number> = {};
-    for (const tile of VARIANTS) timings[tileKey(tile)] = await time(() => matMulWithTile(a, b, ta, tb, tile));
+    const shapes = matmulShapes(aShape, bShape, ta, tb)!;
+    for (const variant of VARIANTS) {
+      const split = splitKFor(shapes, variant, ta, tb);
+      timings[tileKey(variant) + (split > 1 ? `/split${split}` : "")] = await time(() => matMulWithTile(a, b, ta, tb, variant));
+      if (split > 1) timings[tileKey(variant)] = await time(() => matMulWithTile(a, b, ta, tb, variant, 1));
+    }
     const best = Object.entries(timings).sort((x, y) => x[1] - y[1])[0];
     console.log(`${what.padEnd(28)} tfjs ${tfjsMs.toFixed(3)} ms (${(gflop / tfjsMs).toFixed(1)} TF/s); best ${best[0]} ${best[1].toFixed(3)} ms (${(gflop / best[1]).toFixed(1)} TF/s)`);
     console.log("   " + Object.entries(timings).map(([key, ms]) => `${key} ${(gflop / ms).toFixed(1)}`).join(" | "));
     rows.push({ what, a: aShape, b: bShape, transposeA: ta, transposeB: tb, gflop, tfjs_ms: tfjsMs, ours_ms: timings });
     tf.dispose([a, b]);
   }
-  if (values.out) fs.writeFileSync(values.out, JSON.stringify({ backend: backend.name, device: backend.device, date: new Date().toISOString(), rows }, null, 2) + "\n");
+  if (values.out) fs.writeFileSync(values.out, JSON.stringify({ backend: backend.name, device: backend.device, dawn_flags: values.dawn ?? null, date: new Date().toISOString(), rows }, null, 2) + "\n");
 }
 
 main().catch((error) => {

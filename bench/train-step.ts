@@ -13,6 +13,7 @@ import { countParameters } from "../lib/nn/parameters";
 import type { LoRAFlags } from "../lib/lora/apply";
 import type { Mode } from "../lib/train/experiment";
 import { BENCH_MODES, benchRun } from "./modes";
+import { useDawnFlags } from "./dawn";
 import { readStep, QueuedStep } from "../lib/train/train";
 
 interface Row {
@@ -20,6 +21,8 @@ interface Row {
   trainable_params: number;
   samples_per_second: number;
   step_ms: number;
+  /** CPU time to queue a step (JavaScript, tfjs and Dawn's encoding): the step's floor if the GPU were infinitely fast. */
+  queue_ms: number;
   peak_memory_bytes: number;
 }
 
@@ -31,15 +34,18 @@ async function measure(name: string, mode: Mode, flags: LoRAFlags | undefined, c
   const started = performance.now();
   // As train() runs: each step is read back while the next one is queued.
   let previous: QueuedStep | null = null;
+  let queueMs = 0;
   for (let i = 0; i < steps; i++) {
+    const queueStarted = performance.now();
     const queued = run.queue();
+    queueMs += performance.now() - queueStarted;
     if (previous) await readStep(previous);
     previous = queued;
     peak = Math.max(peak, tf.memory().numBytes);
   }
   if (previous) await readStep(previous);
   const seconds = (performance.now() - started) / 1000;
-  const row = { mode: name, trainable_params: countParameters(run.model, { trainableOnly: true }), samples_per_second: (batch * steps) / seconds, step_ms: (1000 * seconds) / steps, peak_memory_bytes: peak };
+  const row = { mode: name, trainable_params: countParameters(run.model, { trainableOnly: true }), samples_per_second: (batch * steps) / seconds, step_ms: (1000 * seconds) / steps, queue_ms: queueMs / steps, peak_memory_bytes: peak };
   run.dispose();
   console.log(JSON.stringify(row));
   return row;
@@ -57,9 +63,11 @@ async function main(): Promise<void> {
       small: { type: "boolean" }, // a small config for CPU backends
       shape: { type: "string" }, // LAYERSxDIM, e.g. 4x256 (the stand-in backbone); heads of 64, MLP 4x wide
       "submit-batch": { type: "string" }, // tfjs's WEBGPU_DEFERRED_SUBMIT_BATCH_SIZE (dispatches per queue submit)
+      dawn: { type: "string" }, // Dawn toggles, e.g. enable-dawn-features=disable_robustness
       out: { type: "string" },
     },
   });
+  useDawnFlags(values.dawn);
   const backend = await initBackend(values.backend as BackendName | "auto");
   if (values["submit-batch"]) tf.env().set("WEBGPU_DEFERRED_SUBMIT_BATCH_SIZE", Number(values["submit-batch"]));
   const [layers, dim] = (values.shape ?? "").split("x").map(Number);
@@ -70,7 +78,7 @@ async function main(): Promise<void> {
   for (const m of BENCH_MODES.filter((m) => !wanted || wanted.includes(m.name))) {
     rows.push(await measure(m.name, m.mode, m.flags, config, Number(values.batch), Number(values.seq), Number(values.warmup), Number(values.steps)));
   }
-  const result = { side: "ours (tfjs)", backend: backend.name, device: backend.device, date: new Date().toISOString(), batch: Number(values.batch), seq: Number(values.seq), config: values.shape ?? (values.small ? "small" : "distilbert-base"), rows };
+  const result = { side: "ours (tfjs)", backend: backend.name, device: backend.device, date: new Date().toISOString(), batch: Number(values.batch), seq: Number(values.seq), config: values.shape ?? (values.small ? "small" : "distilbert-base"), dawn_flags: values.dawn ?? null, rows };
   if (values.out) fs.writeFileSync(values.out, JSON.stringify(result, null, 2) + "\n");
 }
 

@@ -1,6 +1,8 @@
 import * as tf from "@tensorflow/tfjs";
 import * as fs from "fs";
 import { registerWebGpuMatMul } from "./webgpu/matmul";
+import { rememberBindGroupLayouts } from "./webgpu/bind-groups";
+import { uploadWithWriteBuffer } from "./webgpu/upload";
 
 /**
  * Where tensors live and run:
@@ -87,6 +89,10 @@ const starters: Record<BackendName, Starter> = {
     require("@tensorflow/tfjs-backend-webgpu");
     if (!(await tf.setBackend("webgpu"))) return null;
     registerWebGpuMatMul();
+    // Two costs on the CPU of every dispatch and upload in tfjs's webgpu backend, cut (see each file).
+    const webgpu = tf.backend() as unknown as Parameters<typeof uploadWithWriteBuffer>[0] & { device: Parameters<typeof rememberBindGroupLayouts>[0] };
+    rememberBindGroupLayouts(webgpu.device);
+    uploadWithWriteBuffer(webgpu, (globalThis as unknown as { GPUBufferUsage: Parameters<typeof uploadWithWriteBuffer>[1] }).GPUBufferUsage);
     const infoDescription = adapter.info?.description || adapter.info?.device || "GPU";
     return `${infoDescription} (WebGPU)`;
   },

@@ -1,54 +1,48 @@
 import * as tf from "@tensorflow/tfjs";
-import { runWgslOnInfos } from "./program";
+import { dispatch2d, runWgslOnInfos, WORKGROUP_INDEX } from "./program";
 
 // A register-tiled fp32 matmul in WGSL, in place of tfjs's BatchMatMul kernel on WebGPU. Each
-// workgroup computes a BM x BN tile of the output; its 256 threads each hold TM x TN sums in
-// registers and walk K in steps of BK through tiles of A and B staged in workgroup memory.
-// Transposed operands are read in place (the flags pick the index arithmetic of the loads), so a
-// gradient's A^T @ B costs no copy. Measured on the H200 in bench/matmul.ts.
+// workgroup computes a BM x BN tile of the output; its 16 x 16 threads each hold a few 4 x 4
+// blocks of sums in registers and walk K in steps of BK through tiles of A and B staged in
+// workgroup memory as vec4s: one load gives a thread four rows or four columns, 16 FMAs per load.
+// The next K step's tile is read from global memory into registers before this step's multiply,
+// so its latency hides behind the arithmetic. Transposed operands are read in place (the flags
+// pick the index arithmetic of the loads), so a gradient's A^T @ B costs no copy. Tiles are
+// timed at every matmul shape of a training step in bench/matmul-tiles.ts.
 
+/** A tile: bm and bn are 64 or 128, so each of the 16 x 16 threads owns whole 4 x 4 blocks. */
 export interface Tile {
   bm: number;
   bn: number;
   bk: number;
-  tm: number;
-  tn: number;
-  /** Sums as separate variables with the loops written out (else arrays and loops). */
-  unroll: boolean;
-  /** Floats of padding per row of the staged tiles (bank conflicts). */
-  pad: number;
-  /** Each thread's rows and columns contiguous (else strided across the tile). */
-  blocked: boolean;
-  /** vec4 loads from global memory where the shapes allow. */
-  vec4: boolean;
 }
 
 const THREADS = 256;
 
-const tile = (bm: number, bn: number, bk: number, tm: number, tn: number, unroll: boolean): Tile => ({ bm, bn, bk, tm, tn, unroll, pad: unroll ? 1 : 0, blocked: false, vec4: true });
+export const tile = (bm: number, bn: number, bk: number): Tile => ({ bm, bn, bk });
 
 /** The tiles pickTile chooses from. */
 export const TILES = {
-  wide: tile(128, 128, 16, 8, 8, true),
-  batched: tile(128, 128, 16, 8, 8, false),
-  tall: tile(128, 64, 16, 8, 4, true),
-  small: tile(64, 64, 16, 4, 4, true),
+  large: tile(128, 128, 16),
+  small: tile(64, 64, 16),
+  tall: tile(128, 64, 16),
+  wide: tile(64, 128, 16),
 };
 
 /**
- * Our tile for a product, or null where tfjs's kernel was as fast or faster. From bench/matmul-tiles.ts
- * on the H200 (results/matmul-tiles.json): ours wins on x @ W^T (11-19 vs 10-13 TFLOP/s) and on the
- * attention's batched products with N = 64 (12 vs 5); tfjs's on the gradients' dy @ W and dy^T @ x.
+ * Our tile for a product, or null where tfjs's kernel is as fast or faster. From
+ * bench/matmul-tiles.ts on the H200 (results/matmul-tiles.json, TFLOP/s ours vs tfjs's).
  */
 export function pickTile(s: MatMulShapes, transposeA: boolean, transposeB: boolean): Tile | null {
-  if (transposeA) return null;
-  if (transposeB) {
-    if (s.batch > 1) return TILES.batched; // attention q @ k^T: 12.6 vs 9.3
-    if (s.n >= 2048) return TILES.wide; // lin1: 18.7 vs 12.6
-    return TILES.tall; // q, k, v, out_lin, lin2: 11.4-14.5 vs 9.7-11.1
+  if (transposeA) {
+    if (s.batch > 1) return TILES.tall; // attention dv = p^T @ dctx: 16.8 vs 5.1
+    // LoRA factors' gradients x^T @ dh, h^T @ dy (768 x 8): K split, 0.5-0.7 vs 0.3
+    if (Math.min(s.m, s.n) < 32) return s.m >= s.n ? TILES.tall : TILES.wide;
+    return null; // weights' gradients dy^T @ x: 17.5 vs 18.7, 21.9 vs 24.8
   }
-  if (s.n <= 128) return TILES.small; // attention weights @ v: 12.4 vs 4.9
-  return null;
+  if (Math.min(s.m, s.n) < 32) return null; // LoRA's x @ A, dy @ B^T: 0.6 vs 0.6-0.7
+  if (s.n >= 2048 || (s.batch > 1 && s.n > 64)) return TILES.large; // lin1 28.1 vs 12.5, lin2's dx 31.4 vs 22.0, q @ k^T 20.2 vs 10.7
+  return TILES.small; // q/k/v/out 18.0 vs 9.8, lin2 22.6 vs 12.2, dy @ W 21.4 vs 18.2, p @ v 17.6 vs 9.1
 }
 
 /**
@@ -62,95 +56,73 @@ interface TileLoad {
   vec4: boolean;
 }
 
-/** WGSL that copies this K step's tile of one operand into workgroup memory as tile[k][m or n]. */
-function loadTile(t: Tile, l: TileLoad): string {
-  const isA = l.operand === "A";
-  const span = isA ? t.bm : t.bn; // the tile's M or N extent
-  const stride = span + t.pad; // padding: no bank conflicts when k runs across threads
-  const tile = isA ? "tileA" : "tileB";
-  const start = isA ? "rowStart" : "colStart";
-  const outer = isA ? "M" : "N";
-  const base = isA ? "aBase" : "bBase";
-  const size = isA ? "uniforms.aSize" : "uniforms.bSize";
-  // Memory order: A untransposed and B transposed run along K; the other two along M / N.
-  const kContiguous = isA ? !l.transposed : l.transposed;
-  const width = l.vec4 ? 4 : 1;
-  const contiguous = kContiguous ? t.bk : span;
-  const perRow = contiguous / width;
-  const count = (t.bk * span) / width;
-  const position = kContiguous
-    ? `let mn = v / ${perRow}; let k = (v % ${perRow}) * ${width};`
-    : `let k = v / ${perRow}; let mn = (v % ${perRow}) * ${width};`;
-  const index = kContiguous ? `(${start} + mn) * K + k0 + k` : `(k0 + k) * ${outer} + ${start} + mn`;
-  const inside = `${start} + mn < ${outer} && k0 + k < K`;
-  const store = !l.vec4
-    ? `${tile}[k * ${stride} + mn] = value;`
-    : kContiguous
-      ? [0, 1, 2, 3].map((q) => `${tile}[(k + ${q}) * ${stride} + mn] = value[${q}];`).join(" ")
-      : [0, 1, 2, 3].map((q) => `${tile}[k * ${stride} + mn + ${q}] = value[${q}];`).join(" ");
-  const zero = l.vec4 ? "vec4<f32>(0.0)" : "0.0";
-  const read = l.vec4 ? `${l.operand}[min((${base} + ${index}) / 4, ${size} / 4 - 1)]` : `${l.operand}[min(${base} + ${index}, ${size} - 1)]`;
-  return `
-        for (var v = tid; v < ${count}; v = v + ${THREADS}) {
-          ${position}
-          let value = select(${zero}, ${read}, ${inside});
-          ${store}
-        }`;
-}
-
-function matmulCode(t: Tile, a: TileLoad, b: TileLoad, withBias: boolean): string {
-  const threadCols = t.bn / t.tn;
-  const strideA = t.bm + t.pad;
-  const strideB = t.bn + t.pad;
-  // Thread (r, c) owns rows r + i*(BM/TM), cols c + j*(BN/TN) (strided) or r*TM + i, c*TN + j (blocked).
-  const rowOf = (i: string) => (t.blocked ? `threadRow * ${t.tm} + ${i}` : `threadRow + ${i} * ${t.bm / t.tm}`);
-  const colOf = (j: string) => (t.blocked ? `threadCol * ${t.tn} + ${j}` : `threadCol + ${j} * ${threadCols}`);
-  const rows = [...Array(t.tm).keys()];
-  const cols = [...Array(t.tn).keys()];
-  const bias = withBias ? " + Bias[col]" : "";
-  let declare: string;
-  let inner: string;
-  let stores: string;
-  if (t.unroll) {
-    // Each sum its own variable: it stays in a register.
-    declare = rows.map((i) => cols.map((j) => `var c${i}_${j} = 0.0;`).join(" ")).join("\n      ");
-    inner = `
-          ${rows.map((i) => `let a${i} = tileA[k * ${strideA} + ${rowOf(String(i))}];`).join(" ")}
-          ${cols.map((j) => `let b${j} = tileB[k * ${strideB} + ${colOf(String(j))}];`).join(" ")}
-          ${rows.map((i) => cols.map((j) => `c${i}_${j} = fma(a${i}, b${j}, c${i}_${j});`).join(" ")).join("\n          ")}`;
-    stores = rows
-      .map((i) => {
-        const perCol = cols
-          .map((j) => `{ let col = colStart + ${colOf(String(j))}; if (col < N) { result[rowBase + col] = c${i}_${j}${bias}; } }`)
-          .join("\n          ");
-        return `{ let row = rowStart + ${rowOf(String(i))};
+/** WGSL for A @ B with tile t: thread (r, c) owns the 4 x 4 blocks at rows g*64 + 4r and columns g*64 + 4c, so neighbouring threads read neighbouring vec4s, without bank conflicts. */
+function matmulCode(t: Tile, a: TileLoad, b: TileLoad, withBias: boolean, vec4Out: boolean): string {
+  const blocks = (n: number) => [...Array(n).keys()];
+  const rowGroups = blocks(t.bm / 64);
+  const colGroups = blocks(t.bn / 64);
+  const staging = (l: TileLoad) => {
+    const isA = l.operand === "A";
+    const span = isA ? t.bm : t.bn;
+    const tile = isA ? "tileA" : "tileB";
+    const start = isA ? "rowStart" : "colStart";
+    const outer = isA ? "M" : "N";
+    const base = isA ? "aBase" : "bBase";
+    const size = isA ? "uniforms.aSize" : "uniforms.bSize";
+    const kContiguous = isA ? !l.transposed : l.transposed;
+    const width = l.vec4 ? 4 : 1;
+    const perRow = (kContiguous ? t.bk : span) / width;
+    const count = (t.bk * span) / width;
+    const slots = blocks(Math.ceil(count / THREADS));
+    const guard = count % THREADS === 0 ? "true" : `v < ${count}`;
+    const reg = (slot: number) => `stage${l.operand}${slot}`;
+    const position = kContiguous
+      ? `let mn = v / ${perRow}; let k = (v % ${perRow}) * ${width};`
+      : `let k = v / ${perRow}; let mn = (v % ${perRow}) * ${width};`;
+    const index = kContiguous ? `(${start} + mn) * K + kNext + k` : `(kNext + k) * ${outer} + ${start} + mn`;
+    const inside = `${guard} && ${start} + mn < ${outer} && kNext + k < K`;
+    const zero = l.vec4 ? "vec4<f32>(0.0)" : "0.0";
+    const read = l.vec4 ? `${l.operand}[min((${base} + ${index}) / 4, ${size} / 4 - 1)]` : `${l.operand}[min(${base} + ${index}, ${size} - 1)]`;
+    const at = (k: string) => `${tile}[(${k}) * ${span / 4} + mn / 4]`;
+    const store = (slot: number) =>
+      !l.vec4 ? `${at("k")}[mn % 4] = ${reg(slot)};`
+      : kContiguous ? [0, 1, 2, 3].map((q) => `${at(`k + ${q}`)}[mn % 4] = ${reg(slot)}[${q}];`).join(" ")
+      : `${at("k")} = ${reg(slot)};`;
+    return {
+      declare: slots.map((slot) => `var ${reg(slot)} : ${l.vec4 ? "vec4<f32>" : "f32"};`).join(" "),
+      load: slots.map((slot) => `{ let v = tid + ${slot * THREADS}; ${position} ${reg(slot)} = select(${zero}, ${read}, ${inside}); }`).join("\n        "),
+      store: slots.map((slot) => `{ let v = tid + ${slot * THREADS}; if (${guard}) { ${position} ${store(slot)} } }`).join("\n        "),
+    };
+  };
+  const A = staging(a);
+  const B = staging(b);
+  const acc = (g: number, r: number, h: number) => `c${g}_${r}_${h}`;
+  const each = (f: (g: number, r: number, h: number) => string, sep = " ") =>
+    rowGroups.flatMap((g) => [0, 1, 2, 3].flatMap((r) => colGroups.map((h) => f(g, r, h)))).join(sep);
+  const multiply = `
+          ${rowGroups.map((g) => `let a${g} = tileA[k * ${t.bm / 4} + ${g * 16} + threadRow];`).join(" ")}
+          ${colGroups.map((h) => `let b${h} = tileB[k * ${t.bn / 4} + ${h * 16} + threadCol];`).join(" ")}
+          ${each((g, r, h) => `${acc(g, r, h)} = fma(vec4<f32>(a${g}[${r}]), b${h}, ${acc(g, r, h)});`, "\n          ")}`;
+  const write = (g: number, r: number, h: number) => {
+    const value = acc(g, r, h);
+    const column = `let col = colStart + ${h * 64} + threadCol * 4;`;
+    if (vec4Out) return `{ ${column} if (col < N) { result[(rowBase + col) / 4] = ${value}${withBias ? " + Bias[col / 4]" : ""}; } }`;
+    return `{ ${column} ${[0, 1, 2, 3].map((q) => `if (col + ${q} < N) { result[rowBase + col + ${q}] = ${value}[${q}]${withBias ? ` + Bias[col + ${q}]` : ""}; }`).join(" ")} }`;
+  };
+  const stores = rowGroups
+    .flatMap((g) =>
+      [0, 1, 2, 3].map(
+        (r) => `{ let row = rowStart + ${g * 64 + r} + threadRow * 4;
         if (row < M) {
           let rowBase = outBase + row * N;
-          ${perCol}
-        } }`;
-      })
-      .join("\n      ");
-  } else {
-    declare = `var acc : array<array<f32, ${t.tn}>, ${t.tm}>;
-      var regA : array<f32, ${t.tm}>;
-      var regB : array<f32, ${t.tn}>;`;
-    inner = `
-          for (var i = 0; i < ${t.tm}; i = i + 1) { regA[i] = tileA[k * ${strideA} + ${rowOf("i")}]; }
-          for (var j = 0; j < ${t.tn}; j = j + 1) { regB[j] = tileB[k * ${strideB} + ${colOf("j")}]; }
-          for (var i = 0; i < ${t.tm}; i = i + 1) {
-            for (var j = 0; j < ${t.tn}; j = j + 1) { acc[i][j] = fma(regA[i], regB[j], acc[i][j]); }
-          }`;
-    stores = `for (var i = 0; i < ${t.tm}; i = i + 1) {
-        let row = rowStart + ${rowOf("i")};
-        for (var j = 0; j < ${t.tn}; j = j + 1) {
-          let col = colStart + ${colOf("j")};
-          if (row < M && col < N) { result[outBase + row * N + col] = acc[i][j]${bias}; }
-        }
-      }`;
-  }
+          ${colGroups.map((h) => write(g, r, h)).join("\n          ")}
+        } }`,
+      ),
+    )
+    .join("\n      ");
   return `
-    var<workgroup> tileA : array<f32, ${t.bk * strideA}>; // [k][m]
-    var<workgroup> tileB : array<f32, ${t.bk * strideB}>; // [k][n]
+    var<workgroup> tileA : array<vec4<f32>, ${(t.bk * t.bm) / 4}>; // [k][m / 4]
+    var<workgroup> tileB : array<vec4<f32>, ${(t.bk * t.bn) / 4}>; // [k][n / 4]
     fn main() {
       let M = uniforms.M;
       let N = uniforms.N;
@@ -161,14 +133,23 @@ function matmulCode(t: Tile, a: TileLoad, b: TileLoad, withBias: boolean): strin
       let rowStart = i32(workgroupId.y) * ${t.bm};
       let colStart = i32(workgroupId.x) * ${t.bn};
       let tid = i32(localIndex);
-      let threadRow = tid / ${threadCols};
-      let threadCol = tid % ${threadCols};
-      ${declare}
+      let threadRow = tid / 16;
+      let threadCol = tid % 16;
+      ${each((g, r, h) => `var ${acc(g, r, h)} = vec4<f32>(0.0);`)}
+      ${A.declare} ${B.declare}
+      var kNext = 0;
+      ${A.load}
+      ${B.load}
       for (var k0 = 0; k0 < K; k0 = k0 + ${t.bk}) {
-        ${loadTile(t, a)}
-        ${loadTile(t, b)}
+        ${A.store}
+        ${B.store}
         workgroupBarrier();
-        for (var k = 0; k < ${t.bk}; k = k + 1) {${inner}
+        kNext = k0 + ${t.bk};
+        if (kNext < K) {
+        ${A.load}
+        ${B.load}
+        }
+        for (var k = 0; k < ${t.bk}; k = k + 1) {${multiply}
         }
         workgroupBarrier();
       }
@@ -208,17 +189,20 @@ export function matmulShapes(aShape: number[], bShape: number[], transposeA: boo
 /** Run our matmul on TensorInfos inside a kernel: out [batch, M, N] (+ bias[N]). */
 export function runMatMul(backend: unknown, a: tf.TensorInfo, b: tf.TensorInfo, transposeA: boolean, transposeB: boolean, s: MatMulShapes, t: Tile, bias?: tf.TensorInfo): tf.TensorInfo {
   // vec4 loads need the contiguous length to divide by 4 (then every tile row starts aligned).
-  const loadA: TileLoad = { operand: "A", transposed: transposeA, vec4: t.vec4 && (transposeA ? s.m : s.k) % 4 === 0 };
-  const loadB: TileLoad = { operand: "B", transposed: transposeB, vec4: t.vec4 && (transposeB ? s.k : s.n) % 4 === 0 };
+  const loadA: TileLoad = { operand: "A", transposed: transposeA, vec4: (transposeA ? s.m : s.k) % 4 === 0 };
+  const loadB: TileLoad = { operand: "B", transposed: transposeB, vec4: (transposeB ? s.k : s.n) % 4 === 0 };
   const inputs: Record<string, null> = bias ? { A: null, B: null, Bias: null } : { A: null, B: null };
-  const vec4Inputs = [loadA, loadB].filter((l) => l.vec4).map((l) => l.operand);
+  const vec4Out = s.n % 4 === 0;
+  const vec4Inputs: string[] = [loadA, loadB].filter((l) => l.vec4).map((l) => l.operand);
+  if (vec4Out && bias) vec4Inputs.push("Bias");
   const layout = (l: TileLoad) => `${l.transposed ? "T" : "N"}${l.vec4 ? "4" : "1"}`;
   return runWgslOnInfos(
     backend,
     {
-      key: `matmul-${tileKey(t)}-${layout(loadA)}${layout(loadB)}${bias ? "-bias" : ""}`,
+      key: `matmul-${tileKey(t)}-${layout(loadA)}${layout(loadB)}${vec4Out ? "-o4" : ""}${bias ? "-bias" : ""}`,
       inputs,
       vec4Inputs,
+      vec4Output: vec4Out,
       outputShape: [s.batch, s.m, s.n],
       workgroupSize: [THREADS, 1, 1],
       dispatch: [Math.ceil(s.n / t.bn), Math.ceil(s.m / t.bm), s.batch],
@@ -231,27 +215,87 @@ export function runMatMul(backend: unknown, a: tf.TensorInfo, b: tf.TensorInfo, 
         { name: "aSize", type: "i32", value: s.aBatch * s.m * s.k },
         { name: "bSize", type: "i32", value: s.bBatch * s.k * s.n },
       ],
-      code: matmulCode(t, loadA, loadB, Boolean(bias)),
+      code: () => matmulCode(t, loadA, loadB, Boolean(bias), vec4Out),
     },
     bias ? [a, b, bias] : [a, b],
   );
 }
 
+// About two workgroups for each of a large GPU's cores (the H200 has 132 SMs).
+const ENOUGH_WORKGROUPS = 256;
+
+/**
+ * Into how many chunks to split K (1: none). A weight's gradient, x^T @ dy, has a small output
+ * (768 x 8 for a LoRA factor) and a long K (every token of the batch): as one product it keeps a
+ * few workgroups busy and the rest of the GPU idle. Split, each chunk is one product of a
+ * batch, read in place (for A^T and B the chunks of K are contiguous), and a second kernel sums them.
+ */
+export function splitKFor(s: MatMulShapes, t: Tile, transposeA: boolean, transposeB: boolean): number {
+  if (!transposeA || transposeB || s.batch !== 1) return 1;
+  const tiles = Math.ceil(s.m / t.bm) * Math.ceil(s.n / t.bn);
+  let split = 1;
+  for (const chunks of [2, 3, 4, 6, 8, 12, 16, 24, 32]) {
+    if (tiles * split >= ENOUGH_WORKGROUPS) break;
+    if (s.k % chunks === 0 && (s.k / chunks) % t.bk === 0 && s.k / chunks >= 128) split = chunks;
+  }
+  return split;
+}
+
+/** A^T @ B with K in `split` chunks: a batch of partial products, then their sum. */
+function runSplitK(backend: unknown, a: tf.TensorInfo, b: tf.TensorInfo, s: MatMulShapes, t: Tile, split: number): tf.TensorInfo {
+  const chunk: MatMulShapes = { batch: split, m: s.m, n: s.n, k: s.k / split, aBatch: split, bBatch: split };
+  const partial = runMatMul(backend, a, b, true, false, chunk, t);
+  const size = s.m * s.n;
+  const vec4 = size % 4 === 0;
+  const count = vec4 ? size / 4 : size;
+  const total = runWgslOnInfos(
+    backend,
+    {
+      key: `matmul-split-sum-${split}-${vec4 ? 4 : 1}`,
+      inputs: { Partial: null },
+      vec4Inputs: vec4 ? ["Partial"] : [],
+      vec4Output: vec4,
+      outputShape: [s.m, s.n],
+      workgroupSize: [256, 1, 1],
+      dispatch: dispatch2d(Math.ceil(count / 256)),
+      uniforms: [{ name: "count", type: "i32", value: count }],
+      code: `
+      fn main() {
+        let i = ${WORKGROUP_INDEX} * 256 + i32(localIndex);
+        if (i < uniforms.count) {
+          var total = Partial[i];
+          for (var c = 1; c < ${split}; c = c + 1) { total = total + Partial[c * uniforms.count + i]; }
+          result[i] = total;
+        }
+      }`,
+    },
+    [partial],
+  );
+  (backend as { disposeData(id: object): void }).disposeData(partial.dataId);
+  return total;
+}
+
+/** Our product with tile t, K split where that fills the GPU: out [batch, M, N]. */
+function runPlanned(backend: unknown, a: tf.TensorInfo, b: tf.TensorInfo, transposeA: boolean, transposeB: boolean, s: MatMulShapes, t: Tile, split = splitKFor(s, t, transposeA, transposeB)): tf.TensorInfo {
+  if (split > 1) return runSplitK(backend, a, b, s, t, split);
+  return runMatMul(backend, a, b, transposeA, transposeB, s, t);
+}
+
 /** Our tile for this product, or null to leave it to tfjs: float32, big enough, and faster with ours. */
 export function ourTileFor(s: MatMulShapes | null, dtypes: tf.DataType[], transposeA: boolean, transposeB: boolean): Tile | null {
-  if (!enabled || s === null || !dtypes.every((d) => d === "float32") || s.m < 32 || s.n < 32) return null;
+  if (!enabled || s === null || !dtypes.every((d) => d === "float32") || Math.min(s.m, s.n) < 4) return null;
   return forcedTile ?? pickTile(s, transposeA, transposeB);
 }
 
 export function tileKey(t: Tile): string {
-  return `${t.bm}x${t.bn}x${t.bk}-${t.tm}x${t.tn}${t.unroll ? "u" : "l"}${t.pad}${t.blocked ? "b" : "s"}${t.vec4 ? "v" : ""}`;
+  return `${t.bm}x${t.bn}x${t.bk}`;
 }
 
 /** Our matmul of two tensors with a chosen tile (benchmarks compare tiles with it). */
-export function matMulWithTile(a: tf.Tensor, b: tf.Tensor, transposeA: boolean, transposeB: boolean, tile: Tile): tf.Tensor {
+export function matMulWithTile(a: tf.Tensor, b: tf.Tensor, transposeA: boolean, transposeB: boolean, tile: Tile, split?: number): tf.Tensor {
   const s = matmulShapes(a.shape, b.shape, transposeA, transposeB);
   if (!s) throw new Error(`matMulWithTile: shapes [${a.shape}] and [${b.shape}] do not multiply`);
-  const info = runMatMul(tf.backend(), a, b, transposeA, transposeB, s, tile);
+  const info = runPlanned(tf.backend(), a, b, transposeA, transposeB, s, tile, split);
   return tf.engine().makeTensorFromTensorInfo(info);
 }
 
@@ -294,7 +338,7 @@ export function registerWebGpuMatMul(): void {
       const s = matmulShapes(a.shape, b.shape, transposeA, transposeB);
       const t = ourTileFor(s, [a.dtype, b.dtype], transposeA, transposeB);
       if (!t || !s) return original.kernelFunc(args);
-      const out = runMatMul(args.backend, a, b, transposeA, transposeB, s, t);
+      const out = runPlanned(args.backend, a, b, transposeA, transposeB, s, t);
       // tfjs's shape: the broadcast batch dims, then M, N.
       const batchShape = (a.shape.length >= b.shape.length ? a.shape : b.shape).slice(0, -2);
       return { ...out, shape: [...batchShape, s.m, s.n] };

@@ -20,7 +20,8 @@ export interface WgslProgram {
   workgroupSize: [number, number, number];
   /** Workgroups in x, y, z. */
   dispatch: [number, number, number];
-  code: string;
+  /** The WGSL, or a function that writes it: called only when tfjs compiles the pipeline (once per key). */
+  code: string | (() => string);
   uniforms?: Uniform[];
   /** Inputs read as array<vec4<f32>> instead of array<f32> (their sizes must divide by 4). */
   vec4Inputs?: string[];
@@ -60,7 +61,7 @@ export function runWgslOnInfos(backend: unknown, p: Omit<WgslProgram, "inputs"> 
     // Not a flat layout: tfjs then calls our `fn main()` without an index.
     dispatchLayout: { x: [0], y: [1] },
     dispatch: p.dispatch,
-    getUserCode: () => p.code,
+    getUserCode: typeof p.code === "function" ? p.code : () => p.code,
   };
   return (backend as WebGpuBackend).runWebGPUProgram(
     program,

@@ -54,6 +54,8 @@ const tileCases = (Object.keys(TILES) as (keyof typeof TILES)[]).flatMap((tile) 
   matMulCase([70, 130], [200, 70], true, true, true, tile),
   matMulCase([3, 100, 40], [3, 90, 40], false, true, true, tile),
   matMulCase([300, 257], [257, 520], false, false, true, tile),
+  // A weight's gradient: long K, small output (wide tiles split K in 8 chunks and sum them).
+  matMulCase([1024, 70], [1024, 40], true, false, true, tile),
 ]);
 
 export const CASES: KernelCase[] = [

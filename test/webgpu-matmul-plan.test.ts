@@ -1,0 +1,54 @@
+import { matmulShapes, pickTile, splitKFor, TILES } from "../lib/webgpu/matmul";
+
+// Which kernel and tile each matmul of a DistilBERT training step gets (batch 12 x 512 tokens),
+// and how K is split: the choices bench/matmul-tiles.ts measured on the H200. The kernels'
+// numbers are checked in webgpu-kernels.test.ts.
+
+const plan = (a: number[], b: number[], ta: boolean, tb: boolean) => {
+  const s = matmulShapes(a, b, ta, tb)!;
+  const t = pickTile(s, ta, tb);
+  return { tile: t, split: t ? splitKFor(s, t, ta, tb) : 1 };
+};
+
+describe("matmul plan at distilbert-base's shapes", () => {
+  test.each([
+    ["q/k/v/out x @ W^T", [6144, 768], [768, 768], false, true, TILES.small],
+    ["lin1 x @ W^T", [6144, 768], [3072, 768], false, true, TILES.large],
+    ["lin2 x @ W^T", [6144, 3072], [768, 3072], false, true, TILES.small],
+    ["lin2's dx = dy @ W", [6144, 768], [768, 3072], false, false, TILES.large],
+    ["attention q @ k^T", [144, 512, 64], [144, 512, 64], false, true, TILES.large],
+    ["attention p @ v", [144, 512, 512], [144, 512, 64], false, false, TILES.small],
+    ["attention dv = p^T @ dctx", [144, 512, 512], [144, 512, 64], true, false, TILES.tall],
+  ])("%s: our kernel, K whole", (_what, a, b, ta, tb, expected) => {
+    expect(plan(a, b, ta, tb)).toEqual({ tile: expected, split: 1 });
+  });
+
+  test.each([
+    ["LoRA x @ A", [6144, 768], [768, 8], false, false],
+    ["LoRA dy @ B^T", [6144, 768], [8, 768], false, true],
+    ["a weight's gradient dy^T @ x", [6144, 768], [6144, 768], true, false],
+  ])("%s: tfjs's kernel", (_what, a, b, ta, tb) => {
+    expect(plan(a, b, ta, tb).tile).toBeNull();
+  });
+
+  test("LoRA factors' gradients split K = 6144 tokens into 32 chunks of 192", () => {
+    // dA = x^T @ dh is 768 x 8: 6 tiles of 128 x 64 alone, 192 workgroups split.
+    expect(plan([6144, 768], [6144, 8], true, false)).toEqual({ tile: TILES.tall, split: 32 });
+    expect(plan([6144, 8], [6144, 768], true, false)).toEqual({ tile: TILES.wide, split: 32 });
+  });
+});
+
+describe("splitKFor", () => {
+  const s = { batch: 1, m: 768, n: 768, k: 6144, aBatch: 1, bBatch: 1 };
+  test("splits until about 256 workgroups, in chunks that are whole K steps of at least 128", () => {
+    // 36 tiles of 128 x 128: 8 chunks make 288 workgroups.
+    expect(splitKFor(s, TILES.large, true, false)).toBe(8);
+    // K = 200 has no chunk of 128 or more that is a multiple of 16.
+    expect(splitKFor({ ...s, k: 200 }, TILES.large, true, false)).toBe(1);
+  });
+  test("only A^T @ B without a batch: other layouts' chunks of K are not contiguous", () => {
+    expect(splitKFor(s, TILES.large, false, false)).toBe(1);
+    expect(splitKFor(s, TILES.large, true, true)).toBe(1);
+    expect(splitKFor({ ...s, batch: 2, aBatch: 2, bBatch: 2 }, TILES.large, true, false)).toBe(1);
+  });
+});
