@@ -3,6 +3,7 @@
 # PyTorch + PEFT beside ours in one run, then a per-kernel profile of a LoRA and a full step.
 source .gpu/setup.sh
 for f in .gpu/app/*.xz; do xz -dkf "$f"; done  # bundles travel xz-compressed (scripts/gpu/pack-app.sh)
+timeout 150 node .gpu/app/run-cases.mjs > $OUT/cases.json 2> $OUT/cases.err; echo "kernel cases rc=$?"
 python3 bench/torch_reference.py --out $OUT/torch.json > $OUT/torch.log 2>&1
 node .gpu/app/train-step.mjs --backend webgpu --warmup 4 --steps 10 --out $OUT/ours.json 2>&1 | grep '^{'
 grep -h '"samples_per_second"' $OUT/torch.json | head -8
