@@ -3,6 +3,7 @@ import { layerNorm, gelu, maskedSoftmax, linear } from "../../lib/nn/functional"
 import { values } from "../helpers/values";
 import { TILES, Tile } from "../../lib/webgpu/matmul";
 import { Adam } from "../../lib/train/adam";
+import { dropout } from "../../lib/nn/dropout";
 
 // Each case computes some outputs (forward values, gradients) from fixed inputs; run-cases.ts runs
 // it on tfjs's cpu backend and on webgpu and reports the largest difference of each output.
@@ -102,6 +103,16 @@ export const CASES: KernelCase[] = [
       return [p.clone(), m.clone(), v.clone()];
     },
   },
+  // The same seed gives the same mask on every backend: four elements per thread on WebGPU
+  // where the size divides by 4, one where it does not.
+  ...[[2, 4, 64], [3, 5, 7]].map((shape): KernelCase => {
+    const n = shape.reduce((a, b) => a * b, 1);
+    return {
+      name: `dropout [${shape}] rate 0.3`,
+      outputs: ["y", "dx"],
+      run: () => withGradients((x) => dropout(x, 0.3, 1234), [tf.tensor(values(n, 18), shape)], tf.tensor(values(n, 19), shape)),
+    };
+  }),
   layerNormCase("layerNorm [2,5,300] offset 50", [2, 5, 300], 50),
   layerNormCase("layerNorm [3,768]", [3, 768], 0),
 ];
