@@ -79,7 +79,7 @@ async function main(): Promise<void> {
     pass.setBindGroup(0, group);
     pass.dispatchWorkgroups(1);
   });
-  if (values.out) fs.writeFileSync(values.out, JSON.stringify({ adapter: adapter.info?.description ?? null, date: new Date().toISOString(), microseconds_per_call: results }, null, 2) + "\n");
+  if (values.out) fs.writeFileSync(values.out, JSON.stringify({ backend: "webgpu (Dawn's Node.js binding, called directly)", device: adapter.info?.description ?? null, date: new Date().toISOString(), microseconds_per_call: results }, null, 2) + "\n");
   process.exit(0);
 }
 

@@ -8,7 +8,6 @@ import * as fs from "fs";
 import { parseArgs } from "util";
 import { initBackend } from "../lib/backend";
 import { matmulShapes, matMulWithTile, splitKFor, tile, Tile, tileKey, useOurMatMul } from "../lib/webgpu/matmul";
-import { useDawnFlags } from "./dawn";
 import { MATMUL_SHAPES } from "./matmul-shapes";
 
 const VARIANTS: Tile[] = [
@@ -56,8 +55,7 @@ async function time(f: () => tf.Tensor): Promise<number> {
 
 async function main(): Promise<void> {
   const { values } = parseArgs({ options: { out: { type: "string" }, shapes: { type: "string" }, dawn: { type: "string" } } });
-  useDawnFlags(values.dawn);
-  const backend = await initBackend("webgpu");
+  const backend = await initBackend("webgpu", { dawnFlags: values.dawn?.split(" ") });
   const wanted = values.shapes?.split(",").map(Number);
   const rows = [];
   for (const [index, [aShape, bShape, ta, tb, what]] of MATMUL_SHAPES.entries()) {

@@ -13,7 +13,6 @@ import { countParameters } from "../lib/nn/parameters";
 import type { LoRAFlags } from "../lib/lora/apply";
 import type { Mode } from "../lib/train/experiment";
 import { BENCH_MODES, benchRun } from "./modes";
-import { useDawnFlags } from "./dawn";
 import { readStep, QueuedStep } from "../lib/train/train";
 
 interface Row {
@@ -67,8 +66,7 @@ async function main(): Promise<void> {
       out: { type: "string" },
     },
   });
-  useDawnFlags(values.dawn);
-  const backend = await initBackend(values.backend as BackendName | "auto");
+  const backend = await initBackend(values.backend as BackendName | "auto", { dawnFlags: values.dawn?.split(" ") });
   if (values["submit-batch"]) tf.env().set("WEBGPU_DEFERRED_SUBMIT_BATCH_SIZE", Number(values["submit-batch"]));
   const [layers, dim] = (values.shape ?? "").split("x").map(Number);
   const config = values.shape ? distilBertConfig({ dim, nLayers: layers, nHeads: dim / 64, hiddenDim: 4 * dim })

@@ -28,6 +28,12 @@ export function backendInfo(): BackendInfo | null {
   return current;
 }
 
+export interface BackendOptions {
+  quiet?: boolean;
+  /** Dawn toggles for WebGPU, e.g. ["enable-dawn-features=disable_robustness"] (benchmarks try them). */
+  dawnFlags?: string[];
+}
+
 /**
  * Pick a backend and make it tfjs's current one. `prefer` (or the LORA_BACKEND environment
  * variable) forces one and fails if it cannot start; "auto" takes the first that starts of
@@ -35,7 +41,7 @@ export function backendInfo(): BackendInfo | null {
  */
 export async function initBackend(
   prefer: BackendName | "auto" = (process.env.LORA_BACKEND as BackendName | undefined) ?? "auto",
-  options: { quiet?: boolean } = {},
+  options: BackendOptions = {},
 ): Promise<BackendInfo> {
   if (prefer !== "auto" && !BACKENDS.includes(prefer)) {
     throw new Error(`Unknown backend "${prefer}": choose one of auto, ${BACKENDS.join(", ")}`);
@@ -45,7 +51,7 @@ export async function initBackend(
   const reasons: string[] = [];
   for (const name of order) {
     try {
-      const device = await starters[name](prefer === "auto");
+      const device = await starters[name](prefer === "auto", options);
       if (device === null) {
         reasons.push(`${name}: not available here`);
         continue;
@@ -61,7 +67,7 @@ export async function initBackend(
   throw new Error(`No tfjs backend could start (${reasons.join("; ")})`);
 }
 
-type Starter = (auto: boolean) => Promise<string | null>;
+type Starter = (auto: boolean, options: BackendOptions) => Promise<string | null>;
 
 const starters: Record<BackendName, Starter> = {
   async tensorflow() {
@@ -73,7 +79,7 @@ const starters: Record<BackendName, Starter> = {
     return null;
   },
 
-  async webgpu(auto) {
+  async webgpu(auto, options) {
     // Without a GPU device node, asking Dawn only prints Vulkan warnings: skip in auto mode.
     if (auto && !hasGpuDevice()) return null;
     const g = globalThis as unknown as { navigator?: { gpu?: GpuLike } };
@@ -82,7 +88,7 @@ const starters: Record<BackendName, Starter> = {
       const { create, globals } = require("webgpu") as { create: (flags: string[]) => GpuLike; globals: object };
       Object.assign(globalThis, globals);
       // navigator.gpu must exist before the webgpu backend's module loads: it checks at load time.
-      g.navigator = { ...(g.navigator ?? {}), gpu: create([]) };
+      g.navigator = { ...(g.navigator ?? {}), gpu: create(options.dawnFlags ?? []) };
     }
     const adapter = await g.navigator.gpu!.requestAdapter();
     if (!adapter) return null;
@@ -90,9 +96,8 @@ const starters: Record<BackendName, Starter> = {
     if (!(await tf.setBackend("webgpu"))) return null;
     registerWebGpuMatMul();
     // Two costs on the CPU of every dispatch and upload in tfjs's webgpu backend, cut (see each file).
-    const webgpu = tf.backend() as unknown as Parameters<typeof uploadWithWriteBuffer>[0] & { device: Parameters<typeof rememberBindGroupLayouts>[0] };
-    rememberBindGroupLayouts(webgpu.device);
-    uploadWithWriteBuffer(webgpu, (globalThis as unknown as { GPUBufferUsage: Parameters<typeof uploadWithWriteBuffer>[1] }).GPUBufferUsage);
+    rememberBindGroupLayouts(tf.backend());
+    uploadWithWriteBuffer(tf.backend());
     const infoDescription = adapter.info?.description || adapter.info?.device || "GPU";
     return `${infoDescription} (WebGPU)`;
   },

@@ -17,8 +17,9 @@ interface Device {
 
 const patched = new WeakSet<object>();
 
-/** Make the device's new pipelines remember their bind group layouts (idempotent). */
-export function rememberBindGroupLayouts(device: Device): void {
+/** Make the webgpu backend's new pipelines remember their bind group layouts (idempotent). */
+export function rememberBindGroupLayouts(backend: object): void {
+  const { device } = backend as { device: Device };
   if (patched.has(device)) return;
   patched.add(device);
   const remember = (pipeline: Pipeline): Pipeline => {

@@ -23,12 +23,15 @@ interface Backend {
 
 const patched = new WeakSet<object>();
 
-/** Upload CPU tensors with queue.writeBuffer on this webgpu backend (idempotent). */
-export function uploadWithWriteBuffer(backend: Backend, bufferUsage: { STORAGE: number; COPY_SRC: number; COPY_DST: number }): void {
+/** Upload CPU tensors with queue.writeBuffer on the webgpu backend (idempotent). */
+export function uploadWithWriteBuffer(webgpu: object): void {
+  const backend = webgpu as Backend;
   if (patched.has(backend)) return;
   patched.add(backend);
   const original = backend.uploadToGPU.bind(backend);
-  const usage = bufferUsage.STORAGE | bufferUsage.COPY_SRC | bufferUsage.COPY_DST;
+  // The usage tfjs gives tensor buffers.
+  const { GPUBufferUsage } = globalThis as unknown as { GPUBufferUsage: { STORAGE: number; COPY_SRC: number; COPY_DST: number } };
+  const usage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
   backend.uploadToGPU = (dataId) => {
     const data = backend.tensorMap.get(dataId);
     if (data.resource != null || data.values == null) return original(dataId);
