@@ -6,6 +6,7 @@ export const MATMUL_SHAPES: [number[], number[], boolean, boolean, string][] = [
   [[6144, 3072], [768, 3072], false, true, "lin2: x @ W^T"],
   [[6144, 768], [768, 768], false, false, "dx = dy @ W"],
   [[6144, 768], [768, 3072], false, false, "lin2 dx"],
+  [[6144, 3072], [3072, 768], false, false, "lin1 dx"],
   [[6144, 768], [6144, 768], true, false, "dW = dy^T @ x (768x768)"],
   [[6144, 3072], [6144, 768], true, false, "dW lin1"],
   [[144, 512, 64], [144, 512, 64], false, true, "attention q @ k^T"],

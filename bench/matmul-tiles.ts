@@ -10,17 +10,21 @@ import { initBackend } from "../lib/backend";
 import { matmulShapes, matMulWithTile, splitKFor, tile, Tile, tileKey, useOurMatMul } from "../lib/webgpu/matmul";
 import { MATMUL_SHAPES } from "./matmul-shapes";
 
+// Tiles with the K loop unrolled (u), some also with padded, conflict-free staging (p); the
+// first three also with K split in chunks, for the products whose output tiles fill the GPU only
+// a wave and a bit (288 tiles of 128 x 128 for a 6144 x 768 output on 132 SMs).
 const VARIANTS: Tile[] = [
-  tile(128, 128, 8),
-  tile(128, 128, 16),
-  tile(128, 128, 32),
-  tile(64, 128, 8),
-  tile(64, 128, 16),
-  tile(128, 64, 8),
-  tile(128, 64, 16),
-  tile(64, 64, 8),
+  tile(128, 128, 16, { unroll: true }),
+  tile(64, 128, 16, { unroll: true }),
+  tile(128, 64, 16, { unroll: true }),
+  tile(128, 128, 16, { unroll: true, pad: true }),
+  tile(128, 64, 16, { unroll: true, pad: true }),
+  tile(64, 64, 16, { unroll: true }),
   tile(64, 64, 16),
+  tile(128, 128, 8, { unroll: true }),
 ];
+const SPLIT_VARIANTS = 3;
+const SPLITS = [2, 3, 4, 6];
 
 interface Backend {
   endComputePassEncoder(): void;
@@ -72,10 +76,13 @@ async function main(): Promise<void> {
     useOurMatMul(true);
     const timings: Record<string, number> = {};
     const shapes = matmulShapes(aShape, bShape, ta, tb)!;
-    for (const variant of VARIANTS) {
+    for (const [index, variant] of VARIANTS.entries()) {
       const split = splitKFor(shapes, variant, ta, tb);
       timings[tileKey(variant) + (split > 1 ? `/split${split}` : "")] = await time(() => matMulWithTile(a, b, ta, tb, variant));
       if (split > 1) timings[tileKey(variant)] = await time(() => matMulWithTile(a, b, ta, tb, variant, 1));
+      else if (index < SPLIT_VARIANTS && shapes.batch === 1 && Math.min(m, n) >= 32) {
+        for (const chunks of SPLITS) timings[`${tileKey(variant)}/split${chunks}`] = await time(() => matMulWithTile(a, b, ta, tb, variant, chunks));
+      }
     }
     const best = Object.entries(timings).sort((x, y) => x[1] - y[1])[0];
     console.log(`${what.padEnd(28)} tfjs ${tfjsMs.toFixed(3)} ms (${(gflop / tfjsMs).toFixed(1)} TF/s); best ${best[0]} ${best[1].toFixed(3)} ms (${(gflop / best[1]).toFixed(1)} TF/s)`);

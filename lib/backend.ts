@@ -1,6 +1,7 @@
 import * as tf from "@tensorflow/tfjs";
 import * as fs from "fs";
 import { registerWebGpuMatMul } from "./webgpu/matmul";
+import { registerWebGpuTranspose } from "./webgpu/transpose";
 import { rememberBindGroupLayouts } from "./webgpu/bind-groups";
 import { uploadWithWriteBuffer } from "./webgpu/upload";
 
@@ -95,6 +96,7 @@ const starters: Record<BackendName, Starter> = {
     require("@tensorflow/tfjs-backend-webgpu");
     if (!(await tf.setBackend("webgpu"))) return null;
     registerWebGpuMatMul();
+    registerWebGpuTranspose();
     // Two costs on the CPU of every dispatch and upload in tfjs's webgpu backend, cut (see each file).
     rememberBindGroupLayouts(tf.backend());
     uploadWithWriteBuffer(tf.backend());

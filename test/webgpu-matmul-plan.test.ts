@@ -1,4 +1,5 @@
 import { matmulShapes, pickTile, splitKFor, TILES } from "../lib/webgpu/matmul";
+import { swapsMiddleAxes } from "../lib/webgpu/transpose";
 
 // Which kernel and tile each matmul of a DistilBERT training step gets (batch 12 x 512 tokens),
 // and how K is split: the choices bench/matmul-tiles.ts measured on the H200. The kernels'
@@ -12,15 +13,22 @@ const plan = (a: number[], b: number[], ta: boolean, tb: boolean) => {
 
 describe("matmul plan at distilbert-base's shapes", () => {
   test.each([
-    ["q/k/v/out x @ W^T", [6144, 768], [768, 768], false, true, TILES.small],
+    ["q/k/v/out x @ W^T", [6144, 768], [768, 768], false, true, TILES.tall],
+    ["dx = dy @ W (768 x 768)", [6144, 768], [768, 768], false, false, TILES.wide],
     ["lin1 x @ W^T", [6144, 768], [3072, 768], false, true, TILES.large],
-    ["lin2 x @ W^T", [6144, 3072], [768, 3072], false, true, TILES.small],
     ["lin2's dx = dy @ W", [6144, 768], [768, 3072], false, false, TILES.large],
     ["attention q @ k^T", [144, 512, 64], [144, 512, 64], false, true, TILES.large],
-    ["attention p @ v", [144, 512, 512], [144, 512, 64], false, false, TILES.small],
+    ["attention p @ v", [144, 512, 512], [144, 512, 64], false, false, TILES.tall],
     ["attention dv = p^T @ dctx", [144, 512, 512], [144, 512, 64], true, false, TILES.tall],
   ])("%s: our kernel, K whole", (_what, a, b, ta, tb, expected) => {
     expect(plan(a, b, ta, tb)).toEqual({ tile: expected, split: 1 });
+  });
+
+  test.each([
+    ["lin2 x @ W^T", [6144, 3072], [768, 3072], false, true],
+    ["lin1's dx = dy @ W", [6144, 3072], [3072, 768], false, false],
+  ])("%s: 288 tiles of 128 x 128, K = 3072 in 4 chunks", (_what, a, b, ta, tb) => {
+    expect(plan(a, b, ta, tb)).toEqual({ tile: TILES.large, split: 4 });
   });
 
   test.each([
@@ -40,15 +48,32 @@ describe("matmul plan at distilbert-base's shapes", () => {
 
 describe("splitKFor", () => {
   const s = { batch: 1, m: 768, n: 768, k: 6144, aBatch: 1, bBatch: 1 };
-  test("splits until about 256 workgroups, in chunks that are whole K steps of at least 128", () => {
+  test("A^T @ B splits until about 256 workgroups, in chunks that are whole K steps of at least 128", () => {
     // 36 tiles of 128 x 128: 8 chunks make 288 workgroups.
     expect(splitKFor(s, TILES.large, true, false)).toBe(8);
     // K = 200 has no chunk of 128 or more that is a multiple of 16.
     expect(splitKFor({ ...s, k: 200 }, TILES.large, true, false)).toBe(1);
   });
-  test("only A^T @ B without a batch: other layouts' chunks of K are not contiguous", () => {
-    expect(splitKFor(s, TILES.large, false, false)).toBe(1);
-    expect(splitKFor(s, TILES.large, true, true)).toBe(1);
+  test("other layouts split only a long K (at least 2048) under 512 tiles, in at most 4 chunks of at least 768", () => {
+    expect(splitKFor(s, TILES.large, false, false)).toBe(4);
+    expect(splitKFor({ ...s, k: 1536 }, TILES.large, false, true)).toBe(1);
+    expect(splitKFor({ ...s, k: 2304 }, TILES.large, false, true)).toBe(3);
+    expect(splitKFor({ ...s, m: 6144, n: 3072 }, TILES.large, false, false)).toBe(1); // 1,152 tiles
+  });
+  test("never a batch", () => {
     expect(splitKFor({ ...s, batch: 2, aBatch: 2, bBatch: 2 }, TILES.large, true, false)).toBe(1);
+  });
+});
+
+describe("swapsMiddleAxes: which transposes our vec4 kernel takes", () => {
+  test("attention's head split [12,512,12,64] and merge [12,12,512,64], float32", () => {
+    expect(swapsMiddleAxes([12, 512, 12, 64], [0, 2, 1, 3], "float32")).toBe(true);
+    expect(swapsMiddleAxes([12, 12, 512, 64], [0, 2, 1, 3], "float32")).toBe(true);
+  });
+  test("not other perms, a last axis that is not a multiple of 4, or other dtypes", () => {
+    expect(swapsMiddleAxes([12, 12, 512, 64], [0, 1, 3, 2], "float32")).toBe(false);
+    expect(swapsMiddleAxes([2, 5, 3, 6], [0, 2, 1, 3], "float32")).toBe(false);
+    expect(swapsMiddleAxes([2, 5, 3, 8], [0, 2, 1, 3], "int32")).toBe(false);
+    expect(swapsMiddleAxes([5, 3, 8], [1, 0, 2], "float32")).toBe(false);
   });
 });

@@ -15,18 +15,21 @@ export interface Tile {
   bm: number;
   bn: number;
   bk: number;
+  /** Write the inner K loop out in full (the loop index becomes constants). */
+  unroll?: boolean;
+  /** Stage K-contiguous operands two threads per row sector into padded tile rows, so a warp's stores hit 32 different banks. */
+  pad?: boolean;
 }
 
 const THREADS = 256;
 
-export const tile = (bm: number, bn: number, bk: number): Tile => ({ bm, bn, bk });
+export const tile = (bm: number, bn: number, bk: number, options: { unroll?: boolean; pad?: boolean } = {}): Tile => ({ bm, bn, bk, ...options });
 
-/** The tiles pickTile chooses from. */
+/** The tiles pickTile chooses from: K loops unrolled; tall also with conflict-free staging, which won at its shapes only. */
 export const TILES = {
-  large: tile(128, 128, 16),
-  small: tile(64, 64, 16),
-  tall: tile(128, 64, 16),
-  wide: tile(64, 128, 16),
+  large: tile(128, 128, 16, { unroll: true }),
+  tall: tile(128, 64, 16, { unroll: true, pad: true }),
+  wide: tile(64, 128, 16, { unroll: true }),
 };
 
 /**
@@ -35,14 +38,15 @@ export const TILES = {
  */
 export function pickTile(s: MatMulShapes, transposeA: boolean, transposeB: boolean): Tile | null {
   if (transposeA) {
-    if (s.batch > 1) return TILES.tall; // attention dv = p^T @ dctx: 16.8 vs 5.1
-    // LoRA factors' gradients x^T @ dh, h^T @ dy (768 x 8): K split, 0.5-0.7 vs 0.3
+    if (s.batch > 1) return TILES.tall; // attention dv = p^T @ dctx: 20.9 vs 18.7
+    // LoRA factors' gradients x^T @ dh, h^T @ dy (768 x 8): K split, 0.7 vs 0.4
     if (Math.min(s.m, s.n) < 32) return s.m >= s.n ? TILES.tall : TILES.wide;
-    return null; // weights' gradients dy^T @ x: 17.5 vs 18.7, 21.9 vs 24.8
+    return null; // weights' gradients dy^T @ x: 19.7 vs 18.9, 28.3 vs 26.3 only with K split: left to tfjs
   }
-  if (Math.min(s.m, s.n) < 32) return null; // LoRA's x @ A, dy @ B^T: 0.6 vs 0.6-0.7
-  if (s.n >= 2048 || (s.batch > 1 && s.n > 64)) return TILES.large; // lin1 28.1 vs 12.5, lin2's dx 31.4 vs 22.0, q @ k^T 20.2 vs 10.7
-  return TILES.small; // q/k/v/out 18.0 vs 9.8, lin2 22.6 vs 12.2, dy @ W 21.4 vs 18.2, p @ v 17.6 vs 9.1
+  if (Math.min(s.m, s.n) < 32) return null; // LoRA's x @ A, dy @ B^T: 0.9 vs 0.9-1.1
+  if (s.batch > 1) return s.n > 64 ? TILES.large : TILES.tall; // q @ k^T 20.5 vs 10.9; p @ v 19.4 vs 17.3
+  if (s.n >= 2048 || s.k >= LONG_K) return TILES.large; // lin1 31.1 vs 13.4, lin2's dx 32.8 vs 22.4; lin2 (K split) 28.5 vs 13.1
+  return transposeB ? TILES.tall : TILES.wide; // q/k/v/out 22.0 vs 10.7; dy @ W 23.6 vs 18.6
 }
 
 /**
@@ -76,20 +80,30 @@ function matmulCode(t: Tile, a: TileLoad, b: TileLoad, withBias: boolean, vec4Ou
     const slots = blocks(Math.ceil(count / THREADS));
     const guard = count % THREADS === 0 ? "true" : `v < ${count}`;
     const reg = (slot: number) => `stage${l.operand}${slot}`;
-    const position = kContiguous
+    // Row-per-thread staging writes a K-contiguous vec4 as four floats down a tile column: with 8
+    // rows per warp, 4-way bank conflicts. Two threads per 32-byte sector, 16 rows per warp, rows
+    // padded by 4 floats: a warp's 32 stores land in 32 banks, and global reads stay whole sectors.
+    const padded = Boolean(t.pad) && kContiguous && l.vec4 && perRow % 2 === 0;
+    const pairs = perRow / 2;
+    const position = padded
+      ? `let mn = (v / 2) % 16 + 16 * (v / ${32 * pairs}); let k = (v % 2 + 2 * ((v / 32) % ${pairs})) * 4;`
+      : kContiguous
       ? `let mn = v / ${perRow}; let k = (v % ${perRow}) * ${width};`
       : `let k = v / ${perRow}; let mn = (v % ${perRow}) * ${width};`;
+    const stride = (span + (padded ? 4 : 0)) / 4;
     const index = kContiguous ? `(${start} + mn) * K + kNext + k` : `(kNext + k) * ${outer} + ${start} + mn`;
-    const inside = `${guard} && ${start} + mn < ${outer} && kNext + k < K`;
+    const inside = `${guard} && ${start} + mn < ${outer} && kNext + k < kEnd`;
     const zero = l.vec4 ? "vec4<f32>(0.0)" : "0.0";
     const read = l.vec4 ? `${l.operand}[min((${base} + ${index}) / 4, ${size} / 4 - 1)]` : `${l.operand}[min(${base} + ${index}, ${size} - 1)]`;
-    const at = (k: string) => `${tile}[(${k}) * ${span / 4} + mn / 4]`;
+    const at = (k: string) => `${tile}[(${k}) * ${stride} + mn / 4]`;
     const store = (slot: number) =>
       !l.vec4 ? `${at("k")}[mn % 4] = ${reg(slot)};`
       : kContiguous ? [0, 1, 2, 3].map((q) => `${at(`k + ${q}`)}[mn % 4] = ${reg(slot)}[${q}];`).join(" ")
       : `${at("k")} = ${reg(slot)};`;
     return {
+      stride,
       declare: slots.map((slot) => `var ${reg(slot)} : ${l.vec4 ? "vec4<f32>" : "f32"};`).join(" "),
+      clear: slots.map((slot) => `${reg(slot)} = ${zero};`).join(" "),
       load: slots.map((slot) => `{ let v = tid + ${slot * THREADS}; ${position} ${reg(slot)} = select(${zero}, ${read}, ${inside}); }`).join("\n        "),
       store: slots.map((slot) => `{ let v = tid + ${slot * THREADS}; if (${guard}) { ${position} ${store(slot)} } }`).join("\n        "),
     };
@@ -99,10 +113,14 @@ function matmulCode(t: Tile, a: TileLoad, b: TileLoad, withBias: boolean, vec4Ou
   const acc = (g: number, r: number, h: number) => `c${g}_${r}_${h}`;
   const each = (f: (g: number, r: number, h: number) => string, sep = " ") =>
     rowGroups.flatMap((g) => [0, 1, 2, 3].flatMap((r) => colGroups.map((h) => f(g, r, h)))).join(sep);
-  const multiply = `
-          ${rowGroups.map((g) => `let a${g} = tileA[k * ${t.bm / 4} + ${g * 16} + threadRow];`).join(" ")}
-          ${colGroups.map((h) => `let b${h} = tileB[k * ${t.bn / 4} + ${h * 16} + threadCol];`).join(" ")}
-          ${each((g, r, h) => `${acc(g, r, h)} = fma(vec4<f32>(a${g}[${r}]), b${h}, ${acc(g, r, h)});`, "\n          ")}`;
+  const multiply = (k: string) => `{
+          ${rowGroups.map((g) => `let a${g} = tileA[${k} * ${A.stride} + ${g * 16} + threadRow];`).join(" ")}
+          ${colGroups.map((h) => `let b${h} = tileB[${k} * ${B.stride} + ${h * 16} + threadCol];`).join(" ")}
+          ${each((g, r, h) => `${acc(g, r, h)} = fma(vec4<f32>(a${g}[${r}]), b${h}, ${acc(g, r, h)});`, "\n          ")}
+        }`;
+  const multiplyTile = t.unroll
+    ? blocks(t.bk).map((k) => multiply(String(k))).join("\n        ")
+    : `for (var k = 0; k < ${t.bk}; k = k + 1) ${multiply("k")}`;
   const write = (g: number, r: number, h: number) => {
     const value = acc(g, r, h);
     const column = `let col = colStart + ${h * 64} + threadCol * 4;`;
@@ -121,13 +139,16 @@ function matmulCode(t: Tile, a: TileLoad, b: TileLoad, withBias: boolean, vec4Ou
     )
     .join("\n      ");
   return `
-    var<workgroup> tileA : array<vec4<f32>, ${(t.bk * t.bm) / 4}>; // [k][m / 4]
-    var<workgroup> tileB : array<vec4<f32>, ${(t.bk * t.bn) / 4}>; // [k][n / 4]
+    var<workgroup> tileA : array<vec4<f32>, ${t.bk * A.stride}>; // [k][m / 4]
+    var<workgroup> tileB : array<vec4<f32>, ${t.bk * B.stride}>; // [k][n / 4]
     fn main() {
       let M = uniforms.M;
       let N = uniforms.N;
       let K = uniforms.K;
-      let batch = i32(workgroupId.z);
+      // z runs over batch x K chunks: each chunk's partial product is summed by a second kernel.
+      let batch = i32(workgroupId.z) / uniforms.splits;
+      let kBegin = (i32(workgroupId.z) % uniforms.splits) * uniforms.kChunk;
+      let kEnd = min(K, kBegin + uniforms.kChunk);
       let aBase = batch * uniforms.aBatchStride;
       let bBase = batch * uniforms.bBatchStride;
       let rowStart = i32(workgroupId.y) * ${t.bm};
@@ -137,23 +158,27 @@ function matmulCode(t: Tile, a: TileLoad, b: TileLoad, withBias: boolean, vec4Ou
       let threadCol = tid % 16;
       ${each((g, r, h) => `var ${acc(g, r, h)} = vec4<f32>(0.0);`)}
       ${A.declare} ${B.declare}
-      var kNext = 0;
+      var kNext = kBegin;
       ${A.load}
       ${B.load}
-      for (var k0 = 0; k0 < K; k0 = k0 + ${t.bk}) {
+      // The step count is a uniform (the chunk's range depends on workgroupId, which WGSL's
+      // uniformity analysis won't let bound a loop with barriers); a short last chunk reads zeros.
+      for (var step = 0; step < uniforms.kSteps; step = step + 1) {
+        let k0 = kBegin + step * ${t.bk};
         ${A.store}
         ${B.store}
         workgroupBarrier();
         kNext = k0 + ${t.bk};
-        if (kNext < K) {
+        if (kNext < kEnd) {
         ${A.load}
         ${B.load}
+        } else { // past the chunk: zeros, so the short last chunk's extra steps add nothing
+        ${A.clear} ${B.clear}
         }
-        for (var k = 0; k < ${t.bk}; k = k + 1) {${multiply}
-        }
+        ${multiplyTile}
         workgroupBarrier();
       }
-      let outBase = batch * M * N;
+      let outBase = i32(workgroupId.z) * M * N;
       ${stores}
     }`;
 }
@@ -186,8 +211,11 @@ export function matmulShapes(aShape: number[], bShape: number[], transposeA: boo
   return { batch: Math.max(aBatch, bBatch), m, n, k, aBatch, bBatch };
 }
 
-/** Run our matmul on TensorInfos inside a kernel: out [batch, M, N] (+ bias[N]). */
-export function runMatMul(backend: unknown, a: tf.TensorInfo, b: tf.TensorInfo, transposeA: boolean, transposeB: boolean, s: MatMulShapes, t: Tile, bias?: tf.TensorInfo): tf.TensorInfo {
+/**
+ * Run our matmul on TensorInfos inside a kernel: out [batch, M, N] (+ bias[N]). With split > 1 each
+ * workgroup sums one chunk of K and out is [batch * split, M, N]: the partial products, in order.
+ */
+export function runMatMul(backend: unknown, a: tf.TensorInfo, b: tf.TensorInfo, transposeA: boolean, transposeB: boolean, s: MatMulShapes, t: Tile, bias?: tf.TensorInfo, split = 1): tf.TensorInfo {
   // vec4 loads need the contiguous length to divide by 4 (then every tile row starts aligned).
   const loadA: TileLoad = { operand: "A", transposed: transposeA, vec4: (transposeA ? s.m : s.k) % 4 === 0 };
   const loadB: TileLoad = { operand: "B", transposed: transposeB, vec4: (transposeB ? s.k : s.n) % 4 === 0 };
@@ -196,6 +224,7 @@ export function runMatMul(backend: unknown, a: tf.TensorInfo, b: tf.TensorInfo, 
   const vec4Inputs: string[] = [loadA, loadB].filter((l) => l.vec4).map((l) => l.operand);
   if (vec4Out && bias) vec4Inputs.push("Bias");
   const layout = (l: TileLoad) => `${l.transposed ? "T" : "N"}${l.vec4 ? "4" : "1"}`;
+  const kChunk = kChunkFor(s.k, t, split);
   return runWgslOnInfos(
     backend,
     {
@@ -203,9 +232,9 @@ export function runMatMul(backend: unknown, a: tf.TensorInfo, b: tf.TensorInfo, 
       inputs,
       vec4Inputs,
       vec4Output: vec4Out,
-      outputShape: [s.batch, s.m, s.n],
+      outputShape: [s.batch * split, s.m, s.n],
       workgroupSize: [THREADS, 1, 1],
-      dispatch: [Math.ceil(s.n / t.bn), Math.ceil(s.m / t.bm), s.batch],
+      dispatch: [Math.ceil(s.n / t.bn), Math.ceil(s.m / t.bm), s.batch * split],
       uniforms: [
         { name: "M", type: "i32", value: s.m },
         { name: "N", type: "i32", value: s.n },
@@ -214,6 +243,9 @@ export function runMatMul(backend: unknown, a: tf.TensorInfo, b: tf.TensorInfo, 
         { name: "bBatchStride", type: "i32", value: s.bBatch === 1 ? 0 : s.k * s.n },
         { name: "aSize", type: "i32", value: s.aBatch * s.m * s.k },
         { name: "bSize", type: "i32", value: s.bBatch * s.k * s.n },
+        { name: "splits", type: "i32", value: split },
+        { name: "kChunk", type: "i32", value: kChunk },
+        { name: "kSteps", type: "i32", value: kChunk / t.bk },
       ],
       code: () => matmulCode(t, loadA, loadB, Boolean(bias), vec4Out),
     },
@@ -221,64 +253,83 @@ export function runMatMul(backend: unknown, a: tf.TensorInfo, b: tf.TensorInfo, 
   );
 }
 
-// About two workgroups for each of a large GPU's cores (the H200 has 132 SMs).
-const ENOUGH_WORKGROUPS = 256;
-
-/**
- * Into how many chunks to split K (1: none). A weight's gradient, x^T @ dy, has a small output
- * (768 x 8 for a LoRA factor) and a long K (every token of the batch): as one product it keeps a
- * few workgroups busy and the rest of the GPU idle. Split, each chunk is one product of a
- * batch, read in place (for A^T and B the chunks of K are contiguous), and a second kernel sums them.
- */
-export function splitKFor(s: MatMulShapes, t: Tile, transposeA: boolean, transposeB: boolean): number {
-  if (!transposeA || transposeB || s.batch !== 1) return 1;
-  const tiles = Math.ceil(s.m / t.bm) * Math.ceil(s.n / t.bn);
-  let split = 1;
-  for (const chunks of [2, 3, 4, 6, 8, 12, 16, 24, 32]) {
-    if (tiles * split >= ENOUGH_WORKGROUPS) break;
-    if (s.k % chunks === 0 && (s.k / chunks) % t.bk === 0 && s.k / chunks >= 128) split = chunks;
-  }
-  return split;
+/** Each chunk's length of K: whole tile steps, with no chunk left empty. */
+function kChunkFor(k: number, t: Tile, split: number): number {
+  return Math.ceil(k / split / t.bk) * t.bk;
 }
 
-/** A^T @ B with K in `split` chunks: a batch of partial products, then their sum. */
-function runSplitK(backend: unknown, a: tf.TensorInfo, b: tf.TensorInfo, s: MatMulShapes, t: Tile, split: number): tf.TensorInfo {
-  const chunk: MatMulShapes = { batch: split, m: s.m, n: s.n, k: s.k / split, aBatch: split, bBatch: split };
-  const partial = runMatMul(backend, a, b, true, false, chunk, t);
-  const size = s.m * s.n;
-  const vec4 = size % 4 === 0;
-  const count = vec4 ? size / 4 : size;
+// About two workgroups for each of a large GPU's cores (the H200 has 132 SMs).
+const ENOUGH_WORKGROUPS = 256;
+// K from which a product with few output tiles is split into chunks of at least LONG_K_CHUNK.
+const LONG_K = 2048;
+const LONG_K_CHUNK = 768;
+
+/**
+ * Into how many chunks to split K (1: none), so that an output with few tiles still keeps the
+ * GPU busy; each workgroup sums one chunk and a second kernel adds the chunks' partial products.
+ * - A weight's gradient x^T @ dy has a small output (768 x 8 for a LoRA factor) and a long K
+ *   (every token of the batch): as one product it keeps a few workgroups busy and the rest idle.
+ * - A 6144 x 768 output with K = 3072 (the MLP's second linear, its first one's dx) is 288 tiles
+ *   of 128 x 128: two waves on 132 SMs, the second nearly empty. Four chunks make 1,152.
+ */
+export function splitKFor(s: MatMulShapes, t: Tile, transposeA: boolean, transposeB: boolean): number {
+  if (s.batch !== 1) return 1;
+  const tiles = Math.ceil(s.m / t.bm) * Math.ceil(s.n / t.bn);
+  if (transposeA && !transposeB) {
+    let split = 1;
+    for (const chunks of [2, 3, 4, 6, 8, 12, 16, 24, 32]) {
+      if (tiles * split >= ENOUGH_WORKGROUPS) break;
+      if (s.k % chunks === 0 && (s.k / chunks) % t.bk === 0 && s.k / chunks >= 128) split = chunks;
+    }
+    return split;
+  }
+  if (s.k >= LONG_K && tiles < 2 * ENOUGH_WORKGROUPS) return Math.min(4, Math.floor(s.k / LONG_K_CHUNK));
+  return 1;
+}
+
+/** Our product with K in `split` chunks: the chunks' partial products, then their sum (+ bias). */
+function runSplitK(backend: unknown, a: tf.TensorInfo, b: tf.TensorInfo, transposeA: boolean, transposeB: boolean, s: MatMulShapes, t: Tile, split: number, bias?: tf.TensorInfo): tf.TensorInfo {
+  const partial = runMatMul(backend, a, b, transposeA, transposeB, s, t, undefined, split);
+  const vec4 = s.n % 4 === 0;
+  const width = vec4 ? 4 : 1;
+  const count = (s.m * s.n) / width; // of one product
   const total = runWgslOnInfos(
     backend,
     {
-      key: `matmul-split-sum-${split}-${vec4 ? 4 : 1}`,
-      inputs: { Partial: null },
-      vec4Inputs: vec4 ? ["Partial"] : [],
+      key: `matmul-split-sum-${split}-${width}${bias ? "-bias" : ""}`,
+      inputs: bias ? { Partial: null, Bias: null } : { Partial: null },
+      vec4Inputs: vec4 ? (bias ? ["Partial", "Bias"] : ["Partial"]) : [],
       vec4Output: vec4,
-      outputShape: [s.m, s.n],
+      outputShape: [s.batch, s.m, s.n],
       workgroupSize: [256, 1, 1],
-      dispatch: dispatch2d(Math.ceil(count / 256)),
-      uniforms: [{ name: "count", type: "i32", value: count }],
+      dispatch: dispatch2d(Math.ceil((s.batch * count) / 256)),
+      uniforms: [
+        { name: "count", type: "i32", value: count },
+        { name: "all", type: "i32", value: s.batch * count },
+        { name: "rowLength", type: "i32", value: s.n / width },
+      ],
       code: `
       fn main() {
         let i = ${WORKGROUP_INDEX} * 256 + i32(localIndex);
-        if (i < uniforms.count) {
-          var total = Partial[i];
-          for (var c = 1; c < ${split}; c = c + 1) { total = total + Partial[c * uniforms.count + i]; }
-          result[i] = total;
+        if (i < uniforms.all) {
+          let first = (i / uniforms.count) * ${split} * uniforms.count + i % uniforms.count;
+          var total = Partial[first];
+          for (var c = 1; c < ${split}; c = c + 1) { total = total + Partial[first + c * uniforms.count]; }
+          result[i] = total${bias ? " + Bias[i % uniforms.rowLength]" : ""};
         }
       }`,
     },
-    [partial],
+    bias ? [partial, bias] : [partial],
   );
   (backend as { disposeData(id: object): void }).disposeData(partial.dataId);
   return total;
 }
 
-/** Our product with tile t, K split where that fills the GPU: out [batch, M, N]. */
-function runPlanned(backend: unknown, a: tf.TensorInfo, b: tf.TensorInfo, transposeA: boolean, transposeB: boolean, s: MatMulShapes, t: Tile, split = splitKFor(s, t, transposeA, transposeB)): tf.TensorInfo {
-  if (split > 1) return runSplitK(backend, a, b, s, t, split);
-  return runMatMul(backend, a, b, transposeA, transposeB, s, t);
+/** Our product with tile t, K split where that fills the GPU: out [batch, M, N] (+ bias[N]). */
+function runPlanned(backend: unknown, a: tf.TensorInfo, b: tf.TensorInfo, transposeA: boolean, transposeB: boolean, s: MatMulShapes, t: Tile, split = forcedSplit ?? splitKFor(s, t, transposeA, transposeB), bias?: tf.TensorInfo): tf.TensorInfo {
+  const chunks = Math.ceil(s.k / kChunkFor(s.k, t, split)); // none empty
+  if (chunks > 1) return runSplitK(backend, a, b, transposeA, transposeB, s, t, chunks, bias);
+  return runMatMul(backend, a, b, transposeA, transposeB, s, t, bias);
 }
 
 /** Our tile for this product, or null to leave it to tfjs: float32, big enough, and faster with ours. */
@@ -288,7 +339,7 @@ export function ourTileFor(s: MatMulShapes | null, dtypes: tf.DataType[], transp
 }
 
 export function tileKey(t: Tile): string {
-  return `${t.bm}x${t.bn}x${t.bk}`;
+  return `${t.bm}x${t.bn}x${t.bk}${t.unroll ? "u" : ""}${t.pad ? "p" : ""}`;
 }
 
 /** Our matmul of two tensors with a chosen tile (benchmarks compare tiles with it). */
@@ -309,18 +360,20 @@ export function linearWithBiasWebGpu(x: tf.Tensor, weight: tf.Tensor, bias: tf.T
   const s = matmulShapes(x.shape, weight.shape, false, true);
   const t = ourTileFor(s, [x.dtype, weight.dtype, bias.dtype], false, true);
   if (!t || !s) throw new Error(`linearWithBiasWebGpu: our kernel does not take x [${x.shape}] and weight [${weight.shape}]`);
-  const info = runMatMul(tf.backend(), x, weight, false, true, s, t, bias);
+  const info = runPlanned(tf.backend(), x, weight, false, true, s, t, undefined, bias);
   return tf.engine().makeTensorFromTensorInfo({ ...info, shape: [s.m, s.n] });
 }
 
 let registered = false;
 let enabled = true;
 let forcedTile: Tile | null = null;
+let forcedSplit: number | null = null;
 
-/** Turn our kernel off (tfjs's runs) or on; `tile` forces one tile everywhere (tests reach every variant). */
-export function useOurMatMul(on: boolean, tile: Tile | null = null): void {
+/** Turn our kernel off (tfjs's runs) or on; `tile` and `split` force one tile and one K split everywhere (tests reach every variant). */
+export function useOurMatMul(on: boolean, tile: Tile | null = null, split: number | null = null): void {
   enabled = on;
   forcedTile = tile;
+  forcedSplit = split;
 }
 
 /** Replace tfjs's BatchMatMul on the webgpu backend with ours (other shapes and dtypes keep tfjs's). */

@@ -1,7 +1,7 @@
 import * as tf from "@tensorflow/tfjs";
 import { layerNorm, gelu, maskedSoftmax, linear } from "../../lib/nn/functional";
 import { values } from "../helpers/values";
-import { TILES, Tile } from "../../lib/webgpu/matmul";
+import { TILES, Tile, tileKey } from "../../lib/webgpu/matmul";
 import { Adam } from "../../lib/train/adam";
 import { dropout } from "../../lib/nn/dropout";
 
@@ -12,6 +12,8 @@ export interface KernelCase {
   name: string;
   /** Every matmul of the case on webgpu uses this tile of ours (else ours or tfjs's, as in training). */
   tile?: Tile;
+  /** ... and K in this many chunks, summed by a second kernel. */
+  split?: number;
   /** Output names, in the order `run` returns them. */
   outputs: string[];
   run: () => tf.Tensor[];
@@ -35,19 +37,20 @@ const layerNormCase = (name: string, shape: number[], offset: number): KernelCas
   };
 };
 
-const matMulCase = (aShape: number[], bShape: number[], transposeA: boolean, transposeB: boolean, gradients = true, tile: keyof typeof TILES | null = null): KernelCase => {
+const matMulCase = (aShape: number[], bShape: number[], transposeA: boolean, transposeB: boolean, gradients = true, tile: Tile | null = null, split?: number): KernelCase => {
   const size = (shape: number[]) => shape.reduce((a, b) => a * b, 1);
   const out = tf.tidy(() => tf.matMul(tf.zeros(aShape), tf.zeros(bShape), transposeA, transposeB).shape);
   return {
-    name: `matMul [${aShape}]${transposeA ? "^T" : ""} x [${bShape}]${transposeB ? "^T" : ""}${tile ? ` (${tile} tile)` : ""}`,
-    tile: tile ? TILES[tile] : undefined,
+    name: `matMul [${aShape}]${transposeA ? "^T" : ""} x [${bShape}]${transposeB ? "^T" : ""}${tile ? ` (${tileKey(tile)} tile${split ? `, K in ${split}` : ""})` : ""}`,
+    tile: tile ?? undefined,
+    split,
     outputs: gradients ? ["y", "da", "db"] : ["y"],
     run: () =>
       (gradients ? withGradients : (f: (...xs: tf.Tensor[]) => tf.Tensor, xs: tf.Tensor[]) => [f(...xs)])((a, b) => tf.matMul(a, b, transposeA, transposeB), [tf.tensor(values(size(aShape), 5), aShape), tf.tensor(values(size(bShape), 6), bShape)], tf.tensor(values(size(out), 7), out)),
   };
 };
 
-const tileCases = (Object.keys(TILES) as (keyof typeof TILES)[]).flatMap((tile) => [
+const tileCases = Object.values(TILES).flatMap((tile) => [
   // Sizes that are not multiples of the tiles, every transpose, batches with and without broadcast.
   matMulCase([130, 70], [70, 200], false, false, true, tile),
   matMulCase([70, 130], [70, 200], true, false, true, tile),
@@ -55,8 +58,14 @@ const tileCases = (Object.keys(TILES) as (keyof typeof TILES)[]).flatMap((tile) 
   matMulCase([70, 130], [200, 70], true, true, true, tile),
   matMulCase([3, 100, 40], [3, 90, 40], false, true, true, tile),
   matMulCase([300, 257], [257, 520], false, false, true, tile),
+  // K a multiple of 4 but not of the tile's K step: vec4 staging of K-contiguous operands.
+  matMulCase([130, 72], [200, 72], false, true, true, tile),
   // A weight's gradient: long K, small output (wide tiles split K in 8 chunks and sum them).
   matMulCase([1024, 70], [1024, 40], true, false, true, tile),
+  // K split in uneven chunks (the last one short), in every layout and in a batch.
+  matMulCase([130, 200], [200, 90], false, false, true, tile, 3),
+  matMulCase([130, 72], [200, 72], false, true, true, tile, 3),
+  matMulCase([3, 100, 40], [3, 90, 40], false, true, true, tile, 2),
 ]);
 
 export const CASES: KernelCase[] = [
@@ -74,6 +83,15 @@ export const CASES: KernelCase[] = [
     outputs: ["y", "dx", "dweight", "dbias"],
     run: () =>
       withGradients((x, w, b) => linear(x, w, b), [tf.tensor(values(7000, 14), [2, 50, 70]), tf.tensor(values(6300, 15), [90, 70]), tf.tensor(values(90, 16))], tf.tensor(values(9000, 17), [2, 50, 90])),
+  },
+  {
+    // The bias added by the kernel that sums the chunks of K (vec4 rows: 92 outputs).
+    name: "linear [2,50,72] -> 92, K in 3",
+    tile: TILES.large,
+    split: 3,
+    outputs: ["y", "dx", "dweight", "dbias"],
+    run: () =>
+      withGradients((x, w, b) => linear(x, w, b), [tf.tensor(values(7200, 14), [2, 50, 72]), tf.tensor(values(6624, 15), [92, 72]), tf.tensor(values(92, 16))], tf.tensor(values(9200, 17), [2, 50, 92])),
   },
   {
     name: "gelu [3,5,70]",
@@ -111,6 +129,17 @@ export const CASES: KernelCase[] = [
       name: `dropout [${shape}] rate 0.3`,
       outputs: ["y", "dx"],
       run: () => withGradients((x) => dropout(x, 0.3, 1234), [tf.tensor(values(n, 18), shape)], tf.tensor(values(n, 19), shape)),
+    };
+  }),
+  // Attention's head split and merge: perm [0, 2, 1, 3] with a last axis of 4k runs our vec4
+  // kernel (its gradient is the same transpose); other perms and sizes, tfjs's.
+  ...([[[2, 5, 3, 8], [0, 2, 1, 3]], [[2, 5, 3, 6], [0, 2, 1, 3]], [[2, 5, 3, 8], [0, 1, 3, 2]]] as number[][][]).map(([shape, perm]): KernelCase => {
+    const n = shape.reduce((a, b) => a * b, 1);
+    const out = perm.map((axis) => shape[axis]);
+    return {
+      name: `transpose [${shape}] perm [${perm}]`,
+      outputs: ["y", "dx"],
+      run: () => withGradients((x) => tf.transpose(x, perm), [tf.tensor(values(n, 20), shape)], tf.tensor(values(n, 21), out)),
     };
   }),
   layerNormCase("layerNorm [2,5,300] offset 50", [2, 5, 300], 50),

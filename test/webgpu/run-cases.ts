@@ -17,7 +17,7 @@ async function main(): Promise<void> {
   const report: Record<string, Record<string, number>> = {};
   for (const c of CASES.filter((c) => !only || c.name.includes(only))) {
     const cpu = await onBackend("cpu", c.run);
-    useOurMatMul(true, c.tile ?? null);
+    useOurMatMul(true, c.tile ?? null, c.split ?? null);
     const gpu = await onBackend("webgpu", c.run);
     useOurMatMul(true);
     report[c.name] = Object.fromEntries(c.outputs.map((name, i) => [name, maxAbsDiff(cpu[i], gpu[i])]));

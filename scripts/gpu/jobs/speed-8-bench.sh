@@ -1,0 +1,11 @@
+#!/bin/bash
+# Session 5, call 5 (issue 7): after the vec4 transpose for attention's head split and merge, on top of
+# call 3's tiles: kernel cases, PyTorch + PEFT beside ours, a per-kernel profile.
+source .gpu/setup.sh
+for f in .gpu/app/*.xz; do xz -dkf "$f"; done  # bundles travel xz-compressed (scripts/gpu/pack-app.sh)
+timeout 150 node .gpu/app/run-cases.mjs > $OUT/cases.json 2> $OUT/cases.err; echo "kernel cases rc=$?"
+python3 bench/torch_reference.py --out $OUT/torch.json > $OUT/torch.log 2>&1
+node .gpu/app/train-step.mjs --backend webgpu --warmup 4 --steps 10 --out $OUT/ours.json 2>&1 | grep '^{'
+node .gpu/app/train-step.mjs --backend webgpu --warmup 4 --steps 10 --out $OUT/ours-again.json 2>&1 | grep '^{'  # the same again: this host's run-to-run noise
+grep -h '"samples_per_second"' $OUT/torch.json | head -8
+timeout 90 node .gpu/app/profile-step.mjs --backend webgpu --modes lora-qv-r8,full --out $OUT/profile-step-gpu.json > $OUT/profile.log 2>&1; head -24 $OUT/profile.log
