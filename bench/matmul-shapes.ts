@@ -14,6 +14,8 @@ export const MATMUL_SHAPES: [number[], number[], boolean, boolean, string][] = [
   [[144, 512, 512], [144, 512, 64], true, false, "attention dv = p^T @ dctx"],
   [[6144, 768], [768, 8], false, false, "LoRA x @ A"],
   [[6144, 768], [8, 768], false, true, "LoRA dh = dy @ B^T"],
+  [[6144, 8], [8, 768], false, false, "LoRA h @ B"],
+  [[6144, 8], [768, 8], false, true, "LoRA dx = dh @ A^T"],
   [[6144, 768], [6144, 8], true, false, "LoRA dA = x^T @ dh"],
   [[6144, 8], [6144, 768], true, false, "LoRA dB = h^T @ dy"],
   [[4096, 4096], [4096, 4096], false, false, "4096^3"],

@@ -9,6 +9,7 @@ import { parseArgs } from "util";
 import { initBackend } from "../lib/backend";
 import { matmulShapes, matMulWithTile, splitKFor, tile, Tile, tileKey, useOurMatMul } from "../lib/webgpu/matmul";
 import { MATMUL_SHAPES } from "./matmul-shapes";
+import { takesSkinny } from "../lib/webgpu/skinny";
 
 // Tiles with the K loop unrolled (u), some also with padded, conflict-free staging (p); the
 // first three also with K split in chunks, for the products whose output tiles fill the GPU only
@@ -81,9 +82,10 @@ async function main(): Promise<void> {
       timings[tileKey(variant) + (split > 1 ? `/split${split}` : "")] = await time(() => matMulWithTile(a, b, ta, tb, variant));
       if (split > 1) timings[tileKey(variant)] = await time(() => matMulWithTile(a, b, ta, tb, variant, 1));
       else if (index < SPLIT_VARIANTS && shapes.batch === 1 && Math.min(m, n) >= 32) {
-        for (const chunks of SPLITS) timings[`${tileKey(variant)}/split${chunks}`] = await time(() => matMulWithTile(a, b, ta, tb, variant, chunks));
+        for (const chunks of SPLITS.filter((c) => c * variant.bk < k)) timings[`${tileKey(variant)}/split${chunks}`] = await time(() => matMulWithTile(a, b, ta, tb, variant, chunks));
       }
     }
+    if (takesSkinny(shapes, ta, tb)) timings.skinny = await time(() => tf.matMul(a, b, ta, tb)); // as training routes it
     const best = Object.entries(timings).sort((x, y) => x[1] - y[1])[0];
     console.log(`${what.padEnd(28)} tfjs ${tfjsMs.toFixed(3)} ms (${(gflop / tfjsMs).toFixed(1)} TF/s); best ${best[0]} ${best[1].toFixed(3)} ms (${(gflop / best[1]).toFixed(1)} TF/s)`);
     console.log("   " + Object.entries(timings).map(([key, ms]) => `${key} ${(gflop / ms).toFixed(1)}`).join(" | "));

@@ -1,5 +1,6 @@
 import { matmulShapes, pickTile, splitKFor, TILES } from "../lib/webgpu/matmul";
 import { swapsMiddleAxes } from "../lib/webgpu/transpose";
+import { takesSkinny } from "../lib/webgpu/skinny";
 
 // Which kernel and tile each matmul of a DistilBERT training step gets (batch 12 x 512 tokens),
 // and how K is split: the choices bench/matmul-tiles.ts measured on the H200. The kernels'
@@ -32,11 +33,31 @@ describe("matmul plan at distilbert-base's shapes", () => {
   });
 
   test.each([
-    ["LoRA x @ A", [6144, 768], [768, 8], false, false],
-    ["LoRA dy @ B^T", [6144, 768], [8, 768], false, true],
-    ["a weight's gradient dy^T @ x", [6144, 768], [6144, 768], true, false],
-  ])("%s: tfjs's kernel", (_what, a, b, ta, tb) => {
-    expect(plan(a, b, ta, tb).tile).toBeNull();
+    ["LoRA x @ A", [6144, 768], [768, 8], false, false, null, false],
+    ["LoRA dh = dy @ B^T", [6144, 768], [8, 768], false, true, null, true],
+    ["LoRA h @ B", [6144, 8], [8, 768], false, false, TILES.wide, false],
+    ["LoRA dh @ A^T", [6144, 8], [768, 8], false, true, TILES.tall, false],
+  ])("%s: the tile and kernel measured fastest", (_what, a, b, ta, tb, tile, skinny) => {
+    const s = matmulShapes(a, b, ta, tb)!;
+    expect(pickTile(s, ta, tb)).toEqual(tile);
+    expect(takesSkinny(s, ta, tb)).toBe(skinny);
+  });
+
+  test("a weight's gradient dy^T @ x: tfjs's kernel", () => {
+    const s = matmulShapes([6144, 768], [6144, 768], true, false)!;
+    expect(pickTile(s, true, false)).toBeNull();
+    expect(takesSkinny(s, true, false)).toBe(false);
+  });
+
+  test("the skinny kernel: A @ B^T only, no batch, K a multiple of 4 and at least 64, N at most 16", () => {
+    const s = { batch: 1, m: 6144, n: 8, k: 768, aBatch: 1, bBatch: 1 };
+    expect(takesSkinny(s, false, true)).toBe(true);
+    expect(takesSkinny({ ...s, n: 16, k: 3072 }, false, true)).toBe(true); // LoRA on lin2: dy @ B^T
+    expect(takesSkinny(s, false, false)).toBe(false);
+    expect(takesSkinny(s, true, true)).toBe(false);
+    expect(takesSkinny({ ...s, batch: 2, aBatch: 2 }, false, true)).toBe(false);
+    expect(takesSkinny({ ...s, k: 770 }, false, true)).toBe(false);
+    expect(takesSkinny({ ...s, n: 17 }, false, true)).toBe(false);
   });
 
   test("LoRA factors' gradients split K = 6144 tokens into 32 chunks of 192", () => {

@@ -1,5 +1,6 @@
 import * as tf from "@tensorflow/tfjs";
-import { dispatch2d, runWgslOnInfos, WORKGROUP_INDEX } from "./program";
+import { dispatch2d, overrideWebGpuKernel, runWgslOnInfos, WORKGROUP_INDEX } from "./program";
+import { runSkinny, takesSkinny } from "./skinny";
 
 // A register-tiled fp32 matmul in WGSL, in place of tfjs's BatchMatMul kernel on WebGPU. Each
 // workgroup computes a BM x BN tile of the output; its 16 x 16 threads each hold a few 4 x 4
@@ -43,7 +44,7 @@ export function pickTile(s: MatMulShapes, transposeA: boolean, transposeB: boole
     if (Math.min(s.m, s.n) < 32) return s.m >= s.n ? TILES.tall : TILES.wide;
     return null; // weights' gradients dy^T @ x: 19.7 vs 18.9, 28.3 vs 26.3 only with K split: left to tfjs
   }
-  if (Math.min(s.m, s.n) < 32) return null; // LoRA's x @ A, dy @ B^T: 0.9 vs 0.9-1.1
+  if (Math.min(s.m, s.n) < 32) return null; // LoRA's x @ A: 0.9 vs 0.9 (dy @ B^T: lib/webgpu/skinny.ts)
   if (s.batch > 1) return s.n > 64 ? TILES.large : TILES.tall; // q @ k^T 20.5 vs 10.9; p @ v 19.4 vs 17.3
   if (s.n >= 2048 || s.k >= LONG_K) return TILES.large; // lin1 31.1 vs 13.4, lin2's dx 32.8 vs 22.4; lin2 (K split) 28.5 vs 13.1
   return transposeB ? TILES.tall : TILES.wide; // q/k/v/out 22.0 vs 10.7; dy @ W 23.6 vs 18.6
@@ -364,7 +365,6 @@ export function linearWithBiasWebGpu(x: tf.Tensor, weight: tf.Tensor, bias: tf.T
   return tf.engine().makeTensorFromTensorInfo({ ...info, shape: [s.m, s.n] });
 }
 
-let registered = false;
 let enabled = true;
 let forcedTile: Tile | null = null;
 let forcedSplit: number | null = null;
@@ -378,24 +378,16 @@ export function useOurMatMul(on: boolean, tile: Tile | null = null, split: numbe
 
 /** Replace tfjs's BatchMatMul on the webgpu backend with ours (other shapes and dtypes keep tfjs's). */
 export function registerWebGpuMatMul(): void {
-  if (registered) return;
-  const original = tf.getKernel("BatchMatMul", "webgpu");
-  if (!original) throw new Error("registerWebGpuMatMul: the webgpu backend is not registered");
-  tf.unregisterKernel("BatchMatMul", "webgpu");
-  tf.registerKernel({
-    kernelName: "BatchMatMul",
-    backendName: "webgpu",
-    kernelFunc: (args) => {
-      const { a, b } = args.inputs as { a: tf.TensorInfo; b: tf.TensorInfo };
-      const { transposeA, transposeB } = args.attrs as unknown as { transposeA: boolean; transposeB: boolean };
-      const s = matmulShapes(a.shape, b.shape, transposeA, transposeB);
-      const t = ourTileFor(s, [a.dtype, b.dtype], transposeA, transposeB);
-      if (!t || !s) return original.kernelFunc(args);
-      const out = runPlanned(args.backend, a, b, transposeA, transposeB, s, t);
-      // tfjs's shape: the broadcast batch dims, then M, N.
-      const batchShape = (a.shape.length >= b.shape.length ? a.shape : b.shape).slice(0, -2);
-      return { ...out, shape: [...batchShape, s.m, s.n] };
-    },
+  overrideWebGpuKernel("BatchMatMul", (args, original) => {
+    const { a, b } = args.inputs as { a: tf.TensorInfo; b: tf.TensorInfo };
+    const { transposeA, transposeB } = args.attrs as unknown as { transposeA: boolean; transposeB: boolean };
+    const s = matmulShapes(a.shape, b.shape, transposeA, transposeB);
+    const skinny = enabled && !forcedTile && s !== null && a.dtype === "float32" && b.dtype === "float32" && takesSkinny(s, transposeA, transposeB);
+    const t = skinny ? null : ourTileFor(s, [a.dtype, b.dtype], transposeA, transposeB);
+    if ((!t && !skinny) || !s) return original(args);
+    const out = skinny ? runSkinny(args.backend, a, b, s) : runPlanned(args.backend, a, b, transposeA, transposeB, s, t!);
+    // tfjs's shape: the broadcast batch dims, then M, N.
+    const batchShape = (a.shape.length >= b.shape.length ? a.shape : b.shape).slice(0, -2);
+    return { ...out, shape: [...batchShape, s.m, s.n] };
   });
-  registered = true;
 }

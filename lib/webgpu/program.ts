@@ -136,3 +136,18 @@ export function runRowKernel(k: RowKernel): tf.Tensor {
       }`,
   });
 }
+
+const overridden = new Set<string>();
+
+/**
+ * Replace tfjs's kernel `name` on the webgpu backend with `ours`, which may hand a call back to
+ * tfjs's own (`original`) for what it does not take. Once per name: later calls do nothing.
+ */
+export function overrideWebGpuKernel(name: string, ours: (args: Parameters<tf.KernelFunc>[0], original: tf.KernelFunc) => tf.TensorInfo | tf.TensorInfo[]): void {
+  if (overridden.has(name)) return;
+  const original = tf.getKernel(name, "webgpu");
+  if (!original) throw new Error(`overrideWebGpuKernel: the webgpu backend has no ${name} kernel (is it registered?)`);
+  tf.unregisterKernel(name, "webgpu");
+  tf.registerKernel({ kernelName: name, backendName: "webgpu", kernelFunc: (args) => ours(args, original.kernelFunc) });
+  overridden.add(name);
+}

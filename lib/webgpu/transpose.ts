@@ -1,5 +1,5 @@
 import * as tf from "@tensorflow/tfjs";
-import { dispatch2d, runWgslOnInfos, WORKGROUP_INDEX } from "./program";
+import { dispatch2d, overrideWebGpuKernel, runWgslOnInfos, WORKGROUP_INDEX } from "./program";
 
 // Attention splits [batch, tokens, heads, 64] into [batch, heads, tokens, 64] and merges it back:
 // a transpose with perm [0, 2, 1, 3], 47 of them in a training step. The last axis stays
@@ -51,23 +51,11 @@ export function runSwapMiddleAxes(backend: unknown, x: tf.TensorInfo): tf.Tensor
   );
 }
 
-let registered = false;
-
 /** Replace tfjs's Transpose on the webgpu backend with ours where swapsMiddleAxes (others keep tfjs's). */
 export function registerWebGpuTranspose(): void {
-  if (registered) return;
-  const original = tf.getKernel("Transpose", "webgpu");
-  if (!original) throw new Error("registerWebGpuTranspose: the webgpu backend is not registered");
-  tf.unregisterKernel("Transpose", "webgpu");
-  tf.registerKernel({
-    kernelName: "Transpose",
-    backendName: "webgpu",
-    kernelFunc: (args) => {
-      const { x } = args.inputs as { x: tf.TensorInfo };
-      const { perm } = args.attrs as unknown as { perm: number[] };
-      if (!swapsMiddleAxes(x.shape, perm, x.dtype)) return original.kernelFunc(args);
-      return runSwapMiddleAxes(args.backend, x);
-    },
+  overrideWebGpuKernel("Transpose", (args, original) => {
+    const { x } = args.inputs as { x: tf.TensorInfo };
+    const { perm } = args.attrs as unknown as { perm: number[] };
+    return swapsMiddleAxes(x.shape, perm, x.dtype) ? runSwapMiddleAxes(args.backend, x) : original(args);
   });
-  registered = true;
 }

@@ -74,7 +74,14 @@ export const CASES: KernelCase[] = [
   matMulCase([3, 100, 40], [3, 40, 90], false, false),
   matMulCase([64, 130, 40], [64, 130, 40], false, true),
   matMulCase([64, 40, 130], [64, 40, 130], true, false),
-  matMulCase([200, 96], [96, 8], false, false),
+  // LoRA's four products with r = 8 (lib/webgpu/skinny.ts), at a row count that is not a multiple of 8.
+  matMulCase([203, 96], [96, 8], false, false),
+  matMulCase([203, 96], [8, 96], false, true),
+  matMulCase([203, 8], [8, 96], false, false),
+  matMulCase([203, 8], [96, 8], false, true),
+  matMulCase([203, 5], [5, 64], false, false),
+  matMulCase([203, 96], [96, 6], false, false),
+  matMulCase([203, 6], [64, 6], false, true),
   // Forward only: tfjs's gradient of a broadcast matmul does not sum over the batch (on any backend).
   matMulCase([2, 3, 64, 33], [33, 96], false, false, false),
   {
