@@ -13,7 +13,7 @@ import type { MatMulShapes } from "./matmul";
 const THREADS = 256;
 const ROWS_PER_GROUP = THREADS / 32;
 /** Largest output width this kernel takes (registers per thread grow with it). */
-export const SKINNY_MAX = 16;
+const SKINNY_MAX = 16;
 
 /** Whether the skinny kernel takes a product: A [M, K] @ B^T with B [N, K], N <= 16, K = 4j >= 64, no batch. */
 export function takesSkinny(s: MatMulShapes, transposeA: boolean, transposeB: boolean): boolean {
