@@ -216,7 +216,7 @@ export function matmulShapes(aShape: number[], bShape: number[], transposeA: boo
  * Run our matmul on TensorInfos inside a kernel: out [batch, M, N] (+ bias[N]). With split > 1 each
  * workgroup sums one chunk of K and out is [batch * split, M, N]: the partial products, in order.
  */
-export function runMatMul(backend: unknown, a: tf.TensorInfo, b: tf.TensorInfo, transposeA: boolean, transposeB: boolean, s: MatMulShapes, t: Tile, bias?: tf.TensorInfo, split = 1): tf.TensorInfo {
+function runMatMul(backend: unknown, a: tf.TensorInfo, b: tf.TensorInfo, transposeA: boolean, transposeB: boolean, s: MatMulShapes, t: Tile, bias?: tf.TensorInfo, split = 1): tf.TensorInfo {
   // vec4 loads need the contiguous length to divide by 4 (then every tile row starts aligned).
   const loadA: TileLoad = { operand: "A", transposed: transposeA, vec4: (transposeA ? s.m : s.k) % 4 === 0 };
   const loadB: TileLoad = { operand: "B", transposed: transposeB, vec4: (transposeB ? s.k : s.n) % 4 === 0 };
