@@ -10,53 +10,26 @@ import { initBackend } from "../lib/backend";
 import { matmulShapes, matMulWithTile, splitKFor, tile, Tile, tileKey, useOurMatMul } from "../lib/webgpu/matmul";
 import { MATMUL_SHAPES } from "./matmul-shapes";
 import { takesSkinny } from "../lib/webgpu/skinny";
+import { time } from "./gpu-timing";
 
-// Tiles with the K loop unrolled (u), some also with padded, conflict-free staging (p); the
-// first three also with K split in chunks, for the products whose output tiles fill the GPU only
-// a wave and a bit (288 tiles of 128 x 128 for a 6144 x 768 output on 132 SMs).
+// Tiles with the K loop unrolled (u), some with padded, conflict-free staging (p), some with two
+// workgroup tiles per operand (d: one barrier per K step), some with K steps of 32; the first two
+// also with K split in chunks, for the products whose output tiles fill the GPU only a wave and a
+// bit (288 tiles of 128 x 128 for a 6144 x 768 output on 132 SMs).
 const VARIANTS: Tile[] = [
   tile(128, 128, 16, { unroll: true }),
+  tile(128, 128, 16, { unroll: true, double: true }),
   tile(64, 128, 16, { unroll: true }),
-  tile(128, 64, 16, { unroll: true }),
-  tile(128, 128, 16, { unroll: true, pad: true }),
+  tile(64, 128, 16, { unroll: true, double: true }),
   tile(128, 64, 16, { unroll: true, pad: true }),
-  tile(64, 64, 16, { unroll: true }),
-  tile(64, 64, 16),
-  tile(128, 128, 8, { unroll: true }),
+  tile(128, 64, 16, { unroll: true, pad: true, double: true }),
+  tile(128, 128, 8, { unroll: true, double: true }),
+  tile(128, 128, 32, { unroll: true }),
+  tile(64, 128, 32, { unroll: true }),
+  tile(128, 64, 32, { unroll: true, pad: true }),
 ];
-const SPLIT_VARIANTS = 3;
+const SPLIT_VARIANTS = 2;
 const SPLITS = [2, 3, 4, 6];
-
-interface Backend {
-  endComputePassEncoder(): void;
-  submitQueue(): void;
-  device: { queue: { onSubmittedWorkDone(): Promise<void> } };
-}
-
-async function sync(): Promise<void> {
-  const backend = tf.backend() as unknown as Backend;
-  backend.endComputePassEncoder();
-  backend.submitQueue();
-  await backend.device.queue.onSubmittedWorkDone();
-}
-
-/** ms per call of f: after 100 ms of warm-up, the best of five runs of 50 ms (the GPU machine's timings vary from run to run). */
-async function time(f: () => tf.Tensor): Promise<number> {
-  const run = async (ms: number) => {
-    const started = performance.now();
-    let calls = 0;
-    while (performance.now() - started < ms) {
-      for (let i = 0; i < 5; i++) f().dispose();
-      calls += 5;
-      await sync();
-    }
-    return (performance.now() - started) / calls;
-  };
-  await run(100);
-  const runs = [];
-  for (let i = 0; i < 5; i++) runs.push(await run(50));
-  return Math.min(...runs);
-}
 
 async function main(): Promise<void> {
   const { values } = parseArgs({ options: { out: { type: "string" }, shapes: { type: "string" }, dawn: { type: "string" } } });
@@ -91,8 +64,9 @@ async function main(): Promise<void> {
     console.log("   " + Object.entries(timings).map(([key, ms]) => `${key} ${(gflop / ms).toFixed(1)}`).join(" | "));
     rows.push({ what, a: aShape, b: bShape, transposeA: ta, transposeB: tb, gflop, tfjs_ms: tfjsMs, ours_ms: timings });
     tf.dispose([a, b]);
+    // After every shape, so a run cut short by its time limit still leaves what it measured.
+    if (values.out) fs.writeFileSync(values.out, JSON.stringify({ backend: backend.name, device: backend.device, dawn_flags: values.dawn ?? null, date: new Date().toISOString(), rows }, null, 2) + "\n");
   }
-  if (values.out) fs.writeFileSync(values.out, JSON.stringify({ backend: backend.name, device: backend.device, dawn_flags: values.dawn ?? null, date: new Date().toISOString(), rows }, null, 2) + "\n");
 }
 
 main().catch((error) => {

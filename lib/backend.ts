@@ -2,6 +2,7 @@ import * as tf from "@tensorflow/tfjs";
 import * as fs from "fs";
 import { registerWebGpuMatMul } from "./webgpu/matmul";
 import { registerWebGpuTranspose } from "./webgpu/transpose";
+import { registerWebGpuColumnSum } from "./webgpu/column-sum";
 import { rememberBindGroupLayouts } from "./webgpu/bind-groups";
 import { uploadWithWriteBuffer } from "./webgpu/upload";
 
@@ -97,6 +98,7 @@ const starters: Record<BackendName, Starter> = {
     if (!(await tf.setBackend("webgpu"))) return null;
     registerWebGpuMatMul();
     registerWebGpuTranspose();
+    registerWebGpuColumnSum();
     // Two costs on the CPU of every dispatch and upload in tfjs's webgpu backend, cut (see each file).
     rememberBindGroupLayouts(tf.backend());
     uploadWithWriteBuffer(tf.backend());

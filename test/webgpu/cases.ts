@@ -100,6 +100,26 @@ export const CASES: KernelCase[] = [
     run: () =>
       withGradients((x, w, b) => linear(x, w, b), [tf.tensor(values(7200, 14), [2, 50, 72]), tf.tensor(values(6624, 15), [92, 72]), tf.tensor(values(92, 16))], tf.tensor(values(9200, 17), [2, 50, 92])),
   },
+  // Sums over every axis but the last (lib/webgpu/column-sum.ts): one pass (50 rows), two (300
+  // rows in blocks of 128, the last short), fewer than 64 vec4 columns and more; keepDims; and two
+  // that stay with tfjs (over the last axis; a last axis not a multiple of 4).
+  ...([
+    [[3, 50, 12], [0, 1], false],
+    [[300, 264], [0], true],
+    [[2, 150, 8], [1, 0], false],
+    [[2, 150, 8], [2], false],
+    [[40, 6], [0], false],
+  ] as [number[], number[], boolean][]).map(([shape, axes, keepDims]): KernelCase => {
+    const n = shape.reduce((a, b) => a * b, 1);
+    return {
+      name: `sum [${shape}] over [${axes}]${keepDims ? " keepDims" : ""}`,
+      outputs: ["y", "shape"],
+      run: () => {
+        const y = tf.sum(tf.tensor(values(n, 20, 3), shape), axes, keepDims);
+        return [y, tf.tensor(y.shape.length > 0 ? y.shape : [0])];
+      },
+    };
+  }),
   {
     name: "gelu [3,5,70]",
     outputs: ["y", "dx"],
