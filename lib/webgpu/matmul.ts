@@ -20,19 +20,17 @@ export interface Tile {
   unroll?: boolean;
   /** Stage K-contiguous operands two threads per row sector into padded tile rows, so a warp's stores hit 32 different banks. */
   pad?: boolean;
-  /** Two workgroup tiles per operand: the next K step is stored into one while the other is multiplied, one barrier per step instead of two. */
-  double?: boolean;
 }
 
 const THREADS = 256;
 
-export const tile = (bm: number, bn: number, bk: number, options: { unroll?: boolean; pad?: boolean; double?: boolean } = {}): Tile => ({ bm, bn, bk, ...options });
+export const tile = (bm: number, bn: number, bk: number, options: { unroll?: boolean; pad?: boolean } = {}): Tile => ({ bm, bn, bk, ...options });
 
 /** The tiles pickTile chooses from: K loops unrolled; tall also with conflict-free staging, which won at its shapes only. */
 export const TILES = {
-  large: tile(128, 128, 16, { unroll: true, double: true }),
-  tall: tile(128, 64, 16, { unroll: true, pad: true, double: true }),
-  wide: tile(64, 128, 16, { unroll: true, double: true }),
+  large: tile(128, 128, 16, { unroll: true }),
+  tall: tile(128, 64, 16, { unroll: true, pad: true }),
+  wide: tile(64, 128, 16, { unroll: true }),
 };
 
 /**
@@ -98,7 +96,7 @@ function matmulCode(t: Tile, a: TileLoad, b: TileLoad, withBias: boolean, vec4Ou
     const inside = `${guard} && ${start} + mn < ${outer} && kNext + k < kEnd`;
     const zero = l.vec4 ? "vec4<f32>(0.0)" : "0.0";
     const read = l.vec4 ? `${l.operand}[min((${base} + ${index}) / 4, ${size} / 4 - 1)]` : `${l.operand}[min(${base} + ${index}, ${size} - 1)]`;
-    const at = (k: string) => `${tile}[${isA ? "aStoreAt" : "bStoreAt"} + (${k}) * ${stride} + mn / 4]`;
+    const at = (k: string) => `${tile}[(${k}) * ${stride} + mn / 4]`;
     const store = (slot: number) =>
       !l.vec4 ? `${at("k")}[mn % 4] = ${reg(slot)};`
       : kContiguous ? [0, 1, 2, 3].map((q) => `${at(`k + ${q}`)}[mn % 4] = ${reg(slot)}[${q}];`).join(" ")
@@ -117,8 +115,8 @@ function matmulCode(t: Tile, a: TileLoad, b: TileLoad, withBias: boolean, vec4Ou
   const each = (f: (g: number, r: number, h: number) => string, sep = " ") =>
     rowGroups.flatMap((g) => [0, 1, 2, 3].flatMap((r) => colGroups.map((h) => f(g, r, h)))).join(sep);
   const multiply = (k: string) => `{
-          ${rowGroups.map((g) => `let a${g} = tileA[aReadAt + ${k} * ${A.stride} + ${g * 16} + threadRow];`).join(" ")}
-          ${colGroups.map((h) => `let b${h} = tileB[bReadAt + ${k} * ${B.stride} + ${h * 16} + threadCol];`).join(" ")}
+          ${rowGroups.map((g) => `let a${g} = tileA[${k} * ${A.stride} + ${g * 16} + threadRow];`).join(" ")}
+          ${colGroups.map((h) => `let b${h} = tileB[${k} * ${B.stride} + ${h * 16} + threadCol];`).join(" ")}
           ${each((g, r, h) => `${acc(g, r, h)} = fma(vec4<f32>(a${g}[${r}]), b${h}, ${acc(g, r, h)});`, "\n          ")}
         }`;
   const multiplyTile = t.unroll
@@ -141,53 +139,9 @@ function matmulCode(t: Tile, a: TileLoad, b: TileLoad, withBias: boolean, vec4Ou
       ),
     )
     .join("\n      ");
-  const tileSizeA = t.bk * A.stride;
-  const tileSizeB = t.bk * B.stride;
-  const next = `kNext = k0 + ${t.bk};
-        if (kNext < kEnd) {
-        ${A.load}
-        ${B.load}
-        } else { // past the chunk: zeros, so the short last chunk's extra steps add nothing
-        ${A.clear} ${B.clear}
-        }`;
-  // The step count is a uniform (the chunk's range depends on workgroupId, which WGSL's
-  // uniformity analysis won't let bound a loop with barriers); a short last chunk reads zeros.
-  const loop = t.double
-    ? `var aStoreAt = 0;
-      var bStoreAt = 0;
-      ${A.store}
-      ${B.store}
-      workgroupBarrier();
-      for (var step = 0; step < uniforms.kSteps; step = step + 1) {
-        let k0 = kBegin + step * ${t.bk};
-        let aReadAt = (step % 2) * ${tileSizeA};
-        let bReadAt = (step % 2) * ${tileSizeB};
-        ${next}
-        ${multiplyTile}
-        // Into the other tile, last read a step ago: every thread has passed the barrier since.
-        aStoreAt = ${tileSizeA} - aReadAt;
-        bStoreAt = ${tileSizeB} - bReadAt;
-        ${A.store}
-        ${B.store}
-        workgroupBarrier();
-      }`
-    : `let aStoreAt = 0;
-      let bStoreAt = 0;
-      let aReadAt = 0;
-      let bReadAt = 0;
-      for (var step = 0; step < uniforms.kSteps; step = step + 1) {
-        let k0 = kBegin + step * ${t.bk};
-        ${A.store}
-        ${B.store}
-        workgroupBarrier();
-        ${next}
-        ${multiplyTile}
-        workgroupBarrier();
-      }`;
-  const copies = t.double ? 2 : 1;
   return `
-    var<workgroup> tileA : array<vec4<f32>, ${copies * tileSizeA}>; // [k][m / 4]
-    var<workgroup> tileB : array<vec4<f32>, ${copies * tileSizeB}>; // [k][n / 4]
+    var<workgroup> tileA : array<vec4<f32>, ${t.bk * A.stride}>; // [k][m / 4]
+    var<workgroup> tileB : array<vec4<f32>, ${t.bk * B.stride}>; // [k][n / 4]
     fn main() {
       let M = uniforms.M;
       let N = uniforms.N;
@@ -208,7 +162,23 @@ function matmulCode(t: Tile, a: TileLoad, b: TileLoad, withBias: boolean, vec4Ou
       var kNext = kBegin;
       ${A.load}
       ${B.load}
-      ${loop}
+      // The step count is a uniform (the chunk's range depends on workgroupId, which WGSL's
+      // uniformity analysis won't let bound a loop with barriers); a short last chunk reads zeros.
+      for (var step = 0; step < uniforms.kSteps; step = step + 1) {
+        let k0 = kBegin + step * ${t.bk};
+        ${A.store}
+        ${B.store}
+        workgroupBarrier();
+        kNext = k0 + ${t.bk};
+        if (kNext < kEnd) {
+        ${A.load}
+        ${B.load}
+        } else { // past the chunk: zeros, so the short last chunk's extra steps add nothing
+        ${A.clear} ${B.clear}
+        }
+        ${multiplyTile}
+        workgroupBarrier();
+      }
       let outBase = i32(workgroupId.z) * M * N;
       ${stores}
     }`;
@@ -370,7 +340,7 @@ export function ourTileFor(s: MatMulShapes | null, dtypes: tf.DataType[], transp
 }
 
 export function tileKey(t: Tile): string {
-  return `${t.bm}x${t.bn}x${t.bk}${t.unroll ? "u" : ""}${t.pad ? "p" : ""}${t.double ? "d" : ""}`;
+  return `${t.bm}x${t.bn}x${t.bk}${t.unroll ? "u" : ""}${t.pad ? "p" : ""}`;
 }
 
 /** Our matmul of two tensors with a chosen tile (benchmarks compare tiles with it). */
