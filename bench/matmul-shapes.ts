@@ -19,4 +19,7 @@ export const MATMUL_SHAPES: [number[], number[], boolean, boolean, string][] = [
   [[6144, 768], [6144, 8], true, false, "LoRA dA = x^T @ dh"],
   [[6144, 8], [6144, 768], true, false, "LoRA dB = h^T @ dy"],
   [[4096, 4096], [4096, 4096], false, false, "4096^3"],
+  // Attention's q, k, v as one matmul (lib/models/attention-projections.ts), and its dx.
+  [[6144, 768], [2304, 768], false, true, "q, k, v together: x @ W^T"],
+  [[6144, 2304], [2304, 768], false, false, "q, k, v together: dx"],
 ];

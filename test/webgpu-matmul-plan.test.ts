@@ -21,6 +21,7 @@ describe("matmul plan at distilbert-base's shapes", () => {
     ["attention q @ k^T", [144, 512, 64], [144, 512, 64], false, true, TILES.large],
     ["attention p @ v", [144, 512, 512], [144, 512, 64], false, false, TILES.tall],
     ["attention dv = p^T @ dctx", [144, 512, 512], [144, 512, 64], true, false, TILES.tall],
+    ["q, k, v together x @ W^T (864 tiles)", [6144, 768], [2304, 768], false, true, TILES.large],
   ])("%s: our kernel, K whole", (_what, a, b, ta, tb, expected) => {
     expect(plan(a, b, ta, tb)).toEqual({ tile: expected, split: 1 });
   });
@@ -30,6 +31,10 @@ describe("matmul plan at distilbert-base's shapes", () => {
     ["lin1's dx = dy @ W", [6144, 3072], [3072, 768], false, false],
   ])("%s: 288 tiles of 128 x 128, K = 3072 in 4 chunks", (_what, a, b, ta, tb) => {
     expect(plan(a, b, ta, tb)).toEqual({ tile: TILES.large, split: 4 });
+  });
+
+  test("q, k, v together's dx = dy @ W: 288 tiles of 128 x 128, K = 2304 in 3 chunks", () => {
+    expect(plan([6144, 2304], [2304, 768], false, false)).toEqual({ tile: TILES.large, split: 3 });
   });
 
   test.each([

@@ -6,6 +6,7 @@ import { randn } from "../nn/random";
 import * as F from "../nn/functional";
 import * as path from "path";
 import { loadCheckpoint, saveCheckpoint, readJson, LoadReport, SaveOptions } from "./checkpoint";
+import { projectHeadsTogether } from "./attention-projections";
 
 // DistilBERT (Sanh et al., 2019) as Hugging Face transformers builds it: the same module tree,
 // the same names (so checkpoint keys map 1:1 onto namedParameters()) and the same math.
@@ -187,9 +188,13 @@ export class DistilBertSelfAttention extends Module {
     const headDim = this.dim / H;
     // [B, T, dim] -> [B*H, T, headDim]: one batched matmul per step on every backend
     const splitHeads = (t: tf.Tensor) => t.reshape([B, T, H, headDim]).transpose([0, 2, 1, 3]).reshape([B * H, T, headDim]);
-    const q = splitHeads(tf.mul(this.q_lin.forward(x), 1 / Math.sqrt(headDim)));
-    const k = splitHeads(this.k_lin.forward(x));
-    const v = splitHeads(this.v_lin.forward(x));
+    // On WebGPU the three projections run as one matmul, with the same numbers (attention-projections.ts).
+    const together = projectHeadsTogether(x, [this.q_lin, this.k_lin, this.v_lin], H, 1 / Math.sqrt(headDim));
+    const [q, k, v] = together ?? [
+      splitHeads(tf.mul(this.q_lin.forward(x), 1 / Math.sqrt(headDim))),
+      splitHeads(this.k_lin.forward(x)),
+      splitHeads(this.v_lin.forward(x)),
+    ];
     const scores = tf.matMul(q, k, false, true).reshape([B, H, T, T]); // [B, H, T(query), T(key)]
     // Padding keys' scores drop by 1e9: their softmax weight underflows to exactly 0.
     let weights = F.maskedSoftmax(scores, attentionMask);

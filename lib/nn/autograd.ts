@@ -33,3 +33,18 @@ export function customOp<K extends string>(
     inputs,
   });
 }
+
+/** customOp for an op with several outputs: `backward` gets one gradient per output (zeros for an output nothing used). */
+export function customOpMany<K extends string>(
+  inputs: Record<K, tf.Tensor>,
+  forward: (save: (tensors: tf.Tensor[]) => void) => tf.Tensor[],
+  backward: (dys: tf.Tensor[], saved: tf.Tensor[]) => GradientThunks<K>,
+): tf.Tensor[] {
+  const engine = tf.engine() as unknown as EngineInternals;
+  return engine.runKernelFunc({
+    forwardFunc: (_backend, save) => forward(save) as unknown as tf.Tensor,
+    // The engine hands an op of several outputs an array of gradients, one of one output a tensor.
+    backwardsFunc: (dys, saved) => backward(Array.isArray(dys) ? dys : [dys], saved),
+    inputs,
+  }) as unknown as tf.Tensor[];
+}

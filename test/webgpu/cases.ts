@@ -4,6 +4,8 @@ import { values } from "../helpers/values";
 import { TILES, Tile, tileKey } from "../../lib/webgpu/matmul";
 import { Adam } from "../../lib/train/adam";
 import { dropout } from "../../lib/nn/dropout";
+import { DistilBertSelfAttention, distilBertConfig } from "../../lib/models/distilbert";
+import { LinearWithLoRA } from "../../lib/lora/lora";
 
 // Each case computes some outputs (forward values, gradients) from fixed inputs; run-cases.ts runs
 // it on tfjs's cpu backend and on webgpu and reports the largest difference of each output.
@@ -117,6 +119,39 @@ export const CASES: KernelCase[] = [
       run: () => {
         const y = tf.sum(tf.tensor(values(n, 20, 3), shape), axes, keepDims);
         return [y, tf.tensor(y.shape.length > 0 ? y.shape : [0])];
+      },
+    };
+  }),
+  // Self-attention's q, k and v projections: one matmul and the head kernels on WebGPU
+  // (lib/models/attention-projections.ts), three Linears on the cpu backend. Every parameter's
+  // gradient and the input's; with LoRA on q and v, theirs too. The second review has 3 padding tokens.
+  ...[false, true].map((withLoRA): KernelCase => {
+    const wrapped = (l: string) => (withLoRA && (l === "q_lin" || l === "v_lin") ? `${l}.linear` : l);
+    const names = ["q_lin", "k_lin", "v_lin", "out_lin"].flatMap((l) => [`${wrapped(l)}.weight`, `${wrapped(l)}.bias`]);
+    const loraNames = withLoRA ? ["q_lin.lora.A", "q_lin.lora.B", "v_lin.lora.A", "v_lin.lora.B"] : [];
+    return {
+      name: `attention [2,9,128], 2 heads: q, k, v together${withLoRA ? ", LoRA on q and v" : ""}`,
+      outputs: ["y", "dx", ...[...names, ...loraNames].map((n) => `d ${n}`)],
+      run: () => {
+        const attention = new DistilBertSelfAttention(distilBertConfig({ dim: 128, nHeads: 2, nLayers: 1, hiddenDim: 256, attentionDropout: 0 }));
+        if (withLoRA) {
+          attention.q_lin = new LinearWithLoRA(attention.q_lin, 4, 2);
+          attention.v_lin = new LinearWithLoRA(attention.v_lin, 4, 2);
+        }
+        attention.eval();
+        const params = new Map(attention.namedParameters());
+        let seed = 30;
+        for (const name of [...names, ...loraNames]) {
+          const p = params.get(name)!;
+          p.assign(tf.tensor(values(p.size, seed++, 0.2), p.shape));
+        }
+        const x = tf.variable(tf.tensor(values(2 * 9 * 128, 21), [2, 9, 128]));
+        const mask = tf.tensor([1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0], [2, 9], "int32");
+        const dy = tf.tensor(values(2 * 9 * 128, 22), [2, 9, 128]);
+        const y = attention.forward(x, mask);
+        const wrt = [x, ...[...names, ...loraNames].map((n) => params.get(n)!)];
+        const { grads } = tf.variableGrads(() => tf.sum(tf.mul(attention.forward(x, mask), dy)), wrt);
+        return [y, ...wrt.map((v) => grads[v.name])];
       },
     };
   }),

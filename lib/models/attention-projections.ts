@@ -1,0 +1,62 @@
+import * as tf from "@tensorflow/tfjs";
+import { Linear, LinearLike } from "../nn/layers";
+import { LinearWithLoRA } from "../lora/lora";
+import { linear } from "../nn/functional";
+import { customOpMany } from "../nn/autograd";
+import { isWebGpu } from "../webgpu/program";
+import { headKernelsTake, HeadLayout, mergeHeads, splitHeads } from "../webgpu/qkv-heads";
+
+// On WebGPU, attention's query, key and value projections run as one matmul: x times the three
+// weights side by side, [B*T, dim] @ [3*dim, dim]^T. A 6144 x 2304 output fills the GPU where three
+// 6144 x 768 ones each leave it half idle in their last wave, and the backward pass's three dx
+// products become one with K = 2304. Each projection's LoRA update, and the queries' scale, are
+// added as the heads are split out (lib/webgpu/qkv-heads.ts). The numbers are those of the three
+// Linears run one by one, as Attention.forward does everywhere else.
+
+/** A projection as a plain Linear plus, for a LinearWithLoRA, its update; null for any other layer. */
+function linearAndUpdate(layer: LinearLike): { linear: Linear; update: ((x: tf.Tensor) => tf.Tensor) | null } | null {
+  // Exact classes: a subclass may compute something else in forward.
+  const isLinear = (m: unknown): m is Linear => m instanceof Linear && Object.getPrototypeOf(m) === Linear.prototype;
+  if (isLinear(layer)) return { linear: layer, update: null };
+  if (layer instanceof LinearWithLoRA && Object.getPrototypeOf(layer) === LinearWithLoRA.prototype && isLinear(layer.linear)) {
+    const lora = layer.lora;
+    return { linear: layer.linear, update: (x) => lora.forward(x) };
+  }
+  return null;
+}
+
+/**
+ * q, k, v as heads [B*H, T, dim / H] from x [B, T, dim] through the three projections at once (q
+ * times queryScale), or null where this does not apply (not WebGPU, a projection that is not a
+ * Linear with bias or a LinearWithLoRA on one): then run them one by one.
+ */
+export function projectHeadsTogether(x: tf.Tensor, layers: [LinearLike, LinearLike, LinearLike], nHeads: number, queryScale: number): [tf.Tensor, tf.Tensor, tf.Tensor] | null {
+  if (!isWebGpu() || x.rank !== 3) return null;
+  const [B, T, dim] = x.shape as [number, number, number];
+  const parts = layers.map(linearAndUpdate);
+  if (dim % nHeads !== 0 || parts.some((p) => p === null || p.linear.bias === null || p.linear.inFeatures !== dim || p.linear.outFeatures !== dim)) return null;
+  const layout: HeadLayout = { tokens: T, heads: nHeads, headDim: dim / nHeads };
+  if (!headKernelsTake(layout, [x.dtype])) return null;
+  const projections = parts as { linear: Linear; update: ((x: tf.Tensor) => tf.Tensor) | null }[];
+  const weight = tf.concat(projections.map((p) => p.linear.weight), 0); // [3*dim, dim]
+  const bias = tf.concat(projections.map((p) => p.linear.bias!), 0);
+  const qkv = linear(x.reshape([B * T, dim]), weight, bias); // [B*T, 3*dim]
+  const updates = projections.map((p) => (p.update ? p.update(x).reshape([B * T, dim]) : null));
+  const scales = [queryScale, 1, 1];
+  const inputs: Record<string, tf.Tensor> = { qkv };
+  updates.forEach((u, c) => {
+    if (u) inputs[`update${c}`] = u;
+  });
+  const heads = customOpMany(
+    inputs,
+    () => [0, 1, 2].map((c) => splitHeads(qkv, c, layout, scales[c], updates[c])),
+    (dys) => {
+      const thunks: Record<string, () => tf.Tensor> = { qkv: () => mergeHeads(dys, scales, layout) };
+      updates.forEach((u, c) => {
+        if (u) thunks[`update${c}`] = () => mergeHeads([dys[c]], [scales[c]], layout);
+      });
+      return thunks;
+    },
+  );
+  return heads as [tf.Tensor, tf.Tensor, tf.Tensor];
+}
