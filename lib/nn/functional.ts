@@ -98,7 +98,7 @@ export function layerNorm(x: tf.Tensor, weight: tf.Tensor | null, bias: tf.Tenso
     },
     (dy, [xSaved, weightSaved]) => ({
       x: () => (isWebGpu() ? layerNormBackwardWebGpu(dy, xSaved, weightSaved, eps) : layerNormBackward(dy, xSaved, weightSaved, eps)),
-      weight: () => tf.sum(tf.mul(dy, normalize(xSaved, eps)), leadingAxes),
+      weight: () => tf.sum(tf.mul(dy, isWebGpu() ? normalizeWebGpu(xSaved, weightSaved, eps) : normalize(xSaved, eps)), leadingAxes),
       bias: () => tf.sum(dy, leadingAxes),
     }),
   );
@@ -108,6 +108,11 @@ export function layerNorm(x: tf.Tensor, weight: tf.Tensor | null, bias: tf.Tenso
 function normalize(x: tf.Tensor, eps: number): tf.Tensor {
   const { mean, variance } = tf.moments(x, -1, true);
   return tf.mul(tf.sub(x, mean), tf.rsqrt(tf.add(variance, eps)));
+}
+
+/** The same on WebGPU: the forward kernel with weight 1 and bias 0, one dispatch where tfjs's moments take eight. */
+function normalizeWebGpu(x: tf.Tensor, weight: tf.Tensor, eps: number): tf.Tensor {
+  return layerNormForwardWebGpu(x, tf.onesLike(weight), tf.zerosLike(weight), eps);
 }
 
 function layerNormComposite(x: tf.Tensor, weight: tf.Tensor | null, bias: tf.Tensor | null, eps: number): tf.Tensor {
