@@ -1,6 +1,7 @@
 import * as tf from "@tensorflow/tfjs";
 import { isWebGpu } from "../webgpu/program";
 import { adamUpdateWebGpu } from "../webgpu/adam";
+import { adamInPlace, adamInPlaceTakes } from "../webgpu/adam-in-place";
 
 // Adam as torch.optim.Adam (and AdamW with weightDecay): one first- and second-moment tensor per
 // trained parameter, kept beside it. Written out here rather than taken from tf.train.adam so the
@@ -51,8 +52,13 @@ export class Adam {
         if (!g) continue; // not connected to the loss: no update, as PyTorch skips params whose grad is None
         const { m, v } = this.moments.get(p)!;
         if (isWebGpu()) {
-          // The same update in three kernels instead of eleven (lib/webgpu/adam.ts).
-          const updated = adamUpdateWebGpu(p, g, m, v, { beta1, beta2, epsilon, stepSize, secondMomentCorrection, decay: 1 - this.learningRate * this.weightDecay });
+          const constants = { beta1, beta2, epsilon, stepSize, secondMomentCorrection, decay: 1 - this.learningRate * this.weightDecay };
+          // The same update in one dispatch, in place (lib/webgpu/adam-in-place.ts), or in three kernels instead of eleven (lib/webgpu/adam.ts).
+          if (adamInPlaceTakes(p, g, m, v)) {
+            adamInPlace(p, g, m, v, constants);
+            continue;
+          }
+          const updated = adamUpdateWebGpu(p, g, m, v, constants);
           m.assign(updated.m);
           v.assign(updated.v);
           p.assign(updated.p);

@@ -2,7 +2,8 @@ import * as tf from "@tensorflow/tfjs";
 import { elementwiseWebGpu } from "./elementwise";
 
 // Adam's update of one parameter in three kernels (m, v, then p) instead of the eleven tfjs ops of
-// lib/train/adam.ts: in LoRA mode the optimizer was a fifth of a step's kernel launches.
+// lib/train/adam.ts: in LoRA mode the optimizer was a fifth of a step's kernel launches. Where the
+// parameter and its moments own their buffers, adam-in-place.ts does it in one dispatch instead.
 
 export interface AdamConstants {
   beta1: number;

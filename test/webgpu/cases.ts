@@ -171,18 +171,22 @@ export const CASES: KernelCase[] = [
       return withGradients((s) => maskedSoftmax(s, mask), [tf.tensor(values(3600, 10, 5), [2, 3, 4, 150])], tf.tensor(values(3600, 11), [2, 3, 4, 150]));
     },
   },
-  {
-    // Three AdamW steps with fixed gradients: parameters and both moments.
-    name: "adam 3 steps [70,30]",
-    outputs: ["p", "m", "v"],
+  // Three AdamW steps with fixed gradients: parameters and both moments. On WebGPU in place
+  // (lib/webgpu/adam-in-place.ts). With a clone of the parameter alive, which shares its buffer,
+  // the first step makes new tensors (lib/webgpu/adam.ts) and the clone keeps the starting values.
+  ...[false, true].map((withClone): KernelCase => ({
+    name: `adam 3 steps [70,30]${withClone ? ", the parameter cloned" : ""}`,
+    outputs: withClone ? ["p", "m", "v", "clone"] : ["p", "m", "v"],
     run: () => {
-      const p = tf.variable(tf.tensor(values(2100, 12), [70, 30]));
+      // Made in a scope of its own, so that the variable alone holds its buffer.
+      const p = tf.tidy(() => tf.variable(tf.tensor(values(2100, 12), [70, 30])));
+      const clone = withClone ? p.clone() : null;
       const optimizer = new Adam([p], { learningRate: 0.01, weightDecay: 0.1 });
       for (let step = 0; step < 3; step++) optimizer.applyGradients({ [p.name]: tf.tensor(values(2100, 13 + step, 2), [70, 30]) });
       const { m, v } = optimizer.state().moments[0];
-      return [p.clone(), m.clone(), v.clone()];
+      return [p.clone(), m.clone(), v.clone(), ...(clone ? [clone] : [])];
     },
-  },
+  })),
   // The same seed gives the same mask on every backend: four elements per thread on WebGPU
   // where the size divides by 4, one where it does not.
   ...[[2, 4, 64], [3, 5, 7]].map((shape): KernelCase => {
