@@ -15,6 +15,7 @@ import type { Mode } from "../lib/train/experiment";
 import { BENCH_MODES, benchRun } from "./modes";
 import { readStep, QueuedStep } from "../lib/train/train";
 import { useOurColumnSum } from "../lib/webgpu/column-sum";
+import { useAdamInPlace } from "../lib/webgpu/adam-in-place";
 
 interface Row {
   mode: string;
@@ -63,6 +64,7 @@ async function main(): Promise<void> {
       small: { type: "boolean" }, // a small config for CPU backends
       shape: { type: "string" }, // LAYERSxDIM, e.g. 4x256 (the stand-in backbone); heads of 64, MLP 4x wide
       "submit-batch": { type: "string" }, // tfjs's WEBGPU_DEFERRED_SUBMIT_BATCH_SIZE (dispatches per queue submit)
+      "adam-three-kernels": { type: "boolean" }, // Adam in three kernels per parameter instead of one in place
       "tfjs-sum": { type: "boolean" }, // tfjs's Sum instead of ours for sums over all axes but the last
       dawn: { type: "string" }, // Dawn toggles, e.g. enable-dawn-features=disable_robustness
       out: { type: "string" },
@@ -70,6 +72,7 @@ async function main(): Promise<void> {
   });
   const backend = await initBackend(values.backend as BackendName | "auto", { dawnFlags: values.dawn?.split(" ") });
   if (values["tfjs-sum"]) useOurColumnSum(false);
+  if (values["adam-three-kernels"]) useAdamInPlace(false);
   if (values["submit-batch"]) tf.env().set("WEBGPU_DEFERRED_SUBMIT_BATCH_SIZE", Number(values["submit-batch"]));
   const [layers, dim] = (values.shape ?? "").split("x").map(Number);
   const config = values.shape ? distilBertConfig({ dim, nLayers: layers, nHeads: dim / 64, hiddenDim: 4 * dim })

@@ -64,11 +64,18 @@ interface Backend {
   submitQueue(): void;
 }
 
+let enabled = true;
+
+/** Turn the in-place update off (the three-kernel one runs) or on: the benchmark times both. */
+export function useAdamInPlace(on: boolean): void {
+  enabled = on;
+}
+
 const pipelines = new WeakMap<Device, { getBindGroupLayout(index: number): object }>();
 
 /** Whether adamInPlace takes this update: float32 tensors of one size, p, m and v each alone on its buffer, and no profile running (tf.profile times tfjs's programs only). */
 export function adamInPlaceTakes(p: tf.Tensor, g: tf.Tensor, m: tf.Tensor, v: tf.Tensor): boolean {
-  if (tf.getBackend() !== "webgpu") return false;
+  if (!enabled || tf.getBackend() !== "webgpu") return false;
   const backend = tf.backend() as unknown as Backend;
   if (backend.activeTimers != null) return false;
   const tensors = [p, g, m, v];
