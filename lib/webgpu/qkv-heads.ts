@@ -66,6 +66,9 @@ export function splitHeads(x: tf.Tensor, block: number, l: HeadLayout, scale: nu
 export function mergeHeads(heads: tf.Tensor[], scales: number[], l: HeadLayout): tf.Tensor {
   if (heads.length < 1 || heads.length > 3 || scales.length !== heads.length) throw new Error(`mergeHeads: 1 to 3 heads tensors with a scale each, got ${heads.length} and ${scales.length} scales`);
   const [bh, tokens, headDim] = heads[0].shape as [number, number, number];
+  if (heads.some((h) => h.shape.join() !== heads[0].shape.join()) || tokens !== l.tokens || headDim !== l.headDim || bh % l.heads !== 0) {
+    throw new Error(`mergeHeads: heads of shapes ${heads.map((h) => `[${h.shape}]`).join(", ")} are not [B*${l.heads}, ${l.tokens}, ${l.headDim}]`);
+  }
   const rows = (bh / l.heads) * tokens;
   const dim4 = (l.heads * headDim) / 4;
   const width4 = heads.length * dim4;
