@@ -26,12 +26,7 @@ export function customOp<K extends string>(
   forward: (save: (tensors: tf.Tensor[]) => void) => tf.Tensor,
   backward: (dy: tf.Tensor, saved: tf.Tensor[]) => GradientThunks<K>,
 ): tf.Tensor {
-  const engine = tf.engine() as unknown as EngineInternals;
-  return engine.runKernelFunc({
-    forwardFunc: (_backend, save) => forward(save),
-    backwardsFunc: (dy, saved) => backward(dy, saved),
-    inputs,
-  });
+  return customOpMany(inputs, (save) => [forward(save)], ([dy], saved) => backward(dy, saved))[0];
 }
 
 /** customOp for an op with several outputs: `backward` gets one gradient per output (zeros for an output nothing used). */
