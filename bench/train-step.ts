@@ -15,6 +15,7 @@ import type { Mode } from "../lib/train/experiment";
 import { BENCH_MODES, benchRun } from "./modes";
 import { readStep, QueuedStep } from "../lib/train/train";
 import { useOurColumnSum } from "../lib/webgpu/column-sum";
+import { useTileLanes } from "../lib/webgpu/matmul";
 import { useAdamInPlace } from "../lib/webgpu/adam-in-place";
 
 interface Row {
@@ -65,6 +66,7 @@ async function main(): Promise<void> {
       shape: { type: "string" }, // LAYERSxDIM, e.g. 4x256 (the stand-in backbone); heads of 64, MLP 4x wide
       "submit-batch": { type: "string" }, // tfjs's WEBGPU_DEFERRED_SUBMIT_BATCH_SIZE (dispatches per queue submit)
       "adam-three-kernels": { type: "boolean" }, // Adam in three kernels per parameter instead of one in place
+      "tile-lanes": { type: "string" }, // lay out the matmul tiles' warps as 2, 4 or 8 thread rows
       "tfjs-sum": { type: "boolean" }, // tfjs's Sum instead of ours for sums over all axes but the last
       dawn: { type: "string" }, // Dawn toggles, e.g. enable-dawn-features=disable_robustness
       out: { type: "string" },
@@ -72,6 +74,7 @@ async function main(): Promise<void> {
   });
   const backend = await initBackend(values.backend as BackendName | "auto", { dawnFlags: values.dawn?.split(" ") });
   if (values["tfjs-sum"]) useOurColumnSum(false);
+  if (values["tile-lanes"]) useTileLanes(Number(values["tile-lanes"]) as 2 | 4 | 8);
   if (values["adam-three-kernels"]) useAdamInPlace(false);
   if (values["submit-batch"]) tf.env().set("WEBGPU_DEFERRED_SUBMIT_BATCH_SIZE", Number(values["submit-batch"]));
   const [layers, dim] = (values.shape ?? "").split("x").map(Number);
@@ -82,7 +85,7 @@ async function main(): Promise<void> {
   for (const m of BENCH_MODES.filter((m) => !wanted || wanted.includes(m.name))) {
     rows.push(await measure(m.name, m.mode, m.flags, config, Number(values.batch), Number(values.seq), Number(values.warmup), Number(values.steps)));
   }
-  const result = { side: "ours (tfjs)", backend: backend.name, device: backend.device, date: new Date().toISOString(), batch: Number(values.batch), seq: Number(values.seq), config: values.shape ?? (values.small ? "small" : "distilbert-base"), dawn_flags: values.dawn ?? null, rows };
+  const result = { side: "ours (tfjs)", backend: backend.name, device: backend.device, date: new Date().toISOString(), batch: Number(values.batch), seq: Number(values.seq), config: values.shape ?? (values.small ? "small" : "distilbert-base"), dawn_flags: values.dawn ?? null, argv: process.argv.slice(2), rows };
   if (values.out) fs.writeFileSync(values.out, JSON.stringify(result, null, 2) + "\n");
 }
 
