@@ -12,21 +12,22 @@ import { MATMUL_SHAPES } from "./matmul-shapes";
 import { takesSkinny } from "../lib/webgpu/skinny";
 import { time } from "./gpu-timing";
 
-// Tiles with the K loop unrolled (u), some also with padded, conflict-free staging (p), each with
-// the warp's lanes laid out 2 x 16 (the default), 4 x 8 (w4) or 8 x 4 (w8); the large, wide and
-// tall tiles also with K split in chunks, for the products whose output tiles fill the GPU only a
-// wave and a bit (288 tiles of 128 x 128 for a 6144 x 768 output on 132 SMs). Double-buffered
-// workgroup tiles and K steps of 32 lost at every shape (session 6, results/bench-history.jsonl).
-const LANES = [2, 4, 8] as const;
-const VARIANTS: Tile[] = LANES.flatMap((lanes) => [
-  tile(128, 128, 16, { unroll: true, lanes }),
-  tile(64, 128, 16, { unroll: true, lanes }),
-  tile(128, 64, 16, { unroll: true, lanes }),
-  tile(128, 128, 16, { unroll: true, pad: true, lanes }),
-  tile(128, 64, 16, { unroll: true, pad: true, lanes }),
-  tile(64, 64, 16, { unroll: true, lanes }),
-]);
-const sweepsSplits = (t: Tile) => !t.pad && (t.bm === 128 || t.bn === 128);
+// Tiles with the K loop unrolled (u), some also with padded, conflict-free staging (p); the
+// first three also with K split in chunks, for the products whose output tiles fill the GPU only
+// a wave and a bit (288 tiles of 128 x 128 for a 6144 x 768 output on 132 SMs). Double-buffered
+// workgroup tiles and K steps of 32 lost at every shape (session 6, results/bench-history.jsonl); warps
+// laid out 4 x 8 or 8 x 4 lanes instead of 2 x 16 changed nothing (results/matmul-tiles-lanes.json).
+const VARIANTS: Tile[] = [
+  tile(128, 128, 16, { unroll: true }),
+  tile(64, 128, 16, { unroll: true }),
+  tile(128, 64, 16, { unroll: true }),
+  tile(128, 128, 16, { unroll: true, pad: true }),
+  tile(128, 64, 16, { unroll: true, pad: true }),
+  tile(64, 64, 16, { unroll: true }),
+  tile(64, 64, 16),
+  tile(128, 128, 8, { unroll: true }),
+];
+const SPLIT_VARIANTS = 3;
 const SPLITS = [2, 3, 4, 6];
 
 async function main(): Promise<void> {
@@ -48,11 +49,11 @@ async function main(): Promise<void> {
     useOurMatMul(true);
     const timings: Record<string, number> = {};
     const shapes = matmulShapes(aShape, bShape, ta, tb)!;
-    for (const variant of VARIANTS) {
+    for (const [index, variant] of VARIANTS.entries()) {
       const split = splitKFor(shapes, variant, ta, tb);
       timings[tileKey(variant) + (split > 1 ? `/split${split}` : "")] = await time(() => matMulWithTile(a, b, ta, tb, variant));
       if (split > 1) timings[tileKey(variant)] = await time(() => matMulWithTile(a, b, ta, tb, variant, 1));
-      else if (sweepsSplits(variant) && shapes.batch === 1 && Math.min(m, n) >= 32) {
+      else if (index < SPLIT_VARIANTS && shapes.batch === 1 && Math.min(m, n) >= 32) {
         for (const chunks of SPLITS.filter((c) => c * variant.bk < k)) timings[`${tileKey(variant)}/split${chunks}`] = await time(() => matMulWithTile(a, b, ta, tb, variant, chunks));
       }
     }

@@ -15,7 +15,6 @@ import type { Mode } from "../lib/train/experiment";
 import { BENCH_MODES, benchRun } from "./modes";
 import { readStep, QueuedStep } from "../lib/train/train";
 import { useOurColumnSum } from "../lib/webgpu/column-sum";
-import { useTileLanes } from "../lib/webgpu/matmul";
 import { useAdamInPlace } from "../lib/webgpu/adam-in-place";
 
 interface Row {
@@ -66,7 +65,6 @@ async function main(): Promise<void> {
       shape: { type: "string" }, // LAYERSxDIM, e.g. 4x256 (the stand-in backbone); heads of 64, MLP 4x wide
       "submit-batch": { type: "string" }, // tfjs's WEBGPU_DEFERRED_SUBMIT_BATCH_SIZE (dispatches per queue submit)
       "adam-three-kernels": { type: "boolean" }, // Adam in three kernels per parameter instead of one in place
-      "tile-lanes": { type: "string" }, // lay out the matmul tiles' warps as 2, 4 or 8 thread rows
       "tfjs-sum": { type: "boolean" }, // tfjs's Sum instead of ours for sums over all axes but the last
       dawn: { type: "string" }, // Dawn toggles, e.g. enable-dawn-features=disable_robustness
       out: { type: "string" },
@@ -74,7 +72,6 @@ async function main(): Promise<void> {
   });
   const backend = await initBackend(values.backend as BackendName | "auto", { dawnFlags: values.dawn?.split(" ") });
   if (values["tfjs-sum"]) useOurColumnSum(false);
-  if (values["tile-lanes"]) useTileLanes(Number(values["tile-lanes"]) as 2 | 4 | 8);
   if (values["adam-three-kernels"]) useAdamInPlace(false);
   if (values["submit-batch"]) tf.env().set("WEBGPU_DEFERRED_SUBMIT_BATCH_SIZE", Number(values["submit-batch"]));
   const [layers, dim] = (values.shape ?? "").split("x").map(Number);

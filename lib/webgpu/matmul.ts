@@ -20,13 +20,11 @@ export interface Tile {
   unroll?: boolean;
   /** Stage K-contiguous operands two threads per row sector into padded tile rows, so a warp's stores hit 32 different banks. */
   pad?: boolean;
-  /** Thread rows a warp's 32 lanes span (2: 2 x 16 lanes, the default; 4: 4 x 8; 8: 8 x 4). */
-  lanes?: 2 | 4 | 8;
 }
 
 const THREADS = 256;
 
-export const tile = (bm: number, bn: number, bk: number, options: { unroll?: boolean; pad?: boolean; lanes?: 2 | 4 | 8 } = {}): Tile => ({ bm, bn, bk, ...options });
+export const tile = (bm: number, bn: number, bk: number, options: { unroll?: boolean; pad?: boolean } = {}): Tile => ({ bm, bn, bk, ...options });
 
 /** The tiles pickTile chooses from: K loops unrolled; tall also with conflict-free staging, which won at its shapes only. */
 export const TILES = {
@@ -157,7 +155,8 @@ function matmulCode(t: Tile, a: TileLoad, b: TileLoad, withBias: boolean, vec4Ou
       let rowStart = i32(workgroupId.y) * ${t.bm};
       let colStart = i32(workgroupId.x) * ${t.bn};
       let tid = i32(localIndex);
-      ${threadPosition(t.lanes ?? 2)}
+      let threadRow = tid / 16;
+      let threadCol = tid % 16;
       ${each((g, r, h) => `var ${acc(g, r, h)} = vec4<f32>(0.0);`)}
       ${A.declare} ${B.declare}
       var kNext = kBegin;
@@ -183,20 +182,6 @@ function matmulCode(t: Tile, a: TileLoad, b: TileLoad, withBias: boolean, vec4Ou
       let outBase = i32(workgroupId.z) * M * N;
       ${stores}
     }`;
-}
-
-/**
- * Thread (row, col) of the 16 x 16 from its index. A warp reads one vec4 of A per thread row it
- * spans and one of B per thread column, each step of K: 2 x 16 lanes read 2 + 16 distinct vec4s
- * (B alone is 256 bytes, two or more shared-memory wavefronts), 4 x 8 lanes 4 + 8 (one each).
- */
-function threadPosition(lanes: 2 | 4 | 8): string {
-  const cols = 32 / lanes;
-  const warpsAcross = 16 / cols;
-  return `let lane = tid % 32;
-      let warp = tid / 32;
-      let threadRow = (warp / ${warpsAcross}) * ${lanes} + lane / ${cols};
-      let threadCol = (warp % ${warpsAcross}) * ${cols} + lane % ${cols};`;
 }
 
 export interface MatMulShapes {
@@ -355,7 +340,7 @@ export function ourTileFor(s: MatMulShapes | null, dtypes: tf.DataType[], transp
 }
 
 export function tileKey(t: Tile): string {
-  return `${t.bm}x${t.bn}x${t.bk}${t.unroll ? "u" : ""}${t.pad ? "p" : ""}${t.lanes && t.lanes !== 2 ? `w${t.lanes}` : ""}`;
+  return `${t.bm}x${t.bn}x${t.bk}${t.unroll ? "u" : ""}${t.pad ? "p" : ""}`;
 }
 
 /** Our matmul of two tensors with a chosen tile (benchmarks compare tiles with it). */
@@ -383,11 +368,6 @@ export function linearWithBiasWebGpu(x: tf.Tensor, weight: tf.Tensor, bias: tf.T
 let enabled = true;
 let forcedTile: Tile | null = null;
 let forcedSplit: number | null = null;
-
-/** Lay out every picked tile's warps as `lanes` thread rows (benchmarks compare layouts in one run with it). */
-export function useTileLanes(lanes: 2 | 4 | 8): void {
-  for (const t of Object.values(TILES) as Tile[]) t.lanes = lanes;
-}
 
 /** Turn our kernel off (tfjs's runs) or on; `tile` and `split` force one tile and one K split everywhere (tests reach every variant). */
 export function useOurMatMul(on: boolean, tile: Tile | null = null, split: number | null = null): void {
