@@ -23,9 +23,9 @@ export function benchRun(mode: Mode, flags: LoRAFlags | undefined, config: Disti
   model.train();
   const parameters = model.trainableParameters();
   const optimizer = new Adam(parameters, { learningRate: 5e-5 });
-  const ids = tf.randomUniform([batch, seq], 1000, config.vocabSize, "int32");
+  const ids = tf.randomUniform([batch, seq], 1000, config.vocabSize, "int32", 1); // seeded: runs compare
   const mask = tf.onesLike(ids);
-  const labels = tf.randomUniform([batch], 0, 2, "int32");
+  const labels = tf.randomUniform([batch], 0, 2, "int32", 2);
   return {
     model,
     // One step, read back before returning.

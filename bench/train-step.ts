@@ -15,6 +15,7 @@ import type { Mode } from "../lib/train/experiment";
 import { BENCH_MODES, benchRun } from "./modes";
 import { readStep, QueuedStep } from "../lib/train/train";
 import { useOurColumnSum } from "../lib/webgpu/column-sum";
+import { bindGroupCounts, useBindGroupCache } from "../lib/webgpu/bind-groups";
 import { useAdamInPlace } from "../lib/webgpu/adam-in-place";
 
 interface Row {
@@ -25,6 +26,8 @@ interface Row {
   /** CPU time to queue a step (JavaScript, tfjs and Dawn's encoding): the step's floor if the GPU were infinitely fast. */
   queue_ms: number;
   peak_memory_bytes: number;
+  /** Per timed step, bind groups made and handed back from the cache (lib/webgpu/bind-groups.ts; zeros off WebGPU). */
+  bind_groups: { made: number; reused: number };
 }
 
 
@@ -33,6 +36,7 @@ async function measure(name: string, mode: Mode, flags: LoRAFlags | undefined, c
   let peak = 0;
   for (let i = 0; i < warmup; i++) await run.step();
   const started = performance.now();
+  const counted = bindGroupCounts();
   // As train() runs: each step is read back while the next one is queued.
   let previous: QueuedStep | null = null;
   let queueMs = 0;
@@ -46,7 +50,9 @@ async function measure(name: string, mode: Mode, flags: LoRAFlags | undefined, c
   }
   if (previous) await readStep(previous);
   const seconds = (performance.now() - started) / 1000;
-  const row = { mode: name, trainable_params: countParameters(run.model, { trainableOnly: true }), samples_per_second: (batch * steps) / seconds, step_ms: (1000 * seconds) / steps, queue_ms: queueMs / steps, peak_memory_bytes: peak };
+  const counts = bindGroupCounts();
+  const bindGroups = { made: (counts.made - counted.made) / steps, reused: (counts.reused - counted.reused) / steps };
+  const row = { mode: name, trainable_params: countParameters(run.model, { trainableOnly: true }), samples_per_second: (batch * steps) / seconds, step_ms: (1000 * seconds) / steps, queue_ms: queueMs / steps, peak_memory_bytes: peak, bind_groups: bindGroups };
   run.dispose();
   console.log(JSON.stringify(row));
   return row;
@@ -65,6 +71,7 @@ async function main(): Promise<void> {
       shape: { type: "string" }, // LAYERSxDIM, e.g. 4x256 (the stand-in backbone); heads of 64, MLP 4x wide
       "submit-batch": { type: "string" }, // tfjs's WEBGPU_DEFERRED_SUBMIT_BATCH_SIZE (dispatches per queue submit)
       "adam-three-kernels": { type: "boolean" }, // Adam in three kernels per parameter instead of one in place
+      "bind-groups-uncached": { type: "boolean" }, // a new bind group for every dispatch, as tfjs makes them
       "tfjs-sum": { type: "boolean" }, // tfjs's Sum instead of ours for sums over all axes but the last
       dawn: { type: "string" }, // Dawn toggles, e.g. enable-dawn-features=disable_robustness
       out: { type: "string" },
@@ -72,6 +79,7 @@ async function main(): Promise<void> {
   });
   const backend = await initBackend(values.backend as BackendName | "auto", { dawnFlags: values.dawn?.split(" ") });
   if (values["tfjs-sum"]) useOurColumnSum(false);
+  if (values["bind-groups-uncached"]) useBindGroupCache(false);
   if (values["adam-three-kernels"]) useAdamInPlace(false);
   if (values["submit-batch"]) tf.env().set("WEBGPU_DEFERRED_SUBMIT_BATCH_SIZE", Number(values["submit-batch"]));
   const [layers, dim] = (values.shape ?? "").split("x").map(Number);

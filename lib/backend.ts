@@ -3,7 +3,7 @@ import * as fs from "fs";
 import { registerWebGpuMatMul } from "./webgpu/matmul";
 import { registerWebGpuTranspose } from "./webgpu/transpose";
 import { registerWebGpuColumnSum } from "./webgpu/column-sum";
-import { rememberBindGroupLayouts } from "./webgpu/bind-groups";
+import { cacheBindGroups, rememberBindGroupLayouts, reuseOldestBuffers } from "./webgpu/bind-groups";
 import { uploadWithWriteBuffer } from "./webgpu/upload";
 
 /**
@@ -99,8 +99,10 @@ const starters: Record<BackendName, Starter> = {
     registerWebGpuMatMul();
     registerWebGpuTranspose();
     registerWebGpuColumnSum();
-    // Two costs on the CPU of every dispatch and upload in tfjs's webgpu backend, cut (see each file).
+    // Costs on the CPU of every dispatch and upload in tfjs's webgpu backend, cut (see each file).
     rememberBindGroupLayouts(tf.backend());
+    reuseOldestBuffers(tf.backend());
+    cacheBindGroups(tf.backend());
     uploadWithWriteBuffer(tf.backend());
     const infoDescription = adapter.info?.description || adapter.info?.device || "GPU";
     return `${infoDescription} (WebGPU)`;

@@ -2,9 +2,7 @@
 // through Dawn's Node.js binding each ask returns a new object and costs the CPU a few
 // microseconds (bench/dawn-calls.ts): some 550 times per training step. A pipeline's layout
 // never changes, so each pipeline answers with the one it gave first.
-//
-// (Reusing whole bind groups was tried too: tfjs's buffer pool hands the same kernel different
-// buffers from step to step, so fewer than one in six would have been reused.)
+// Whole bind groups are cached as well: see cacheBindGroups below.
 
 interface Pipeline {
   getBindGroupLayout(index: number): object;
@@ -36,4 +34,119 @@ export function rememberBindGroupLayouts(backend: object): void {
   device.createComputePipeline = (descriptor) => remember(createComputePipeline(descriptor));
   const createComputePipelineAsync = device.createComputePipelineAsync.bind(device);
   device.createComputePipelineAsync = async (descriptor) => remember(await createComputePipelineAsync(descriptor));
+}
+
+// Whole bind groups, cached. A training step dispatches the same kernels on the same shapes
+// every time, so its bind groups would recur if the same buffers came back from tfjs's pool. The
+// pool hands out the most recently freed buffer of a size, and the order in which a step frees
+// them permutes the assignment from step to step: fewer than one bind group in six recurred. Handed
+// the oldest free buffer instead, a step's buffers settle by its third step and then every bind
+// group recurs (test/webgpu/bind-group-cache.ts counts them). A cached group replaces a
+// createBindGroup call, 24 us of CPU on the H200's host (results/dawn-calls-gpu.json).
+
+interface PooledBuffer {
+  size: number;
+  usage: number;
+}
+
+interface BufferManager {
+  freeBuffers: Map<string, PooledBuffer[]>;
+  acquireBuffer(size: number, usage: number, mappedAtCreation?: boolean, reuse?: boolean): PooledBuffer;
+  releaseBuffer(buffer: PooledBuffer, reuse?: boolean): void;
+}
+
+const ages = new WeakMap<object, number>();
+let nextAge = 1;
+
+/** An object's number in the order this module first saw it: buffers by their first acquisition. */
+function ageOf(object: object): number {
+  let age = ages.get(object);
+  if (age === undefined) ages.set(object, (age = nextAge++));
+  return age;
+}
+
+/** Make the webgpu backend's buffer pool hand out its oldest free buffer of a size and usage (idempotent). */
+export function reuseOldestBuffers(backend: object): void {
+  const manager = (backend as { bufferManager: BufferManager }).bufferManager;
+  if (patched.has(manager)) return;
+  patched.add(manager);
+  const acquire = manager.acquireBuffer.bind(manager);
+  manager.acquireBuffer = (size, usage, mappedAtCreation, reuse) => {
+    const buffer = acquire(size, usage, mappedAtCreation, reuse);
+    ageOf(buffer);
+    return buffer;
+  };
+  const release = manager.releaseBuffer.bind(manager);
+  manager.releaseBuffer = (buffer, reuse = true) => {
+    release(buffer, reuse);
+    // tfjs pops from the end: keep each free list newest first, and move the buffer it just pushed to its place.
+    const free = manager.freeBuffers.get(`${buffer.size}_${buffer.usage}`);
+    if (!reuse || !free || free.length < 2 || free[free.length - 1] !== buffer) return;
+    free.pop();
+    const age = ageOf(buffer);
+    let at = free.length;
+    while (at > 0 && ageOf(free[at - 1]) < age) at--;
+    free.splice(at, 0, buffer);
+  };
+}
+
+interface BindGroupEntry {
+  binding: number;
+  resource: { buffer?: object; offset?: number; size?: number };
+}
+
+interface BindGroupDevice {
+  createBindGroup(descriptor: { layout: object; entries: BindGroupEntry[] }): object;
+}
+
+// A step of full fine-tuning makes about 900 bind groups, a LoRA step about 1,100; past this many
+// the cache starts again (groups of buffers since freed for good would otherwise stay in it).
+const MAX_CACHED = 16384;
+let caching = true;
+
+/** Turn the bind group cache off (every dispatch makes its own, as tfjs does) or on: the benchmark times both. */
+export function useBindGroupCache(on: boolean): void {
+  caching = on;
+}
+
+/** Key of a bind group of whole buffer bindings: its layout and each entry's buffer, offset and size; null for other resources. */
+function bindGroupKey(layout: object, entries: BindGroupEntry[]): string | null {
+  let key = String(ageOf(layout));
+  for (const { binding, resource } of entries) {
+    if (!resource.buffer) return null; // a texture view or sampler: not cached
+    key += `|${binding}:${ageOf(resource.buffer)}:${resource.offset ?? 0}:${resource.size ?? "all"}`;
+  }
+  return key;
+}
+
+const cached = new WeakSet<object>();
+const counts = { made: 0, reused: 0 };
+
+/** Bind groups made and handed back from the cache since the start (a test and the benchmark read them). */
+export function bindGroupCounts(): { made: number; reused: number } {
+  return { ...counts };
+}
+
+/** Make the device hand back the bind group it made before for the same layout and buffers (idempotent). */
+export function cacheBindGroups(backend: object): void {
+  const { device } = backend as { device: BindGroupDevice };
+  if (cached.has(device)) return;
+  cached.add(device);
+  const groups = new Map<string, object>();
+  const createBindGroup = device.createBindGroup.bind(device);
+  device.createBindGroup = (descriptor) => {
+    const key = caching ? bindGroupKey(descriptor.layout, descriptor.entries) : null;
+    let group = key === null ? undefined : groups.get(key);
+    if (group) {
+      counts.reused++;
+      return group;
+    }
+    counts.made++;
+    group = createBindGroup(descriptor);
+    if (key !== null) {
+      if (groups.size >= MAX_CACHED) groups.clear();
+      groups.set(key, group);
+    }
+    return group;
+  };
 }
