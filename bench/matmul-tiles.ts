@@ -7,7 +7,7 @@ import * as tf from "@tensorflow/tfjs";
 import * as fs from "fs";
 import { parseArgs } from "util";
 import { initBackend } from "../lib/backend";
-import { matmulShapes, matMulWithTile, splitKFor, tile, Tile, tileKey, useOurMatMul } from "../lib/webgpu/matmul";
+import { matmulShapes, matMulWithTile, splitKFor, tile, Tile, tileKey, useExactTiles, useOurMatMul } from "../lib/webgpu/matmul";
 import { MATMUL_SHAPES } from "./matmul-shapes";
 import { takesSkinny } from "../lib/webgpu/skinny";
 import { time } from "./gpu-timing";
@@ -31,9 +31,10 @@ const SPLIT_VARIANTS = 3;
 const SPLITS = [2, 3, 4, 6];
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { out: { type: "string" }, shapes: { type: "string" }, dawn: { type: "string" } } });
+  const { values } = parseArgs({ options: { out: { type: "string" }, shapes: { type: "string" }, dawn: { type: "string" }, "exact-ab": { type: "boolean" } } });
   const backend = await initBackend("webgpu", { dawnFlags: values.dawn?.split(" ") });
   const wanted = values.shapes?.split(",").map(Number);
+  if (values["exact-ab"]) return exactAB(backend, wanted, values.out);
   const rows = [];
   for (const [index, [aShape, bShape, ta, tb, what]] of MATMUL_SHAPES.entries()) {
     if (wanted && !wanted.includes(index)) continue;
@@ -65,6 +66,32 @@ async function main(): Promise<void> {
     tf.dispose([a, b]);
     // After every shape, so a run cut short by its time limit still leaves what it measured.
     if (values.out) fs.writeFileSync(values.out, JSON.stringify({ backend: backend.name, device: backend.device, dawn_flags: values.dawn ?? null, date: new Date().toISOString(), rows }, null, 2) + "\n");
+  }
+}
+
+/**
+ * Each shape as training routes it, with the bounds-free code for whole tiles and without,
+ * alternating three times (the best of each side): what dropping the bounds checks buys.
+ */
+async function exactAB(backend: { name: string; device: string }, wanted: number[] | undefined, out: string | undefined): Promise<void> {
+  const rows = [];
+  for (const [index, [aShape, bShape, ta, tb, what]] of MATMUL_SHAPES.entries()) {
+    if (wanted && !wanted.includes(index)) continue;
+    const a = tf.randomNormal(aShape);
+    const b = tf.randomNormal(bShape);
+    const gflop = (2 * (aShape.length === 3 ? aShape[0] : 1) * (ta ? aShape.at(-1)! : aShape.at(-2)!) * (tb ? bShape.at(-2)! : bShape.at(-1)!) * (ta ? aShape.at(-2)! : aShape.at(-1)!)) / 1e9;
+    const best = { exact: Infinity, checked: Infinity };
+    for (let round = 0; round < 3; round++) {
+      for (const side of ["checked", "exact"] as const) {
+        useExactTiles(side === "exact");
+        best[side] = Math.min(best[side], await time(() => tf.matMul(a, b, ta, tb)));
+      }
+    }
+    useExactTiles(true);
+    console.log(`${what.padEnd(28)} exact ${best.exact.toFixed(3)} ms (${(gflop / best.exact).toFixed(1)} TF/s), checked ${best.checked.toFixed(3)} ms (${(gflop / best.checked).toFixed(1)} TF/s)`);
+    rows.push({ what, a: aShape, b: bShape, transposeA: ta, transposeB: tb, gflop, exact_ms: best.exact, checked_ms: best.checked });
+    tf.dispose([a, b]);
+    if (out) fs.writeFileSync(out, JSON.stringify({ what: "whole tiles without bounds checks (exact) against with them (checked), as training routes each shape", backend: backend.name, device: backend.device, date: new Date().toISOString(), rows }, null, 2) + "\n");
   }
 }
 

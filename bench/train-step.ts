@@ -15,6 +15,7 @@ import type { Mode } from "../lib/train/experiment";
 import { BENCH_MODES, benchRun } from "./modes";
 import { readStep, QueuedStep } from "../lib/train/train";
 import { useOurColumnSum } from "../lib/webgpu/column-sum";
+import { useExactTiles } from "../lib/webgpu/matmul";
 import { bindGroupCounts, useBindGroupCache } from "../lib/webgpu/bind-groups";
 import { useAdamInPlace } from "../lib/webgpu/adam-in-place";
 
@@ -72,6 +73,7 @@ async function main(): Promise<void> {
       "submit-batch": { type: "string" }, // tfjs's WEBGPU_DEFERRED_SUBMIT_BATCH_SIZE (dispatches per queue submit)
       "adam-three-kernels": { type: "boolean" }, // Adam in three kernels per parameter instead of one in place
       "bind-groups-uncached": { type: "boolean" }, // a new bind group for every dispatch, as tfjs makes them
+      "checked-tiles": { type: "boolean" }, // matmul code with bounds checks even for whole tiles
       "tfjs-sum": { type: "boolean" }, // tfjs's Sum instead of ours for sums over all axes but the last
       dawn: { type: "string" }, // Dawn toggles, e.g. enable-dawn-features=disable_robustness
       out: { type: "string" },
@@ -79,6 +81,7 @@ async function main(): Promise<void> {
   });
   const backend = await initBackend(values.backend as BackendName | "auto", { dawnFlags: values.dawn?.split(" ") });
   if (values["tfjs-sum"]) useOurColumnSum(false);
+  if (values["checked-tiles"]) useExactTiles(false);
   if (values["bind-groups-uncached"]) useBindGroupCache(false);
   if (values["adam-three-kernels"]) useAdamInPlace(false);
   if (values["submit-batch"]) tf.env().set("WEBGPU_DEFERRED_SUBMIT_BATCH_SIZE", Number(values["submit-batch"]));

@@ -62,7 +62,7 @@ interface TileLoad {
 }
 
 /** WGSL for A @ B with tile t: thread (r, c) owns the 4 x 4 blocks at rows g*64 + 4r and columns g*64 + 4c, so neighbouring threads read neighbouring vec4s, without bank conflicts. */
-function matmulCode(t: Tile, a: TileLoad, b: TileLoad, withBias: boolean, vec4Out: boolean): string {
+function matmulCode(t: Tile, a: TileLoad, b: TileLoad, withBias: boolean, vec4Out: boolean, exact: boolean): string {
   const blocks = (n: number) => [...Array(n).keys()];
   const rowGroups = blocks(t.bm / 64);
   const colGroups = blocks(t.bn / 64);
@@ -95,7 +95,8 @@ function matmulCode(t: Tile, a: TileLoad, b: TileLoad, withBias: boolean, vec4Ou
     const index = kContiguous ? `(${start} + mn) * K + kNext + k` : `(kNext + k) * ${outer} + ${start} + mn`;
     const inside = `${guard} && ${start} + mn < ${outer} && kNext + k < kEnd`;
     const zero = l.vec4 ? "vec4<f32>(0.0)" : "0.0";
-    const read = l.vec4 ? `${l.operand}[min((${base} + ${index}) / 4, ${size} / 4 - 1)]` : `${l.operand}[min(${base} + ${index}, ${size} - 1)]`;
+    const read = exact ? `${l.operand}[(${base} + ${index}) / 4]`
+      : l.vec4 ? `${l.operand}[min((${base} + ${index}) / 4, ${size} / 4 - 1)]` : `${l.operand}[min(${base} + ${index}, ${size} - 1)]`;
     const at = (k: string) => `${tile}[(${k}) * ${stride} + mn / 4]`;
     const store = (slot: number) =>
       !l.vec4 ? `${at("k")}[mn % 4] = ${reg(slot)};`
@@ -105,7 +106,7 @@ function matmulCode(t: Tile, a: TileLoad, b: TileLoad, withBias: boolean, vec4Ou
       stride,
       declare: slots.map((slot) => `var ${reg(slot)} : ${l.vec4 ? "vec4<f32>" : "f32"};`).join(" "),
       clear: slots.map((slot) => `${reg(slot)} = ${zero};`).join(" "),
-      load: slots.map((slot) => `{ let v = tid + ${slot * THREADS}; ${position} ${reg(slot)} = select(${zero}, ${read}, ${inside}); }`).join("\n        "),
+      load: slots.map((slot) => `{ let v = tid + ${slot * THREADS}; ${position} ${reg(slot)} = ${exact ? read : `select(${zero}, ${read}, ${inside})`}; }`).join("\n        "),
       store: slots.map((slot) => `{ let v = tid + ${slot * THREADS}; if (${guard}) { ${position} ${store(slot)} } }`).join("\n        "),
     };
   };
@@ -125,6 +126,7 @@ function matmulCode(t: Tile, a: TileLoad, b: TileLoad, withBias: boolean, vec4Ou
   const write = (g: number, r: number, h: number) => {
     const value = acc(g, r, h);
     const column = `let col = colStart + ${h * 64} + threadCol * 4;`;
+    if (exact) return `{ ${column} result[(rowBase + col) / 4] = ${value}${withBias ? " + Bias[col / 4]" : ""}; }`;
     if (vec4Out) return `{ ${column} if (col < N) { result[(rowBase + col) / 4] = ${value}${withBias ? " + Bias[col / 4]" : ""}; } }`;
     return `{ ${column} ${[0, 1, 2, 3].map((q) => `if (col + ${q} < N) { result[rowBase + col + ${q}] = ${value}[${q}]${withBias ? ` + Bias[col + ${q}]` : ""}; }`).join(" ")} }`;
   };
@@ -132,7 +134,7 @@ function matmulCode(t: Tile, a: TileLoad, b: TileLoad, withBias: boolean, vec4Ou
     .flatMap((g) =>
       [0, 1, 2, 3].map(
         (r) => `{ let row = rowStart + ${g * 64 + r} + threadRow * 4;
-        if (row < M) {
+        if (${exact ? "true" : "row < M"}) {
           let rowBase = outBase + row * N;
           ${colGroups.map((h) => write(g, r, h)).join("\n          ")}
         } }`,
@@ -226,10 +228,13 @@ function runMatMul(backend: unknown, a: tf.TensorInfo, b: tf.TensorInfo, transpo
   if (vec4Out && bias) vec4Inputs.push("Bias");
   const layout = (l: TileLoad) => `${l.transposed ? "T" : "N"}${l.vec4 ? "4" : "1"}`;
   const kChunk = kChunkFor(s.k, t, split);
+  // Whole tiles everywhere (M, N and every chunk of K multiples of the tile's), read and written as
+  // vec4s: the code then has no bounds to check, and drops the clamps, selects and ifs.
+  const exact = exactTiles && loadA.vec4 && loadB.vec4 && vec4Out && s.m % t.bm === 0 && s.n % t.bn === 0 && kChunk * split === s.k && (t.bk * Math.max(t.bm, t.bn)) / 4 % THREADS === 0 && (t.bk * Math.min(t.bm, t.bn)) / 4 % THREADS === 0;
   return runWgslOnInfos(
     backend,
     {
-      key: `matmul-${tileKey(t)}-${layout(loadA)}${layout(loadB)}${vec4Out ? "-o4" : ""}${bias ? "-bias" : ""}`,
+      key: `matmul-${tileKey(t)}-${layout(loadA)}${layout(loadB)}${vec4Out ? "-o4" : ""}${bias ? "-bias" : ""}${exact ? "-exact" : ""}`,
       inputs,
       vec4Inputs,
       vec4Output: vec4Out,
@@ -248,7 +253,7 @@ function runMatMul(backend: unknown, a: tf.TensorInfo, b: tf.TensorInfo, transpo
         { name: "kChunk", type: "i32", value: kChunk },
         { name: "kSteps", type: "i32", value: kChunk / t.bk },
       ],
-      code: () => matmulCode(t, loadA, loadB, Boolean(bias), vec4Out),
+      code: () => matmulCode(t, loadA, loadB, Boolean(bias), vec4Out, exact),
     },
     bias ? [a, b, bias] : [a, b],
   );
@@ -366,8 +371,14 @@ export function linearWithBiasWebGpu(x: tf.Tensor, weight: tf.Tensor, bias: tf.T
 }
 
 let enabled = true;
+let exactTiles = true;
 let forcedTile: Tile | null = null;
 let forcedSplit: number | null = null;
+
+/** Turn the bounds-free code for whole tiles off or on (the benchmark times both; tests reach both). */
+export function useExactTiles(on: boolean): void {
+  exactTiles = on;
+}
 
 /** Turn our kernel off (tfjs's runs) or on; `tile` and `split` force one tile and one K split everywhere (tests reach every variant). */
 export function useOurMatMul(on: boolean, tile: Tile | null = null, split: number | null = null): void {

@@ -68,6 +68,11 @@ const tileCases = Object.values(TILES).flatMap((tile) => [
   matMulCase([130, 200], [200, 90], false, false, true, tile, 3),
   matMulCase([130, 72], [200, 72], false, true, true, tile, 3),
   matMulCase([3, 100, 40], [3, 90, 40], false, true, true, tile, 2),
+  // Whole tiles (the bounds-free code), in every layout, with K split, and in a batch.
+  matMulCase([256, 96], [96, 128], false, false, true, tile),
+  matMulCase([64, 256], [64, 128], true, false, true, tile),
+  matMulCase([256, 128], [128, 128], false, true, true, tile, 2),
+  matMulCase([2, 128, 64], [2, 128, 64], false, true, true, tile),
 ]);
 
 export const CASES: KernelCase[] = [
