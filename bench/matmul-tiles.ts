@@ -26,6 +26,11 @@ const VARIANTS: Tile[] = [
   tile(64, 64, 16, { unroll: true }),
   tile(64, 64, 16),
   tile(128, 128, 8, { unroll: true }),
+  // K steps of 32 again, since whole tiles run without bounds checks: they lost at every shape
+  // but one (session 7, results/matmul-tiles-exact.json).
+  tile(128, 128, 32, { unroll: true }),
+  tile(128, 64, 32, { unroll: true }),
+  tile(64, 128, 32, { unroll: true }),
 ];
 const SPLIT_VARIANTS = 3;
 const SPLITS = [2, 3, 4, 6];
