@@ -84,9 +84,14 @@ export function reuseOldestBuffers(backend: object): void {
     if (!reuse || !free || free.length < 2 || free[free.length - 1] !== buffer) return;
     free.pop();
     const age = ageOf(buffer);
-    let at = free.length;
-    while (at > 0 && ageOf(free[at - 1]) < age) at--;
-    free.splice(at, 0, buffer);
+    let low = 0; // binary search: the first position whose buffer is older than this one
+    let high = free.length;
+    while (low < high) {
+      const middle = (low + high) >> 1;
+      if (ageOf(free[middle]) > age) low = middle + 1;
+      else high = middle;
+    }
+    free.splice(low, 0, buffer);
   };
 }
 
