@@ -22,4 +22,7 @@ export const MATMUL_SHAPES: [number[], number[], boolean, boolean, string][] = [
   // Attention's q, k, v as one matmul (lib/models/attention-projections.ts), and its dx.
   [[6144, 768], [2304, 768], false, true, "q, k, v together: x @ W^T"],
   [[6144, 2304], [2304, 768], false, false, "q, k, v together: dx"],
+  // The other weights' gradients of full fine-tuning.
+  [[6144, 768], [6144, 3072], true, false, "dW lin2"],
+  [[6144, 2304], [6144, 768], true, false, "dW q, k, v together"],
 ];

@@ -48,10 +48,18 @@ describe("matmul plan at distilbert-base's shapes", () => {
     expect(takesSkinny(s, ta, tb)).toBe(skinny);
   });
 
-  test("a weight's gradient dy^T @ x: tfjs's kernel", () => {
-    const s = matmulShapes([6144, 768], [6144, 768], true, false)!;
-    expect(pickTile(s, true, false)).toBeNull();
-    expect(takesSkinny(s, true, false)).toBe(false);
+  test.each([
+    ["768 x 768 (attention's out projection): 36 tiles", [6144, 768], [6144, 768], TILES.large, 8],
+    ["lin1's 3072 x 768: 288 tiles", [6144, 3072], [6144, 768], TILES.tall, 4],
+    ["lin2's 768 x 3072: 288 tiles", [6144, 768], [6144, 3072], TILES.wide, 4],
+    ["q, k, v together's 2304 x 768: 216 tiles", [6144, 2304], [6144, 768], TILES.tall, 2],
+  ])("a weight's gradient dy^T @ x over 6144 tokens, %s: our kernel, K split", (_what, a, b, tile, split) => {
+    expect(plan(a, b, true, false)).toEqual({ tile, split });
+    expect(takesSkinny(matmulShapes(a, b, true, false)!, true, false)).toBe(false);
+  });
+
+  test("a weight's gradient over a short K (the classifier's, over a batch's [CLS] rows): tfjs's kernel", () => {
+    expect(plan([12, 768], [12, 768], true, false)).toEqual({ tile: null, split: 1 });
   });
 
   test("the skinny kernel: A @ B^T only, no batch, K a multiple of 4 and at least 64, N at most 16", () => {
@@ -79,6 +87,9 @@ describe("splitKFor", () => {
     expect(splitKFor(s, TILES.large, true, false)).toBe(8);
     // K = 200 has no chunk of 128 or more that is a multiple of 16.
     expect(splitKFor({ ...s, k: 200 }, TILES.large, true, false)).toBe(1);
+    // 288 tiles are enough workgroups, but with K = 6144 four chunks of 1536 still run faster.
+    expect(splitKFor({ ...s, m: 3072 }, TILES.tall, true, false)).toBe(4);
+    expect(splitKFor({ ...s, m: 3072, k: 1536 }, TILES.tall, true, false)).toBe(1);
   });
   test("other layouts split only a long K (at least 2048) under 512 tiles, in at most 4 chunks of at least 768", () => {
     expect(splitKFor(s, TILES.large, false, false)).toBe(4);

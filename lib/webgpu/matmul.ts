@@ -42,7 +42,10 @@ export function pickTile(s: MatMulShapes, transposeA: boolean, transposeB: boole
     if (s.batch > 1) return TILES.tall; // attention dv = p^T @ dctx: 20.9 vs 18.7
     // LoRA factors' gradients x^T @ dh, h^T @ dy (768 x 8): K split, 0.7 vs 0.4
     if (Math.min(s.m, s.n) < 32) return s.m >= s.n ? TILES.tall : TILES.wide;
-    return null; // weights' gradients dy^T @ x: 19.7 vs 18.9, 28.3 vs 26.3 only with K split: left to tfjs
+    // Weights' gradients dy^T @ x over a batch's tokens, K split (splitKFor), since whole tiles
+    // run bounds-free: 768 x 768 22.4 vs 19.7, lin1's 3072 x 768 30.6 vs 26.2 (matmul-tiles-exact.json).
+    if (s.k >= LONG_K) return s.m === s.n ? TILES.large : s.m > s.n ? TILES.tall : TILES.wide;
+    return null; // a short K (the classifier's gradient over a batch's [CLS] rows): tfjs's
   }
   if (Math.min(s.m, s.n) < 32) return null; // LoRA's x @ A: 0.9 vs 0.9 (dy @ B^T: lib/webgpu/skinny.ts)
   if (s.batch > 1) return s.n > 64 ? TILES.large : TILES.tall; // q @ k^T 20.5 vs 10.9; p @ v 19.4 vs 17.3
@@ -287,6 +290,8 @@ export function splitKFor(s: MatMulShapes, t: Tile, transposeA: boolean, transpo
       if (tiles * split >= ENOUGH_WORKGROUPS) break;
       if (s.k % chunks === 0 && (s.k / chunks) % t.bk === 0 && s.k / chunks >= 128) split = chunks;
     }
+    // A weight's gradient with a wave and a bit of tiles (lin1's 3072 x 768: 288 of 128 x 64) and a long K.
+    if (split === 1 && s.k >= LONG_K && tiles < 2 * ENOUGH_WORKGROUPS) return Math.min(4, Math.floor(s.k / LONG_K_CHUNK));
     return split;
   }
   if (s.k >= LONG_K && tiles < 2 * ENOUGH_WORKGROUPS) return Math.min(4, Math.floor(s.k / LONG_K_CHUNK));

@@ -81,6 +81,9 @@ export const CASES: KernelCase[] = [
   matMulCase([3, 100, 40], [3, 40, 90], false, false),
   matMulCase([64, 130, 40], [64, 130, 40], false, true),
   matMulCase([64, 40, 130], [64, 40, 130], true, false),
+  // A weight's gradient over a long K of tokens (ours, K split in 16) and over a short one (tfjs's).
+  matMulCase([2048, 128], [2048, 64], true, false),
+  matMulCase([12, 96], [12, 64], true, false),
   // LoRA's four products with r = 8 (lib/webgpu/skinny.ts), at a row count that is not a multiple of 8.
   matMulCase([203, 96], [96, 8], false, false),
   matMulCase([203, 96], [8, 96], false, true),
