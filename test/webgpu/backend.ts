@@ -34,3 +34,28 @@ export function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
   for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
   return m;
 }
+
+/**
+ * Run a check script on webgpu: start it, run `check`, and print its report as one JSON line (the
+ * test reads the last line). Exits 1 on an error, or if the device reported any: a WGSL error is
+ * reported on the device, not thrown.
+ */
+export function runCheck(check: () => Promise<object>): void {
+  const run = async () => {
+    await startWebGpu();
+    const errors: string[] = [];
+    const device = (tf.backend() as unknown as { device: { onuncapturederror: ((event: { error: { message: string } }) => void) | null } }).device;
+    device.onuncapturederror = (event) => errors.push(event.error.message);
+    const report = await check();
+    if (errors.length > 0) throw new Error(`WebGPU reported ${errors.length} error(s); the first:\n${errors[0]}`);
+    console.log(JSON.stringify(report));
+    tf.disposeVariables();
+  };
+  run().then(
+    () => process.exit(0),
+    (error) => {
+      console.error(error);
+      process.exit(1);
+    },
+  );
+}

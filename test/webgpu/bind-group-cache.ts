@@ -2,8 +2,7 @@ import "../../scripts/gpu/dirname-shim";
 // Trains a small encoder a few steps on webgpu, as train() queues them, and prints one JSON line:
 // per step, the bind groups made and reused, and the losses with the bind group cache on and off.
 // Run by webgpu-bind-groups.test.ts in its own process (the `webgpu` package is an ES module).
-import * as tf from "@tensorflow/tfjs";
-import { startWebGpu } from "./backend";
+import { runCheck } from "./backend";
 import { distilBertConfig } from "../../lib/models/distilbert";
 import { BENCH_MODES, benchRun } from "../../bench/modes";
 import { readStep, QueuedStep } from "../../lib/train/train";
@@ -31,8 +30,7 @@ async function train(modeName: string) {
   return { steps, losses };
 }
 
-async function main(): Promise<void> {
-  await startWebGpu();
+runCheck(async () => {
   const report: Record<string, unknown> = {};
   for (const mode of ["lora-qv-r8", "full"]) {
     useBindGroupCache(true);
@@ -41,12 +39,6 @@ async function main(): Promise<void> {
     const uncachedRun = await train(mode);
     report[mode] = { steps: cachedRun.steps, losses: cachedRun.losses, uncachedSteps: uncachedRun.steps, uncachedLosses: uncachedRun.losses };
   }
-  console.log(JSON.stringify(report));
-  tf.disposeVariables();
-  process.exit(0);
-}
-
-main().catch((error) => {
-  console.error(error);
-  process.exit(1);
+  useBindGroupCache(true);
+  return report;
 });
