@@ -40,9 +40,11 @@ export function rememberBindGroupLayouts(backend: object): void {
 // every time, so its bind groups would recur if the same buffers came back from tfjs's pool. The
 // pool hands out the most recently freed buffer of a size, and the order in which a step frees
 // them permutes the assignment from step to step: fewer than one bind group in six recurred. Handed
-// the oldest free buffer instead, a step's buffers settle by its third step and then every bind
-// group recurs (test/webgpu/bind-group-cache.ts counts them). A cached group replaces a
-// createBindGroup call, 24 us of CPU on the H200's host (results/dawn-calls-gpu.json).
+// the oldest free buffer instead, a step's buffers settle within a few steps and then its bind
+// groups recur: all of them for a small encoder (test/webgpu/bind-group-cache.ts counts them), and
+// at distilbert-base's shape on the H200 426 of a LoRA step's 453 and all 630 of a full step's
+// (train-step.ts's bind_groups). A cached group replaces a createBindGroup call, 24 us of CPU on
+// the H200's host (results/dawn-calls-gpu.json).
 
 interface PooledBuffer {
   size: number;
@@ -104,7 +106,7 @@ interface BindGroupDevice {
   createBindGroup(descriptor: { layout: object; entries: BindGroupEntry[] }): object;
 }
 
-// A step of full fine-tuning makes about 900 bind groups, a LoRA step about 1,100; past this many
+// A LoRA step of distilbert-base makes about 450 bind groups, a full one about 630; past this many
 // the cache starts again (groups of buffers since freed for good would otherwise stay in it).
 const MAX_CACHED = 16384;
 let caching = true;

@@ -233,7 +233,8 @@ function runMatMul(backend: unknown, a: tf.TensorInfo, b: tf.TensorInfo, transpo
   const kChunk = kChunkFor(s.k, t, split);
   // Whole tiles everywhere (M, N and every chunk of K multiples of the tile's), read and written as
   // vec4s: the code then has no bounds to check, and drops the clamps, selects and ifs.
-  const exact = exactTiles && loadA.vec4 && loadB.vec4 && vec4Out && s.m % t.bm === 0 && s.n % t.bn === 0 && kChunk * split === s.k && (t.bk * Math.max(t.bm, t.bn)) / 4 % THREADS === 0 && (t.bk * Math.min(t.bm, t.bn)) / 4 % THREADS === 0;
+  const stagedByAllThreads = (span: number) => ((t.bk * span) / 4) % THREADS === 0; // no thread's vec4 slot left over
+  const exact = exactTiles && loadA.vec4 && loadB.vec4 && vec4Out && s.m % t.bm === 0 && s.n % t.bn === 0 && kChunk * split === s.k && stagedByAllThreads(t.bm) && stagedByAllThreads(t.bn);
   return runWgslOnInfos(
     backend,
     {
