@@ -27,8 +27,8 @@ interface Row {
   /** CPU time to queue a step (JavaScript, tfjs and Dawn's encoding): the step's floor if the GPU were infinitely fast. */
   queue_ms: number;
   peak_memory_bytes: number;
-  /** Per timed step, bind groups made and handed back from the cache (lib/webgpu/bind-groups.ts; zeros off WebGPU). */
-  bind_groups: { made: number; reused: number };
+  /** Per timed step, bind groups made and handed back from the cache (lib/webgpu/bind-groups.ts; zeros off WebGPU), and those made while each step was queued. */
+  bind_groups: { made: number; reused: number; made_per_step: number[] };
 }
 
 
@@ -41,10 +41,13 @@ async function measure(name: string, mode: Mode, flags: LoRAFlags | undefined, c
   // As train() runs: each step is read back while the next one is queued.
   let previous: QueuedStep | null = null;
   let queueMs = 0;
+  const madePerStep: number[] = [];
   for (let i = 0; i < steps; i++) {
     const queueStarted = performance.now();
+    const made = bindGroupCounts().made;
     const queued = run.queue();
     queueMs += performance.now() - queueStarted;
+    madePerStep.push(bindGroupCounts().made - made);
     if (previous) await readStep(previous);
     previous = queued;
     peak = Math.max(peak, tf.memory().numBytes);
@@ -52,7 +55,7 @@ async function measure(name: string, mode: Mode, flags: LoRAFlags | undefined, c
   if (previous) await readStep(previous);
   const seconds = (performance.now() - started) / 1000;
   const counts = bindGroupCounts();
-  const bindGroups = { made: (counts.made - counted.made) / steps, reused: (counts.reused - counted.reused) / steps };
+  const bindGroups = { made: (counts.made - counted.made) / steps, reused: (counts.reused - counted.reused) / steps, made_per_step: madePerStep };
   const row = { mode: name, trainable_params: countParameters(run.model, { trainableOnly: true }), samples_per_second: (batch * steps) / seconds, step_ms: (1000 * seconds) / steps, queue_ms: queueMs / steps, peak_memory_bytes: peak, bind_groups: bindGroups };
   run.dispose();
   console.log(JSON.stringify(row));
