@@ -7,7 +7,7 @@ import * as tf from "@tensorflow/tfjs";
 import * as fs from "fs";
 import { parseArgs } from "util";
 import { initBackend } from "../lib/backend";
-import { matmulShapes, matMulWithTile, splitKFor, tile, Tile, tileKey, useExactTiles, useOurMatMul } from "../lib/webgpu/matmul";
+import { MatMulShapes, matmulShapes, matMulWithTile, splitKFor, tile, Tile, tileKey, useExactTiles, useOurMatMul } from "../lib/webgpu/matmul";
 import { MATMUL_SHAPES } from "./matmul-shapes";
 import { takesSkinny } from "../lib/webgpu/skinny";
 import { time } from "./gpu-timing";
@@ -35,6 +35,9 @@ const VARIANTS: Tile[] = [
 const SPLIT_VARIANTS = 3;
 const SPLITS = [2, 3, 4, 6];
 
+/** A product's work: two flops per multiply-add. */
+const gflopOf = (s: MatMulShapes) => (2 * s.batch * s.m * s.n * s.k) / 1e9;
+
 async function main(): Promise<void> {
   const { values } = parseArgs({ options: { out: { type: "string" }, shapes: { type: "string" }, dawn: { type: "string" }, "exact-ab": { type: "boolean" } } });
   const backend = await initBackend("webgpu", { dawnFlags: values.dawn?.split(" ") });
@@ -45,16 +48,13 @@ async function main(): Promise<void> {
     if (wanted && !wanted.includes(index)) continue;
     const a = tf.randomNormal(aShape);
     const b = tf.randomNormal(bShape);
-    const m = ta ? aShape.at(-1)! : aShape.at(-2)!;
-    const k = ta ? aShape.at(-2)! : aShape.at(-1)!;
-    const n = tb ? bShape.at(-2)! : bShape.at(-1)!;
-    const batch = aShape.length === 3 ? aShape[0] : 1;
-    const gflop = (2 * batch * m * n * k) / 1e9;
+    const shapes = matmulShapes(aShape, bShape, ta, tb)!;
+    const { m, n, k } = shapes;
+    const gflop = gflopOf(shapes);
     useOurMatMul(false);
     const tfjsMs = await time(() => tf.matMul(a, b, ta, tb));
     useOurMatMul(true);
     const timings: Record<string, number> = {};
-    const shapes = matmulShapes(aShape, bShape, ta, tb)!;
     for (const [index, variant] of VARIANTS.entries()) {
       const split = splitKFor(shapes, variant, ta, tb);
       timings[tileKey(variant) + (split > 1 ? `/split${split}` : "")] = await time(() => matMulWithTile(a, b, ta, tb, variant));
@@ -84,7 +84,7 @@ async function exactAB(backend: { name: string; device: string }, wanted: number
     if (wanted && !wanted.includes(index)) continue;
     const a = tf.randomNormal(aShape);
     const b = tf.randomNormal(bShape);
-    const gflop = (2 * (aShape.length === 3 ? aShape[0] : 1) * (ta ? aShape.at(-1)! : aShape.at(-2)!) * (tb ? bShape.at(-2)! : bShape.at(-1)!) * (ta ? aShape.at(-2)! : aShape.at(-1)!)) / 1e9;
+    const gflop = gflopOf(matmulShapes(aShape, bShape, ta, tb)!);
     const best = { exact: Infinity, checked: Infinity };
     for (let round = 0; round < 3; round++) {
       for (const side of ["checked", "exact"] as const) {
