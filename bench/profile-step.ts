@@ -7,6 +7,8 @@ import "../scripts/gpu/dirname-shim";
 import * as tf from "@tensorflow/tfjs";
 import * as fs from "fs";
 import { parseArgs } from "util";
+import { useFusedSoftmaxDropout } from "../lib/webgpu/softmax";
+import { useSkinnyFactorKernels } from "../lib/webgpu/skinny";
 import { initBackend, BackendName } from "../lib/backend";
 import { distilBertConfig } from "../lib/models/distilbert";
 import { BENCH_MODES, benchRun } from "./modes";
@@ -52,10 +54,14 @@ async function main(): Promise<void> {
       modes: { type: "string", default: "lora-qv-r8" },
       small: { type: "boolean" },
       top: { type: "string", default: "25" },
+      "unfused-softmax-dropout": { type: "boolean" }, // attention's softmax and dropout as two kernels each way
+      "tiled-lora-factors": { type: "boolean" }, // x @ A on tfjs's kernel, LoRA factors' gradients on our K-split tiles
       out: { type: "string" },
     },
   });
   const backend = await initBackend(values.backend as BackendName | "auto");
+  if (values["unfused-softmax-dropout"]) useFusedSoftmaxDropout(false);
+  if (values["tiled-lora-factors"]) useSkinnyFactorKernels(false);
   const results = [];
   for (const mode of values.modes!.split(",")) {
     const r = await profileMode(mode, Boolean(values.small), Number(values.batch), Number(values.seq));
@@ -77,7 +83,7 @@ async function main(): Promise<void> {
       console.log(`  ${g.ms.toFixed(2).padStart(9)} ms ${String(g.count).padStart(5)}x  ${g.kernel} ${g.shapes}`);
     }
   }
-  if (values.out) fs.writeFileSync(values.out, JSON.stringify({ backend: backend.name, device: backend.device, date: new Date().toISOString(), results }, null, 2) + "\n");
+  if (values.out) fs.writeFileSync(values.out, JSON.stringify({ backend: backend.name, device: backend.device, date: new Date().toISOString(), argv: process.argv.slice(2), results }, null, 2) + "\n");
 }
 
 main().catch((error) => {

@@ -1,6 +1,6 @@
 import { matmulShapes, pickTile, splitKFor, TILES } from "../lib/webgpu/matmul";
 import { swapsMiddleAxes } from "../lib/webgpu/transpose";
-import { takesSkinny } from "../lib/webgpu/skinny";
+import { gradientChunks, takesSkinny, takesSkinnyGradient, useSkinnyFactorKernels } from "../lib/webgpu/skinny";
 
 // Which kernel and tile each matmul of a DistilBERT training step gets (batch 12 x 512 tokens),
 // and how K is split: the choices bench/matmul-tiles.ts measured on the H200. The kernels'
@@ -38,7 +38,7 @@ describe("matmul plan at distilbert-base's shapes", () => {
   });
 
   test.each([
-    ["LoRA x @ A", [6144, 768], [768, 8], false, false, null, false],
+    ["LoRA x @ A", [6144, 768], [768, 8], false, false, null, true],
     ["LoRA dh = dy @ B^T", [6144, 768], [8, 768], false, true, null, true],
     ["LoRA h @ B", [6144, 8], [8, 768], false, false, TILES.wide, false],
     ["LoRA dh @ A^T", [6144, 8], [768, 8], false, true, TILES.tall, false],
@@ -62,21 +62,42 @@ describe("matmul plan at distilbert-base's shapes", () => {
     expect(plan([12, 768], [12, 768], true, false)).toEqual({ tile: null, split: 1 });
   });
 
-  test("the skinny kernel: A @ B^T only, no batch, K a multiple of 4 and at least 64, N at most 16", () => {
+  test("the skinny kernel: A @ B^T or A @ B (N a multiple of 4), no batch, K a multiple of 4 and at least 64, N at most 16", () => {
     const s = { batch: 1, m: 6144, n: 8, k: 768, aBatch: 1, bBatch: 1 };
     expect(takesSkinny(s, false, true)).toBe(true);
     expect(takesSkinny({ ...s, n: 16, k: 3072 }, false, true)).toBe(true); // LoRA on lin2: dy @ B^T
-    expect(takesSkinny(s, false, false)).toBe(false);
+    expect(takesSkinny(s, false, false)).toBe(true); // x @ A
+    expect(takesSkinny({ ...s, n: 6 }, false, false)).toBe(false); // B [K, 6]: rows not whole vec4s
+    expect(takesSkinny({ ...s, n: 6 }, false, true)).toBe(true);
     expect(takesSkinny(s, true, true)).toBe(false);
     expect(takesSkinny({ ...s, batch: 2, aBatch: 2 }, false, true)).toBe(false);
     expect(takesSkinny({ ...s, k: 770 }, false, true)).toBe(false);
     expect(takesSkinny({ ...s, n: 17 }, false, true)).toBe(false);
   });
 
-  test("LoRA factors' gradients split K = 6144 tokens into 32 chunks of 192", () => {
-    // dA = x^T @ dh is 768 x 8: 6 tiles of 128 x 64 alone, 192 workgroups split.
-    expect(plan([6144, 768], [6144, 8], true, false)).toEqual({ tile: TILES.tall, split: 32 });
-    expect(plan([6144, 8], [6144, 768], true, false)).toEqual({ tile: TILES.wide, split: 32 });
+  test("LoRA factors' gradients: the skinny gradient kernel, K = 6144 tokens in chunks (else our tiles, K split in 32)", () => {
+    const dA = matmulShapes([6144, 768], [6144, 8], true, false)!; // x^T @ dh
+    const dB = matmulShapes([6144, 8], [6144, 768], true, false)!; // h^T @ dy
+    const dBlin1 = matmulShapes([6144, 8], [6144, 3072], true, false)!; // LoRA on the MLP
+    for (const s of [dA, dB, dBlin1]) expect(takesSkinnyGradient(s, true, false)).toBe(true);
+    // 768 columns are 3 workgroups of 256 wide: 86 chunks of 72 tokens make 258 workgroups; 3072 are 12: 22 chunks.
+    expect(gradientChunks(6144, 768)).toBe(86);
+    expect(gradientChunks(6144, 3072)).toBe(22);
+    expect(gradientChunks(40, 768)).toBe(2); // at least 16 tokens a chunk
+    expect(takesSkinnyGradient(dA, false, false)).toBe(false);
+    expect(takesSkinnyGradient({ ...dA, n: 17 }, true, false)).toBe(false); // both sides wide: tiles
+    expect(takesSkinnyGradient({ ...dA, m: 766 }, true, false)).toBe(false); // wide side not whole vec4s
+    expect(takesSkinnyGradient({ ...dA, batch: 2, aBatch: 2, bBatch: 2 }, true, false)).toBe(false);
+    // Switched off (the benchmark's before): our K-split tiles, as before, and tfjs's x @ A.
+    useSkinnyFactorKernels(false);
+    try {
+      expect(takesSkinnyGradient(dA, true, false)).toBe(false);
+      expect(takesSkinny(matmulShapes([6144, 768], [768, 8], false, false)!, false, false)).toBe(false);
+      expect(plan([6144, 768], [6144, 8], true, false)).toEqual({ tile: TILES.tall, split: 32 });
+      expect(plan([6144, 8], [6144, 768], true, false)).toEqual({ tile: TILES.wide, split: 32 });
+    } finally {
+      useSkinnyFactorKernels(true);
+    }
   });
 });
 

@@ -196,9 +196,9 @@ export class DistilBertSelfAttention extends Module {
       splitHeads(this.v_lin.forward(x)),
     ];
     const scores = tf.matMul(q, k, false, true).reshape([B, H, T, T]); // [B, H, T(query), T(key)]
-    // Padding keys' scores drop by 1e9: their softmax weight underflows to exactly 0.
-    let weights = F.maskedSoftmax(scores, attentionMask);
-    weights = this.dropout.forward(weights);
+    // Padding keys' scores drop by 1e9: their softmax weight underflows to exactly 0. Then dropout
+    // on the weights, as this.dropout.forward(F.maskedSoftmax(...)), in one kernel on WebGPU.
+    const weights = F.maskedSoftmaxDropout(scores, attentionMask, this.dropout);
     const context = tf.matMul(weights.reshape([B * H, T, T]), v); // [B*H, T, headDim]
     const merged = context.reshape([B, H, T, headDim]).transpose([0, 2, 1, 3]).reshape([B, T, this.dim]);
     return this.out_lin.forward(merged);

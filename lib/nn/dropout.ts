@@ -11,7 +11,7 @@ import * as tf from "@tensorflow/tfjs";
 const KERNEL = "LoRABookDropout";
 
 /** lowbias32 (C. Wellons): a well-mixed 32-bit integer hash. */
-function hash32(x: number): number {
+export function hash32(x: number): number {
   x ^= x >>> 16;
   x = Math.imul(x, 0x7feb352d);
   x ^= x >>> 15;
@@ -54,7 +54,8 @@ function dropoutCpu({ inputs, attrs, backend }: { inputs: tf.NamedTensorInfoMap;
   return info ?? cpu.makeTensorInfo!(x.shape, "float32", out);
 }
 
-const WGSL_HASH = `
+/** WGSL of hash32. */
+export const WGSL_HASH = `
   fn hash32(v : u32) -> u32 {
     var x = v;
     x = x ^ (x >> 16u);

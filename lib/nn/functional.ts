@@ -3,7 +3,8 @@ import { customOp } from "./autograd";
 import { isWebGpu } from "../webgpu/program";
 import { layerNormForwardWebGpu, layerNormBackwardWebGpu } from "../webgpu/layernorm";
 import { geluForwardWebGpu, geluBackwardWebGpu } from "../webgpu/elementwise";
-import { maskedSoftmaxWebGpu, softmaxBackwardWebGpu } from "../webgpu/softmax";
+import { maskedSoftmaxDropoutBackwardWebGpu, maskedSoftmaxDropoutWebGpu, maskedSoftmaxWebGpu, softmaxBackwardWebGpu, takesFusedSoftmaxDropout } from "../webgpu/softmax";
+import { nextSeed } from "./random";
 import { linearWithBiasWebGpu, webGpuLinearTakes } from "../webgpu/matmul";
 
 // Stateless math shared by the layers, named after torch.nn.functional.
@@ -81,6 +82,31 @@ export function maskedSoftmax(scores: tf.Tensor, attentionMask: tf.Tensor): tf.T
     },
     (dy, [y]) => ({
       scores: () => (isWebGpu() ? softmaxBackwardWebGpu(dy, y) : tf.mul(y, tf.sub(dy, tf.sum(tf.mul(dy, y), -1, true)))),
+      mask: () => tf.zerosLike(mask), // a mask has no gradient
+    }),
+  );
+}
+
+/**
+ * dropout.forward(maskedSoftmax(scores, attentionMask)): the attention's weights, then dropout on
+ * them. On WebGPU while training, one kernel each way (lib/webgpu/softmax.ts): the undropped
+ * weights are never written, and the backward recomputes them from the scores. Same numbers, same
+ * random stream: the seed is drawn exactly when dropout.forward would draw it.
+ */
+export function maskedSoftmaxDropout(scores: tf.Tensor, attentionMask: tf.Tensor, dropout: { p: number; training: boolean; forward(x: tf.Tensor): tf.Tensor }): tf.Tensor {
+  const fused = isWebGpu() && dropout.training && dropout.p > 0 && dropout.p < 1 && scores.rank === 4 && takesFusedSoftmaxDropout(scores.shape[3] ?? 0);
+  if (!fused) return dropout.forward(maskedSoftmax(scores, attentionMask));
+  const rate = dropout.p;
+  const seed = nextSeed();
+  const mask = attentionMask.toFloat();
+  return customOp(
+    { scores, mask },
+    (save) => {
+      save([scores, mask]);
+      return maskedSoftmaxDropoutWebGpu(scores, mask, rate, seed);
+    },
+    (dy, [scoresSaved, maskSaved]) => ({
+      scores: () => maskedSoftmaxDropoutBackwardWebGpu(dy, scoresSaved, maskSaved, rate, seed),
       mask: () => tf.zerosLike(mask), // a mask has no gradient
     }),
   );

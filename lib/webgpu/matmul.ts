@@ -1,6 +1,6 @@
 import * as tf from "@tensorflow/tfjs";
 import { dispatch2d, overrideWebGpuKernel, runWgslOnInfos, WORKGROUP_INDEX } from "./program";
-import { runSkinny, takesSkinny } from "./skinny";
+import { runSkinny, runSkinnyGradient, takesSkinny, takesSkinnyGradient } from "./skinny";
 
 // A register-tiled fp32 matmul in WGSL, in place of tfjs's BatchMatMul kernel on WebGPU. Each
 // workgroup computes a BM x BN tile of the output; its 16 x 16 threads each hold a few 4 x 4
@@ -47,7 +47,7 @@ export function pickTile(s: MatMulShapes, transposeA: boolean, transposeB: boole
     if (s.k >= LONG_K) return s.m === s.n ? TILES.large : s.m > s.n ? TILES.tall : TILES.wide;
     return null; // a short K (the classifier's gradient over a batch's [CLS] rows): tfjs's
   }
-  if (Math.min(s.m, s.n) < 32) return null; // LoRA's x @ A: 0.9 vs 0.9 (dy @ B^T: lib/webgpu/skinny.ts)
+  if (Math.min(s.m, s.n) < 32) return null; // LoRA's x @ A, where the skinny kernel does not take it: 0.9 vs 0.9 (lib/webgpu/skinny.ts)
   if (s.batch > 1) return s.n > 64 ? TILES.large : TILES.tall; // q @ k^T 20.5 vs 10.9; p @ v 19.4 vs 17.3
   if (s.n >= 2048 || s.k >= LONG_K) return TILES.large; // lin1 31.1 vs 13.4, lin2's dx 32.8 vs 22.4; lin2 (K split) 28.5 vs 13.1
   return transposeB ? TILES.tall : TILES.wide; // q/k/v/out 22.0 vs 10.7; dy @ W 23.6 vs 18.6
@@ -399,10 +399,12 @@ export function registerWebGpuMatMul(): void {
     const { a, b } = args.inputs as { a: tf.TensorInfo; b: tf.TensorInfo };
     const { transposeA, transposeB } = args.attrs as unknown as { transposeA: boolean; transposeB: boolean };
     const s = matmulShapes(a.shape, b.shape, transposeA, transposeB);
-    const skinny = enabled && !forcedTile && s !== null && a.dtype === "float32" && b.dtype === "float32" && takesSkinny(s, transposeA, transposeB);
-    const t = skinny ? null : ourTileFor(s, [a.dtype, b.dtype], transposeA, transposeB);
-    if ((!t && !skinny) || !s) return original(args);
-    const out = skinny ? runSkinny(args.backend, a, b, s) : runPlanned(args.backend, a, b, transposeA, transposeB, s, t!);
+    const float32 = enabled && !forcedTile && s !== null && a.dtype === "float32" && b.dtype === "float32";
+    const skinny = float32 && takesSkinny(s, transposeA, transposeB);
+    const gradient = float32 && !skinny && takesSkinnyGradient(s, transposeA, transposeB);
+    const t = skinny || gradient ? null : ourTileFor(s, [a.dtype, b.dtype], transposeA, transposeB);
+    if ((!t && !skinny && !gradient) || !s) return original(args);
+    const out = skinny ? runSkinny(args.backend, a, b, s, transposeB) : gradient ? runSkinnyGradient(args.backend, a, b, s) : runPlanned(args.backend, a, b, transposeA, transposeB, s, t!);
     // tfjs's shape: the broadcast batch dims, then M, N.
     const batchShape = (a.shape.length >= b.shape.length ? a.shape : b.shape).slice(0, -2);
     return { ...out, shape: [...batchShape, s.m, s.n] };

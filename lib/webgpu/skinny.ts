@@ -1,33 +1,47 @@
 import * as tf from "@tensorflow/tfjs";
 import { dispatch2d, runWgslOnInfos, WORKGROUP_INDEX } from "./program";
+import { runColumnSum } from "./column-sum";
 import type { MatMulShapes } from "./matmul";
 
-// LoRA's backward computes dh = dy @ B^T: [tokens, 768] @ [768, r = 8] with B stored [8, 768], a
-// product with a long K and 8 outputs per row. A tiled kernel wastes most of its tile on it;
-// tfjs's ran it at ~90 us. All it needs is to read dy once (~7 us at the H200's bandwidth). Here
-// each row is read by 32 threads striding over K in vec4s (a warp reads 512 contiguous bytes), each
-// keeping r partial sums, added up in workgroup memory. Measured (results/matmul-tiles.json,
-// "skinny-small-n"): 0.064 ms against tfjs's 0.090. The same idea for x @ A (A stored [768, 8])
-// and for the K = 8 products h @ B, dh @ A^T lost to tfjs's kernel or to our tiles, so those stay there.
+// LoRA's products have one side of r = 8: a tiled kernel wastes most of its tile on them, and each
+// needs little more than one read of its wide operand (~5 us for [6144, 768] at the H200's
+// bandwidth). Timed one by one on the GPU (bench/profile-step.ts), tfjs's kernel took 44 us for
+// x @ A, and our K-split tiles 60-65 us for the factors' gradients; a LoRA step runs each of them
+// once per adapted layer.
+// - Products with a long K and at most 16 outputs per row, x @ A and dh = dy @ B^T: each row is
+//   read by 32 threads striding over K in vec4s (a warp reads 512 contiguous bytes), each keeping
+//   the row's partial sums, added up in workgroup memory.
+// - The factors' gradients, dA = x^T @ dh and dB = h^T @ dy: a sum over the batch's tokens of outer
+//   products of a wide row and a narrow one. Each workgroup sums a chunk of tokens for 256 of the
+//   wide side's columns (64 threads of vec4 columns, four lanes of threads taking every fourth
+//   token), and lib/webgpu/column-sum.ts adds the chunks' partial products.
 
 const THREADS = 256;
 const ROWS_PER_GROUP = THREADS / 32;
-/** Largest output width this kernel takes (registers per thread grow with it). */
+/** Largest narrow side these kernels take (registers per thread grow with it). */
 const SKINNY_MAX = 16;
 
-/** Whether the skinny kernel takes a product: A [M, K] @ B^T with B [N, K], N <= 16, K = 4j >= 64, no batch. */
+/** Whether the skinny kernel takes a product: A [M, K] @ B^T (B [N, K]) or A @ B (B [K, N], N = 4j), N <= 16, K = 4j >= 64, no batch. */
 export function takesSkinny(s: MatMulShapes, transposeA: boolean, transposeB: boolean): boolean {
-  return s.batch === 1 && !transposeA && transposeB && s.n <= SKINNY_MAX && s.k % 4 === 0 && s.k >= 64;
+  const bFits = transposeB || (s.n % 4 === 0 && factorKernels);
+  return s.batch === 1 && !transposeA && bFits && s.n <= SKINNY_MAX && s.k % 4 === 0 && s.k >= 64;
 }
 
-/** out [1, M, N] = A [M, K] @ B^T, B [N, K] (check takesSkinny first). */
-export function runSkinny(backend: unknown, a: tf.TensorInfo, b: tf.TensorInfo, s: MatMulShapes): tf.TensorInfo {
+/** out [1, M, N] = A [M, K] @ B^T with B [N, K], or A @ B with B [K, N] (check takesSkinny first). */
+export function runSkinny(backend: unknown, a: tf.TensorInfo, b: tf.TensorInfo, s: MatMulShapes, transposeB: boolean): tf.TensorInfo {
   const n = s.n;
   const outputs = [...Array(n).keys()];
+  // B [K, N]: the four rows of B under a vec4 of A, N / 4 vec4s each; B^T [N, K]: one vec4 per output.
+  const quads = transposeB ? [] : [...Array(n / 4).keys()];
+  const accumulate = transposeB
+    ? outputs.map((j) => `acc${j} = acc${j} + dot(x, B[${j} * K4 + k4]);`).join("\n          ")
+    : quads.map((j) => `acc${j} = acc${j} + ${[0, 1, 2, 3].map((q) => `x[${q}] * B[(k4 * 4 + ${q}) * ${n / 4} + ${j}]`).join(" + ")};`).join("\n          ");
+  const declare = transposeB ? outputs.map((j) => `var acc${j} = 0.0;`).join(" ") : quads.map((j) => `var acc${j} = vec4<f32>(0.0);`).join(" ");
+  const keep = transposeB ? outputs.map((j) => `sums[base + ${j}] = acc${j};`).join(" ") : quads.map((j) => [0, 1, 2, 3].map((q) => `sums[base + ${j * 4 + q}] = acc${j}[${q}];`).join(" ")).join(" ");
   return runWgslOnInfos(
     backend,
     {
-      key: `skinny-${n}`,
+      key: `skinny-${transposeB ? "t" : "n"}-${n}`,
       inputs: { A: null, B: null },
       vec4Inputs: ["A", "B"],
       outputShape: [1, s.m, n],
@@ -44,13 +58,13 @@ export function runSkinny(backend: unknown, a: tf.TensorInfo, b: tf.TensorInfo, 
         let lane = i32(localIndex) % 32;
         let rowInGroup = i32(localIndex) / 32;
         let row = min(${WORKGROUP_INDEX} * ${ROWS_PER_GROUP} + rowInGroup, uniforms.M - 1); // past the end: redo the last row
-        ${outputs.map((j) => `var acc${j} = 0.0;`).join(" ")}
+        ${declare}
         for (var k4 = lane; k4 < K4; k4 = k4 + 32) {
           let x = A[row * K4 + k4];
-          ${outputs.map((j) => `acc${j} = acc${j} + dot(x, B[${j} * K4 + k4]);`).join("\n          ")}
+          ${accumulate}
         }
         let base = (rowInGroup * 32 + lane) * ${n};
-        ${outputs.map((j) => `sums[base + ${j}] = acc${j};`).join(" ")}
+        ${keep}
         workgroupBarrier();
         // Thread (row, j) for j < N adds the 32 lanes' partial sums of output j.
         if (lane < ${n}) {
@@ -62,4 +76,94 @@ export function runSkinny(backend: unknown, a: tf.TensorInfo, b: tf.TensorInfo, 
     },
     [a, b],
   );
+}
+
+const GRADIENT_COLUMNS = 64; // vec4 columns of the wide operand per workgroup
+const GRADIENT_LANES = 4;
+// About two workgroups for each of a large GPU's cores (the H200 has 132 SMs).
+const GRADIENT_WORKGROUPS = 256;
+
+/** Whether the factor-gradient kernel takes A^T @ B: no batch, one side (M or N) at most 16, the other a multiple of 4, K >= 64. */
+export function takesSkinnyGradient(s: MatMulShapes, transposeA: boolean, transposeB: boolean): boolean {
+  if (!factorKernels || s.batch !== 1 || !transposeA || transposeB || s.k < 64) return false;
+  const narrow = Math.min(s.m, s.n);
+  const wide = Math.max(s.m, s.n);
+  return narrow <= SKINNY_MAX && wide % 4 === 0 && wide > SKINNY_MAX;
+}
+
+/** Into how many chunks the factor-gradient kernel splits K tokens for a wide side of `wide` columns. */
+export function gradientChunks(k: number, wide: number): number {
+  const columnGroups = Math.ceil(wide / 4 / GRADIENT_COLUMNS);
+  return Math.max(1, Math.min(Math.ceil(GRADIENT_WORKGROUPS / columnGroups), Math.floor(k / (4 * GRADIENT_LANES)), 128));
+}
+
+/** out [1, M, N] = A^T @ B, A [K, M], B [K, N], one of M, N at most 16 (check takesSkinnyGradient first). */
+export function runSkinnyGradient(backend: unknown, a: tf.TensorInfo, b: tf.TensorInfo, s: MatMulShapes): tf.TensorInfo {
+  // The wide operand P [K, W] is read as vec4s; the narrow one Q [K, r] as scalars (a lane's 64 threads read the same: broadcasts).
+  const wideIsA = s.m > s.n;
+  const [wide, r] = wideIsA ? [s.m, s.n] : [s.n, s.m];
+  const chunks = gradientChunks(s.k, wide);
+  const tokensPerChunk = Math.ceil(s.k / chunks);
+  const outputs = [...Array(r).keys()];
+  // out[i][j] = sum over tokens of P[t][i] Q[t][j] is [W, r] when P is A (dA = x^T @ dh), [r, W] when P is B (dB = h^T @ dy).
+  const at = (j: number, q: number) => (wideIsA ? `(column * 4 + ${q}) * ${r} + ${j}` : `${j} * uniforms.W + column * 4 + ${q}`);
+  const partial = runWgslOnInfos(
+    backend,
+    {
+      key: `skinny-gradient-${wideIsA ? "wr" : "rw"}-${r}`,
+      inputs: { P: null, Q: null },
+      vec4Inputs: ["P"],
+      outputShape: [chunks, s.m * s.n],
+      workgroupSize: [GRADIENT_COLUMNS * GRADIENT_LANES, 1, 1],
+      dispatch: [Math.ceil(wide / 4 / GRADIENT_COLUMNS), chunks, 1],
+      uniforms: [
+        { name: "K", type: "i32", value: s.k },
+        { name: "W", type: "i32", value: wide },
+        { name: "tokensPerChunk", type: "i32", value: tokensPerChunk },
+      ],
+      code: () => `
+      var<workgroup> laneSums : array<vec4<f32>, ${GRADIENT_COLUMNS * GRADIENT_LANES}>;
+      fn main() {
+        let W4 = uniforms.W / 4;
+        let tid = i32(localIndex);
+        let column = i32(workgroupId.x) * ${GRADIENT_COLUMNS} + tid % ${GRADIENT_COLUMNS};
+        let lane = tid / ${GRADIENT_COLUMNS};
+        let first = i32(workgroupId.y) * uniforms.tokensPerChunk;
+        let end = min(uniforms.K, first + uniforms.tokensPerChunk);
+        let readColumn = min(column, W4 - 1);
+        ${outputs.map((j) => `var acc${j} = vec4<f32>(0.0);`).join(" ")}
+        for (var t = first + lane; t < end; t = t + ${GRADIENT_LANES}) {
+          let p = P[t * W4 + readColumn];
+          ${outputs.map((j) => `acc${j} = fma(p, vec4<f32>(Q[t * ${r} + ${j}]), acc${j});`).join("\n          ")}
+        }
+        let outBase = i32(workgroupId.y) * uniforms.W * ${r};
+        ${outputs
+          .map(
+            (j) => `laneSums[tid] = acc${j};
+        workgroupBarrier();
+        if (lane == 0 && column < W4) {
+          let total = ${[...Array(GRADIENT_LANES).keys()].map((l) => `laneSums[tid + ${l * GRADIENT_COLUMNS}]`).join(" + ")};
+          ${[0, 1, 2, 3].map((q) => `result[outBase + ${at(j, q)}] = total[${q}];`).join(" ")}
+        }
+        workgroupBarrier();`,
+          )
+          .join("\n        ")}
+      }`,
+    },
+    wideIsA ? [a, b] : [b, a],
+  );
+  if (chunks === 1) return { ...partial, shape: [1, s.m, s.n] };
+  const total = runColumnSum(backend, partial);
+  (backend as { disposeData(id: object): void }).disposeData(partial.dataId);
+  return { ...total, shape: [1, s.m, s.n] };
+}
+
+let factorKernels = true;
+
+/**
+ * Run x @ A and the factors' gradients on these kernels (on), or as before them (off): x @ A on
+ * tfjs's kernel, the gradients on our K-split tiles. dy @ B^T stays here. The benchmark times both.
+ */
+export function useSkinnyFactorKernels(on: boolean): void {
+  factorKernels = on;
 }

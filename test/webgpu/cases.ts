@@ -1,5 +1,7 @@
 import * as tf from "@tensorflow/tfjs";
-import { layerNorm, gelu, maskedSoftmax, linear } from "../../lib/nn/functional";
+import { layerNorm, gelu, maskedSoftmax, maskedSoftmaxDropout, linear } from "../../lib/nn/functional";
+import { Dropout } from "../../lib/nn/layers";
+import { manualSeed } from "../../lib/nn/random";
 import { values } from "../helpers/values";
 import { TILES, Tile, tileKey } from "../../lib/webgpu/matmul";
 import { Adam } from "../../lib/train/adam";
@@ -92,6 +94,11 @@ export const CASES: KernelCase[] = [
   matMulCase([203, 5], [5, 64], false, false),
   matMulCase([203, 96], [96, 6], false, false),
   matMulCase([203, 6], [64, 6], false, true),
+  // x @ A with r = 16, and the factors' gradients over a K of 1,000 tokens in chunks, with a wide
+  // side of 264 (66 vec4 columns: a second workgroup column of 2) and 12 (lib/webgpu/skinny.ts).
+  matMulCase([203, 100], [100, 16], false, false),
+  matMulCase([1000, 264], [1000, 8], true, false),
+  matMulCase([1000, 12], [1000, 264], true, false),
   // Forward only: tfjs's gradient of a broadcast matmul does not sum over the batch (on any backend).
   matMulCase([2, 3, 64, 33], [33, 96], false, false, false),
   {
@@ -133,29 +140,32 @@ export const CASES: KernelCase[] = [
   // Self-attention's q, k and v projections: one matmul and the head kernels on WebGPU
   // (lib/models/attention-projections.ts), three Linears on the cpu backend. Every parameter's
   // gradient and the input's; with LoRA on q and v, theirs too. The second review has 3 padding tokens.
-  ...[false, true].map((withLoRA): KernelCase => {
+  // The third trains, with dropout on the attention weights: the fused softmax + dropout on WebGPU.
+  ...[[false, false], [true, false], [true, true]].map(([withLoRA, training]): KernelCase => {
     const wrapped = (l: string) => (withLoRA && (l === "q_lin" || l === "v_lin") ? `${l}.linear` : l);
     const names = ["q_lin", "k_lin", "v_lin", "out_lin"].flatMap((l) => [`${wrapped(l)}.weight`, `${wrapped(l)}.bias`]);
     const loraNames = withLoRA ? ["q_lin.lora.A", "q_lin.lora.B", "v_lin.lora.A", "v_lin.lora.B"] : [];
     return {
-      name: `attention [2,9,128], 2 heads: q, k, v together${withLoRA ? ", LoRA on q and v" : ""}`,
+      name: `attention [2,${training ? 12 : 9},128], 2 heads: q, k, v together${withLoRA ? ", LoRA on q and v" : ""}${training ? ", training (dropout 0.1)" : ""}`,
       outputs: ["y", "dx", ...[...names, ...loraNames].map((n) => `d ${n}`)],
       run: () => {
-        const attention = new DistilBertSelfAttention(distilBertConfig({ dim: 128, nHeads: 2, nLayers: 1, hiddenDim: 256, attentionDropout: 0 }));
+        manualSeed(11);
+        const T = training ? 12 : 9; // the fused kernel takes 4k keys
+        const attention = new DistilBertSelfAttention(distilBertConfig({ dim: 128, nHeads: 2, nLayers: 1, hiddenDim: 256, attentionDropout: training ? 0.1 : 0 }));
         if (withLoRA) {
           attention.q_lin = new LinearWithLoRA(attention.q_lin, 4, 2);
           attention.v_lin = new LinearWithLoRA(attention.v_lin, 4, 2);
         }
-        attention.eval();
+        if (!training) attention.eval();
         const params = new Map(attention.namedParameters());
         let seed = 30;
         for (const name of [...names, ...loraNames]) {
           const p = params.get(name)!;
           p.assign(tf.tensor(values(p.size, seed++, 0.2), p.shape));
         }
-        const x = tf.variable(tf.tensor(values(2 * 9 * 128, 21), [2, 9, 128]));
-        const mask = tf.tensor([1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0], [2, 9], "int32");
-        const dy = tf.tensor(values(2 * 9 * 128, 22), [2, 9, 128]);
+        const x = tf.variable(tf.tensor(values(2 * T * 128, 21), [2, T, 128]));
+        const mask = tf.tensor([...Array(T + T - 3).fill(1), 0, 0, 0], [2, T], "int32");
+        const dy = tf.tensor(values(2 * T * 128, 22), [2, T, 128]);
         const y = attention.forward(x, mask);
         const wrt = [x, ...[...names, ...loraNames].map((n) => params.get(n)!)];
         const { grads } = tf.variableGrads(() => tf.sum(tf.mul(attention.forward(x, mask), dy)), wrt);
@@ -179,6 +189,24 @@ export const CASES: KernelCase[] = [
       return withGradients((s) => maskedSoftmax(s, mask), [tf.tensor(values(3600, 10, 5), [2, 3, 4, 150])], tf.tensor(values(3600, 11), [2, 3, 4, 150]));
     },
   },
+  // Softmax then dropout while training: one kernel each way on WebGPU where the keys are 4k, at
+  // most 1,024 (lib/webgpu/softmax.ts), the two ops on the cpu backend, with the same seed from the
+  // same stream. 30 rows (not a multiple of a workgroup's 8), 148 keys (lanes past the row's end),
+  // 512 keys (distilbert's), and 1,028 keys, past the fused kernel's reach: the two kernels run.
+  ...[[2, 3, 5, 148], [1, 2, 3, 512], [1, 1, 2, 1028]].map((shape): KernelCase => {
+    const [B, , , T] = shape;
+    const n = shape.reduce((a, b) => a * b, 1);
+    return {
+      name: `maskedSoftmaxDropout [${shape}] rate 0.1`,
+      outputs: ["y", "dscores"],
+      run: () => {
+        manualSeed(7);
+        const dropout = new Dropout(0.1); // a new module trains, as torch's
+        const mask = tf.tensor([...Array(T).fill(1), ...Array(B > 1 ? T - 40 : 0).fill(1), ...Array(B > 1 ? 40 : 0).fill(0)], [B, T], "int32");
+        return withGradients((s) => maskedSoftmaxDropout(s, mask, dropout), [tf.tensor(values(n, 23, 5), shape)], tf.tensor(values(n, 24), shape));
+      },
+    };
+  }),
   // Three AdamW steps with fixed gradients: parameters and both moments. On WebGPU in place
   // (lib/webgpu/adam-in-place.ts). With a clone of the parameter alive, which shares its buffer,
   // the first step makes new tensors (lib/webgpu/adam.ts) and the clone keeps the starting values.
