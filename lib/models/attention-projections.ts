@@ -1,7 +1,7 @@
 import * as tf from "@tensorflow/tfjs";
 import { Linear, LinearLike } from "../nn/layers";
-import { LinearWithLoRA } from "../lora/lora";
-import { linear } from "../nn/functional";
+import { LinearWithLoRA, LoRALayer } from "../lora/lora";
+import { linear, matmul } from "../nn/functional";
 import { customOpMany } from "../nn/autograd";
 import { isWebGpu } from "../webgpu/program";
 import { headKernelsTake, HeadLayout, mergeHeads, splitHeads } from "../webgpu/qkv-heads";
@@ -9,18 +9,27 @@ import { headKernelsTake, HeadLayout, mergeHeads, splitHeads } from "../webgpu/q
 // On WebGPU, attention's query, key and value projections run as one matmul: x times the three
 // weights side by side, [B*T, dim] @ [3*dim, dim]^T. A 6144 x 2304 output fills the GPU where three
 // 6144 x 768 ones each leave it half idle in their last wave, and the backward pass's three dx
-// products become one with K = 2304. Each projection's LoRA update, and the queries' scale, are
-// added as the heads are split out (lib/webgpu/qkv-heads.ts). The numbers are those of the three
+// products become one with K = 2304. Each projection's LoRA update x @ A @ B, times its alpha, and
+// the queries' scale are applied as the heads are split out (lib/webgpu/qkv-heads.ts). The numbers are those of the three
 // Linears run one by one, as Attention.forward does everywhere else.
 
+interface Projection {
+  linear: Linear;
+  /** A LinearWithLoRA's x @ A @ B, before its scale, and that scale. */
+  update: ((x: tf.Tensor) => tf.Tensor) | null;
+  updateScale: number;
+}
+
 /** A projection as a plain Linear plus, for a LinearWithLoRA, its update; null for any other layer. */
-function linearAndUpdate(layer: LinearLike): { linear: Linear; update: ((x: tf.Tensor) => tf.Tensor) | null } | null {
+function linearAndUpdate(layer: LinearLike): Projection | null {
   // Exact classes: a subclass may compute something else in forward.
   const isLinear = (m: unknown): m is Linear => m instanceof Linear && Object.getPrototypeOf(m) === Linear.prototype;
-  if (isLinear(layer)) return { linear: layer, update: null };
-  if (layer instanceof LinearWithLoRA && Object.getPrototypeOf(layer) === LinearWithLoRA.prototype && isLinear(layer.linear)) {
+  if (isLinear(layer)) return { linear: layer, update: null, updateScale: 1 };
+  const exactly = (m: object, c: { prototype: object }) => Object.getPrototypeOf(m) === c.prototype;
+  if (layer instanceof LinearWithLoRA && exactly(layer, LinearWithLoRA) && exactly(layer.lora, LoRALayer) && isLinear(layer.linear)) {
+    // LoRALayer.forward's scale * (x @ A @ B), with the scale left to the head kernel: one multiply less each way.
     const lora = layer.lora;
-    return { linear: layer.linear, update: (x) => lora.forward(x) };
+    return { linear: layer.linear, update: (x) => matmul(matmul(x, lora.A), lora.B), updateScale: lora.scale };
   }
   return null;
 }
@@ -37,7 +46,7 @@ export function projectHeadsTogether(x: tf.Tensor, layers: [LinearLike, LinearLi
   if (dim % nHeads !== 0 || parts.some((p) => p === null || p.linear.bias === null || p.linear.inFeatures !== dim || p.linear.outFeatures !== dim)) return null;
   const layout: HeadLayout = { tokens: T, heads: nHeads, headDim: dim / nHeads };
   if (!headKernelsTake(layout, [x.dtype])) return null;
-  const projections = parts as { linear: Linear; update: ((x: tf.Tensor) => tf.Tensor) | null }[];
+  const projections = parts as Projection[];
   const weight = tf.concat(projections.map((p) => p.linear.weight), 0); // [3*dim, dim]
   const bias = tf.concat(projections.map((p) => p.linear.bias!), 0);
   const qkv = linear(x.reshape([B * T, dim]), weight, bias); // [B*T, 3*dim]
@@ -49,11 +58,11 @@ export function projectHeadsTogether(x: tf.Tensor, layers: [LinearLike, LinearLi
   });
   const heads = customOpMany(
     inputs,
-    () => [0, 1, 2].map((c) => splitHeads(qkv, c, layout, scales[c], updates[c])),
+    () => [0, 1, 2].map((c) => splitHeads(qkv, c, layout, scales[c], updates[c], projections[c].updateScale)),
     (dys) => {
       const thunks: Record<string, () => tf.Tensor> = { qkv: () => mergeHeads(dys, scales, layout) };
       updates.forEach((u, c) => {
-        if (u) thunks[`update${c}`] = () => mergeHeads([dys[c]], [scales[c]], layout);
+        if (u) thunks[`update${c}`] = () => mergeHeads([dys[c]], [scales[c] * projections[c].updateScale], layout);
       });
       return thunks;
     },

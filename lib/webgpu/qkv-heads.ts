@@ -3,8 +3,8 @@ import { dispatch2d, runWgsl, WORKGROUP_INDEX } from "./program";
 
 // Attention's query, key and value projections computed as one matmul give qkv [B*T, 3*dim]:
 // each row a token's q, k and v side by side. splitHeads takes one of the three column blocks
-// and lays it out per head, [B*H, T, headDim] (plus a LoRA update of that projection, then a
-// scale: 1/sqrt(headDim) for the queries), one vec4 per thread. mergeHeads is its gradient: it
+// and lays it out per head, [B*H, T, headDim] (plus a LoRA update of that projection times its
+// scale, then a scale: 1/sqrt(headDim) for the queries), one vec4 per thread. mergeHeads is its gradient: it
 // writes heads back into column blocks, any number of them side by side.
 
 const THREADS = 256;
@@ -20,8 +20,8 @@ export function headKernelsTake(layout: HeadLayout, dtypes: tf.DataType[]): bool
   return layout.headDim % 4 === 0 && dtypes.every((d) => d === "float32");
 }
 
-/** Column block `block` of x [B*T, blocks*dim] (+ delta [B*T, dim]), times scale, as heads [B*H, T, headDim]. */
-export function splitHeads(x: tf.Tensor, block: number, l: HeadLayout, scale: number, delta: tf.Tensor | null): tf.Tensor {
+/** Column block `block` of x [B*T, blocks*dim] (+ delta [B*T, dim] * deltaScale), times scale, as heads [B*H, T, headDim]. */
+export function splitHeads(x: tf.Tensor, block: number, l: HeadLayout, scale: number, delta: tf.Tensor | null, deltaScale = 1): tf.Tensor {
   const [rows, width] = x.shape as [number, number];
   const dim4 = (l.heads * l.headDim) / 4;
   const d4 = l.headDim / 4;
@@ -43,6 +43,7 @@ export function splitHeads(x: tf.Tensor, block: number, l: HeadLayout, scale: nu
       { name: "width4", type: "i32", value: width / 4 },
       { name: "block", type: "i32", value: block },
       { name: "scale", type: "f32", value: scale },
+      { name: "deltaScale", type: "f32", value: deltaScale },
     ],
     code: `
       fn main() {
@@ -55,7 +56,7 @@ export function splitHeads(x: tf.Tensor, block: number, l: HeadLayout, scale: nu
           let row = (bh / uniforms.heads) * uniforms.tokens + t;
           let column = (bh % uniforms.heads) * uniforms.d4 + q; // within the block
           var value = x[row * uniforms.width4 + uniforms.block * uniforms.dim4 + column];
-          ${delta ? "value = value + delta[row * uniforms.dim4 + column];" : ""}
+          ${delta ? "value = value + delta[row * uniforms.dim4 + column] * uniforms.deltaScale;" : ""}
           result[i] = value * uniforms.scale;
         }
       }`,

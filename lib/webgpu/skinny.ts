@@ -21,27 +21,55 @@ const ROWS_PER_GROUP = THREADS / 32;
 /** Largest narrow side these kernels take (registers per thread grow with it). */
 const SKINNY_MAX = 16;
 
-/** Whether the skinny kernel takes a product: A [M, K] @ B^T (B [N, K]) or A @ B (B [K, N], N = 4j), N <= 16, K = 4j >= 64, no batch. */
+/** Whether the skinny kernel takes a product: A [M, K] @ B^T (B [N, K]) or A @ B (B [K, N]), N <= 16, K = 4j >= 64, no batch. */
 export function takesSkinny(s: MatMulShapes, transposeA: boolean, transposeB: boolean): boolean {
-  const bFits = transposeB || (s.n % 4 === 0 && factorKernels);
-  return s.batch === 1 && !transposeA && bFits && s.n <= SKINNY_MAX && s.k % 4 === 0 && s.k >= 64;
+  return s.batch === 1 && !transposeA && (transposeB || factorKernels) && s.n <= SKINNY_MAX && s.k % 4 === 0 && s.k >= 64;
 }
 
 /** out [1, M, N] = A [M, K] @ B^T with B [N, K], or A @ B with B [K, N] (check takesSkinny first). */
 export function runSkinny(backend: unknown, a: tf.TensorInfo, b: tf.TensorInfo, s: MatMulShapes, transposeB: boolean): tf.TensorInfo {
-  const n = s.n;
-  const outputs = [...Array(n).keys()];
-  // B [K, N]: the four rows of B under a vec4 of A, N / 4 vec4s each; B^T [N, K]: one vec4 per output.
-  const quads = transposeB ? [] : [...Array(n / 4).keys()];
-  const accumulate = transposeB
-    ? outputs.map((j) => `acc${j} = acc${j} + dot(x, B[${j} * K4 + k4]);`).join("\n          ")
-    : quads.map((j) => `acc${j} = acc${j} + ${[0, 1, 2, 3].map((q) => `x[${q}] * B[(k4 * 4 + ${q}) * ${n / 4} + ${j}]`).join(" + ")};`).join("\n          ");
-  const declare = transposeB ? outputs.map((j) => `var acc${j} = 0.0;`).join(" ") : quads.map((j) => `var acc${j} = vec4<f32>(0.0);`).join(" ");
-  const keep = transposeB ? outputs.map((j) => `sums[base + ${j}] = acc${j};`).join(" ") : quads.map((j) => [0, 1, 2, 3].map((q) => `sums[base + ${j * 4 + q}] = acc${j}[${q}];`).join(" ")).join(" ");
+  // B [K, N] is first laid out as [N, K] (a small copy: 8 x 768 for LoRA's A), so that a warp's
+  // reads of B are contiguous, as its reads of A are. Read in place, each lane's four rows of B
+  // lie 32 bytes apart from the next lane's: x @ A took 55 us so, against 20 us for dy @ B^T.
+  const bt = transposeB ? b : transposeSmall(backend, b, s.k, s.n);
+  const out = skinnyTransposedB(backend, a, bt, s);
+  if (bt !== b) (backend as { disposeData(id: object): void }).disposeData(bt.dataId);
+  return out;
+}
+
+/** [rows, cols] -> [cols, rows], one thread per element (for small matrices). */
+function transposeSmall(backend: unknown, x: tf.TensorInfo, rows: number, cols: number): tf.TensorInfo {
   return runWgslOnInfos(
     backend,
     {
-      key: `skinny-${transposeB ? "t" : "n"}-${n}`,
+      key: "skinny-transpose",
+      inputs: { X: null },
+      outputShape: [cols, rows],
+      workgroupSize: [THREADS, 1, 1],
+      dispatch: dispatch2d(Math.ceil((rows * cols) / THREADS)),
+      uniforms: [
+        { name: "rows", type: "i32", value: rows },
+        { name: "cols", type: "i32", value: cols },
+      ],
+      code: `
+      fn main() {
+        let i = ${WORKGROUP_INDEX} * ${THREADS} + i32(localIndex); // index into the output [cols, rows]
+        if (i < uniforms.rows * uniforms.cols) {
+          result[i] = X[(i % uniforms.rows) * uniforms.cols + i / uniforms.rows];
+        }
+      }`,
+    },
+    [x],
+  );
+}
+
+function skinnyTransposedB(backend: unknown, a: tf.TensorInfo, b: tf.TensorInfo, s: MatMulShapes): tf.TensorInfo {
+  const n = s.n;
+  const outputs = [...Array(n).keys()];
+  return runWgslOnInfos(
+    backend,
+    {
+      key: `skinny-${n}`,
       inputs: { A: null, B: null },
       vec4Inputs: ["A", "B"],
       outputShape: [1, s.m, n],
@@ -58,13 +86,13 @@ export function runSkinny(backend: unknown, a: tf.TensorInfo, b: tf.TensorInfo, 
         let lane = i32(localIndex) % 32;
         let rowInGroup = i32(localIndex) / 32;
         let row = min(${WORKGROUP_INDEX} * ${ROWS_PER_GROUP} + rowInGroup, uniforms.M - 1); // past the end: redo the last row
-        ${declare}
+        ${outputs.map((j) => `var acc${j} = 0.0;`).join(" ")}
         for (var k4 = lane; k4 < K4; k4 = k4 + 32) {
           let x = A[row * K4 + k4];
-          ${accumulate}
+          ${outputs.map((j) => `acc${j} = acc${j} + dot(x, B[${j} * K4 + k4]);`).join("\n          ")}
         }
         let base = (rowInGroup * 32 + lane) * ${n};
-        ${keep}
+        ${outputs.map((j) => `sums[base + ${j}] = acc${j};`).join(" ")}
         workgroupBarrier();
         // Thread (row, j) for j < N adds the 32 lanes' partial sums of output j.
         if (lane < ${n}) {
