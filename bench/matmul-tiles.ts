@@ -35,11 +35,22 @@ const VARIANTS: Tile[] = [
 const SPLIT_VARIANTS = 3;
 const SPLITS = [2, 3, 4, 6];
 
+/** "128x256x16u" -> tile(128, 256, 16, { unroll: true }); a "p" suffix pads. */
+function parseTile(key: string): Tile {
+  const match = /^(\d+)x(\d+)x(\d+)(u?)(p?)$/.exec(key);
+  if (!match) throw new Error(`--tiles: "${key}" is not a tile key such as 128x128x16u`);
+  const [bm, bn, bk] = match.slice(1, 4).map(Number);
+  if (bm % 64 !== 0 || bn % 64 !== 0) throw new Error(`--tiles: ${key}: a tile's rows and columns are multiples of 64`);
+  return tile(bm, bn, bk, { unroll: match[4] === "u", pad: match[5] === "p" });
+}
+
 /** A product's work: two flops per multiply-add. */
 const gflopOf = (s: MatMulShapes) => (2 * s.batch * s.m * s.n * s.k) / 1e9;
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { out: { type: "string" }, shapes: { type: "string" }, dawn: { type: "string" }, "exact-ab": { type: "boolean" } } });
+  // --tiles 128x256x16u,... times those tiles (each K whole, and split as planned) instead of VARIANTS.
+  const { values } = parseArgs({ options: { out: { type: "string" }, shapes: { type: "string" }, tiles: { type: "string" }, dawn: { type: "string" }, "exact-ab": { type: "boolean" } } });
+  const variants = values.tiles ? values.tiles.split(",").map(parseTile) : VARIANTS;
   const backend = await initBackend("webgpu", { dawnFlags: values.dawn?.split(" ") });
   const wanted = values.shapes?.split(",").map(Number);
   if (values["exact-ab"]) return exactAB(backend, wanted, values.out);
@@ -55,7 +66,7 @@ async function main(): Promise<void> {
     const tfjsMs = await time(() => tf.matMul(a, b, ta, tb));
     useOurMatMul(true);
     const timings: Record<string, number> = {};
-    for (const [index, variant] of VARIANTS.entries()) {
+    for (const [index, variant] of variants.entries()) {
       const split = splitKFor(shapes, variant, ta, tb);
       timings[tileKey(variant) + (split > 1 ? `/split${split}` : "")] = await time(() => matMulWithTile(a, b, ta, tb, variant));
       if (split > 1) timings[tileKey(variant)] = await time(() => matMulWithTile(a, b, ta, tb, variant, 1));

@@ -57,14 +57,15 @@ interface BufferManager {
   releaseBuffer(buffer: PooledBuffer, reuse?: boolean): void;
 }
 
-const ages = new WeakMap<object, number>();
+// Kept on the object itself: a WeakMap lookup cost about 1 ms of CPU a LoRA step on the H200's
+// host (results/cpu-profile/lora-qv-r8.txt), some 2,000 of them for the cache's keys alone.
+const AGE = Symbol("lorabook.age");
 let nextAge = 1;
 
 /** An object's number in the order this module first saw it: buffers by their first acquisition. */
 function ageOf(object: object): number {
-  let age = ages.get(object);
-  if (age === undefined) ages.set(object, (age = nextAge++));
-  return age;
+  const tagged = object as { [AGE]?: number };
+  return (tagged[AGE] ??= nextAge++);
 }
 
 /** Make the webgpu backend's buffer pool hand out its oldest free buffer of a size and usage (idempotent). */
