@@ -47,8 +47,7 @@ export function projectHeadsTogether(x: tf.Tensor, layers: [LinearLike, LinearLi
   const layout: HeadLayout = { tokens: T, heads: nHeads, headDim: dim / nHeads };
   if (!headKernelsTake(layout, [x.dtype])) return null;
   const projections = parts as Projection[];
-  const weight = tf.concat(projections.map((p) => p.linear.weight), 0); // [3*dim, dim]
-  const bias = tf.concat(projections.map((p) => p.linear.bias!), 0);
+  const { weight, bias } = weightsSideBySide(projections.map((p) => p.linear));
   const qkv = linear(x.reshape([B * T, dim]), weight, bias); // [B*T, 3*dim]
   const updates = projections.map((p) => (p.update ? p.update(x).reshape([B * T, dim]) : null));
   const scales = [queryScale, 1, 1];
@@ -68,4 +67,41 @@ export function projectHeadsTogether(x: tf.Tensor, layers: [LinearLike, LinearLi
     },
   );
   return heads as [tf.Tensor, tf.Tensor, tf.Tensor];
+}
+
+// With the three projections frozen (LoRA, last layers), their weights side by side are the same
+// every step: kept, instead of two concatenations per layer per step, while all six tensors stay
+// frozen and keep their buffers (a checkpoint load assigns new ones). A projection seen trainable
+// drops its entry, since the optimizer then updates its buffers in place. At most CACHED of them.
+const CACHED = 12;
+const sideBySide = new Map<string, { buffers: object[]; weight: tf.Tensor; bias: tf.Tensor }>();
+
+/** The three Linears' weights [3*dim, dim] and biases [3*dim], concatenated (or kept from a step before). */
+function weightsSideBySide(linears: Linear[]): { weight: tf.Tensor; bias: tf.Tensor } {
+  const variables = linears.flatMap((l) => [l.weight, l.bias!]);
+  const key = variables.map((v) => v.id).join();
+  const buffers = variables.map((v) => v.dataId);
+  const entry = sideBySide.get(key);
+  const frozen = variables.every((v) => !v.trainable);
+  if (entry && frozen && entry.buffers.every((b, i) => b === buffers[i])) return entry;
+  if (entry) {
+    tf.dispose([entry.weight, entry.bias]);
+    sideBySide.delete(key);
+  }
+  const weight = tf.concat(linears.map((l) => l.weight), 0);
+  const bias = tf.concat(linears.map((l) => l.bias!), 0);
+  if (!frozen) return { weight, bias };
+  if (sideBySide.size >= CACHED) {
+    const [oldestKey, oldest] = sideBySide.entries().next().value!;
+    tf.dispose([oldest.weight, oldest.bias]);
+    sideBySide.delete(oldestKey);
+  }
+  sideBySide.set(key, { buffers, weight: tf.keep(weight), bias: tf.keep(bias) });
+  return { weight, bias };
+}
+
+/** Drop the kept side-by-side weights (tests count tensors). */
+export function clearProjectionCache(): void {
+  for (const entry of sideBySide.values()) tf.dispose([entry.weight, entry.bias]);
+  sideBySide.clear();
 }

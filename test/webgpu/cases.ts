@@ -7,6 +7,7 @@ import { TILES, Tile, tileKey } from "../../lib/webgpu/matmul";
 import { Adam } from "../../lib/train/adam";
 import { dropout } from "../../lib/nn/dropout";
 import { DistilBertSelfAttention, distilBertConfig } from "../../lib/models/distilbert";
+import { clearProjectionCache } from "../../lib/models/attention-projections";
 import { LinearWithLoRA } from "../../lib/lora/lora";
 
 // Each case computes some outputs (forward values, gradients) from fixed inputs; run-cases.ts runs
@@ -187,6 +188,38 @@ export const CASES: KernelCase[] = [
       // int32, as batches make it: tfjs's cast to float32 on WebGPU keeps the int32 buffer.
       const mask = tf.tensor([...Array(150).fill(1), ...Array(110).fill(1), ...Array(40).fill(0)], [2, 150], "int32");
       return withGradients((s) => maskedSoftmax(s, mask), [tf.tensor(values(3600, 10, 5), [2, 3, 4, 150])], tf.tensor(values(3600, 11), [2, 3, 4, 150]));
+    },
+  },
+  // Frozen q, k, v weights side by side are kept from step to step on WebGPU (attention-projections.ts):
+  // a forward pass after a weight is reassigned, and after the weights were trained in place by
+  // Adam and frozen again, must see the new weights, as the cpu backend (which keeps nothing) does.
+  {
+    name: "attention: frozen q, k, v kept side by side, then reassigned, then trained and frozen again",
+    outputs: ["y frozen", "y reassigned", "y trained"],
+    run: () => {
+      manualSeed(12);
+      const attention = new DistilBertSelfAttention(distilBertConfig({ dim: 128, nHeads: 2, nLayers: 1, hiddenDim: 256, attentionDropout: 0 }));
+      attention.q_lin = new LinearWithLoRA(attention.q_lin, 4, 2);
+      attention.v_lin = new LinearWithLoRA(attention.v_lin, 4, 2);
+      attention.eval();
+      const x = tf.tensor(values(2 * 8 * 128, 25), [2, 8, 128]);
+      const mask = tf.tensor([...Array(13).fill(1), 0, 0, 0], [2, 8], "int32");
+      const base = [...attention.namedParameters()].filter(([name]) => !name.includes("lora") && !name.startsWith("out_lin")).map(([, p]) => p);
+      const setTrainable = (on: boolean) => base.forEach((p) => (p.trainable = on));
+      setTrainable(false);
+      attention.forward(x, mask); // kept here
+      const frozen = attention.forward(x, mask);
+      const q = base[0];
+      q.assign(tf.tensor(values(q.size, 26, 0.2), q.shape));
+      const reassigned = attention.forward(x, mask);
+      setTrainable(true);
+      const optimizer = new Adam(base, { learningRate: 0.05 });
+      const { grads } = tf.variableGrads(() => tf.sum(tf.mul(attention.forward(x, mask), tf.tensor(values(2 * 8 * 128, 27), [2, 8, 128]))), base);
+      optimizer.applyGradients(grads);
+      setTrainable(false);
+      const trained = attention.forward(x, mask);
+      clearProjectionCache();
+      return [frozen, reassigned, trained];
     },
   },
   // Softmax then dropout while training: one kernel each way on WebGPU where the keys are 4k, at
