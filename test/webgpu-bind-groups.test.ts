@@ -20,16 +20,21 @@ beforeAll(() => {
 }, 320000);
 
 describe.each(["lora-qv-r8", "full"])("%s", (mode) => {
-  test("once the buffers settle (by the fifth step), every bind group comes from the cache", () => {
+  // Since the fused softmax (session 8) full mode's fifth step still makes one here; on the H200 at
+  // distilbert-base's shape, the timed loop's fifth step made one too (results/bench-gpu.json).
+  test("once the buffers settle (by the sixth step), every bind group comes from the cache", () => {
     const { steps } = report[mode];
     expect(steps).toHaveLength(8);
     expect(steps[0].made).toBeGreaterThan(100); // the first step makes its own
-    for (const step of steps.slice(4)) expect(step).toEqual({ made: 0, reused: steps[0].made + steps[0].reused });
+    // A step's dispatches: the first LoRA step also lays the frozen q, k, v weights side by side (kept after).
+    const dispatches = steps[1].made + steps[1].reused;
+    expect(steps[0].made + steps[0].reused).toBe(dispatches + (mode === "full" ? 0 : 4));
+    for (const step of steps.slice(5)) expect(step).toEqual({ made: 0, reused: dispatches });
   });
 
   test("with the cache off, every dispatch makes its bind group", () => {
     const { steps, uncachedSteps } = report[mode];
-    for (const step of uncachedSteps) expect(step).toEqual({ made: steps[0].made + steps[0].reused, reused: 0 });
+    for (const step of uncachedSteps.slice(1)) expect(step).toEqual({ made: steps[1].made + steps[1].reused, reused: 0 });
   });
 
   test("the losses are the same with and without the cache, and they move", () => {

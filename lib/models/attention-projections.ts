@@ -72,12 +72,19 @@ export function projectHeadsTogether(x: tf.Tensor, layers: [LinearLike, LinearLi
 // With the three projections frozen (LoRA, last layers), their weights side by side are the same
 // every step: kept, instead of two concatenations per layer per step, while all six tensors stay
 // frozen and keep their buffers (a checkpoint load assigns new ones). A projection seen trainable
-// drops its entry, since the optimizer then updates its buffers in place. At most CACHED of them.
+// drops its entry, since the optimizer then updates its buffers in place; so does a disposed model
+// (its variables disposed), at the next call. At most CACHED entries.
 const CACHED = 12;
-const sideBySide = new Map<string, { buffers: object[]; weight: tf.Tensor; bias: tf.Tensor }>();
+const sideBySide = new Map<string, { variables: tf.Variable[]; buffers: object[]; weight: tf.Tensor; bias: tf.Tensor }>();
 
 /** The three Linears' weights [3*dim, dim] and biases [3*dim], concatenated (or kept from a step before). */
 function weightsSideBySide(linears: Linear[]): { weight: tf.Tensor; bias: tf.Tensor } {
+  for (const [key, kept] of sideBySide) {
+    if (kept.variables.some((v) => v.isDisposed)) {
+      tf.dispose([kept.weight, kept.bias]);
+      sideBySide.delete(key);
+    }
+  }
   const variables = linears.flatMap((l) => [l.weight, l.bias!]);
   const key = variables.map((v) => v.id).join();
   const buffers = variables.map((v) => v.dataId);
@@ -96,7 +103,7 @@ function weightsSideBySide(linears: Linear[]): { weight: tf.Tensor; bias: tf.Ten
     tf.dispose([oldest.weight, oldest.bias]);
     sideBySide.delete(oldestKey);
   }
-  sideBySide.set(key, { buffers, weight: tf.keep(weight), bias: tf.keep(bias) });
+  sideBySide.set(key, { variables, buffers, weight: tf.keep(weight), bias: tf.keep(bias) });
   return { weight, bias };
 }
 

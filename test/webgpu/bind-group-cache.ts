@@ -7,6 +7,7 @@ import { distilBertConfig } from "../../lib/models/distilbert";
 import { BENCH_MODES, benchRun } from "../../bench/modes";
 import { readStep, QueuedStep } from "../../lib/train/train";
 import { bindGroupCounts, useBindGroupCache } from "../../lib/webgpu/bind-groups";
+import { clearProjectionCache } from "../../lib/models/attention-projections";
 
 const STEPS = 8;
 
@@ -27,6 +28,9 @@ async function train(modeName: string) {
   }
   await read(previous!);
   run.dispose();
+  // Nothing kept for the next run: the frozen weights side by side would otherwise be freed by its
+  // first step, and their buffers' return to the pool would move when its buffers settle.
+  clearProjectionCache();
   return { steps, losses };
 }
 
