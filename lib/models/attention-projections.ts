@@ -10,8 +10,8 @@ import { headKernelsTake, HeadLayout, mergeHeads, splitHeads } from "../webgpu/q
 // weights side by side, [B*T, dim] @ [3*dim, dim]^T. A 6144 x 2304 output fills the GPU where three
 // 6144 x 768 ones each leave it half idle in their last wave, and the backward pass's three dx
 // products become one with K = 2304. Each projection's LoRA update x @ A @ B, times its alpha, and
-// the queries' scale are applied as the heads are split out (lib/webgpu/qkv-heads.ts). The numbers are those of the three
-// Linears run one by one, as Attention.forward does everywhere else.
+// the queries' scale are applied as the heads are split out (lib/webgpu/qkv-heads.ts). The numbers
+// are those of the three Linears run one by one, as Attention.forward does everywhere else.
 
 interface Projection {
   linear: Linear;

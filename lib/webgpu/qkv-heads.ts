@@ -4,8 +4,8 @@ import { dispatch2d, runWgsl, WORKGROUP_INDEX } from "./program";
 // Attention's query, key and value projections computed as one matmul give qkv [B*T, 3*dim]:
 // each row a token's q, k and v side by side. splitHeads takes one of the three column blocks
 // and lays it out per head, [B*H, T, headDim] (plus a LoRA update of that projection times its
-// scale, then a scale: 1/sqrt(headDim) for the queries), one vec4 per thread. mergeHeads is its gradient: it
-// writes heads back into column blocks, any number of them side by side.
+// scale, then a scale: 1/sqrt(headDim) for the queries), one vec4 per thread. mergeHeads is its
+// gradient: it writes heads back into column blocks, any number of them side by side.
 
 const THREADS = 256;
 

@@ -5,9 +5,10 @@ import type { MatMulShapes } from "./matmul";
 
 // LoRA's products have one side of r = 8: a tiled kernel wastes most of its tile on them, and each
 // needs little more than one read of its wide operand (~5 us for [6144, 768] at the H200's
-// bandwidth). Timed one by one on the GPU (bench/profile-step.ts), tfjs's kernel took 44 us for
-// x @ A, and our K-split tiles 60-65 us for the factors' gradients; a LoRA step runs each of them
-// once per adapted layer.
+// bandwidth). Timed one by one on the GPU (bench/profile-step.ts), tfjs's kernel took 44-60 us for
+// x @ A, and our K-split tiles 50-65 us for the factors' gradients; a LoRA step runs each of them
+// once per adapted layer. Here x @ A takes about 22 us and the gradients 27-55 (the timestamps
+// tick in 65.5 us, so these are averages over a step's 12 calls; results/profile-step-gpu.json).
 // - Products with a long K and at most 16 outputs per row, x @ A and dh = dy @ B^T: each row is
 //   read by 32 threads striding over K in vec4s (a warp reads 512 contiguous bytes), each keeping
 //   the row's partial sums, added up in workgroup memory.
