@@ -6,6 +6,19 @@ import { DistilBertForSequenceClassification, DistilBertConfig } from "../lib/mo
 import { manualSeed } from "../lib/nn/random";
 import { Adam } from "../lib/train/adam";
 import { trainStep, queueTrainStep } from "../lib/train/train";
+import { useFusedSoftmaxDropout } from "../lib/webgpu/softmax";
+import { useSkinnyFactorKernels } from "../lib/webgpu/skinny";
+
+/** Switches back to the kernels before session 8's, in train-step and profile-step alike (parseArgs options). */
+export const KERNEL_SWITCHES = {
+  "unfused-softmax-dropout": { type: "boolean" }, // attention's softmax and dropout as two kernels each way
+  "tiled-lora-factors": { type: "boolean" }, // x @ A on tfjs's kernel, LoRA factors' gradients on our K-split tiles
+} as const;
+
+export function applyKernelSwitches(values: { "unfused-softmax-dropout"?: boolean; "tiled-lora-factors"?: boolean }): void {
+  if (values["unfused-softmax-dropout"]) useFusedSoftmaxDropout(false);
+  if (values["tiled-lora-factors"]) useSkinnyFactorKernels(false);
+}
 
 /** The modes the benchmarks measure: the tutorial's three, LoRA on two sets of layers. */
 export const BENCH_MODES: { name: string; mode: Mode; flags?: LoRAFlags }[] = [

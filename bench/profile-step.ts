@@ -7,11 +7,9 @@ import "../scripts/gpu/dirname-shim";
 import * as tf from "@tensorflow/tfjs";
 import * as fs from "fs";
 import { parseArgs } from "util";
-import { useFusedSoftmaxDropout } from "../lib/webgpu/softmax";
-import { useSkinnyFactorKernels } from "../lib/webgpu/skinny";
 import { initBackend, BackendName } from "../lib/backend";
 import { distilBertConfig } from "../lib/models/distilbert";
-import { BENCH_MODES, benchRun } from "./modes";
+import { applyKernelSwitches, BENCH_MODES, benchRun, KERNEL_SWITCHES } from "./modes";
 
 interface Group {
   kernel: string;
@@ -54,14 +52,12 @@ async function main(): Promise<void> {
       modes: { type: "string", default: "lora-qv-r8" },
       small: { type: "boolean" },
       top: { type: "string", default: "25" },
-      "unfused-softmax-dropout": { type: "boolean" }, // attention's softmax and dropout as two kernels each way
-      "tiled-lora-factors": { type: "boolean" }, // x @ A on tfjs's kernel, LoRA factors' gradients on our K-split tiles
+      ...KERNEL_SWITCHES,
       out: { type: "string" },
     },
   });
   const backend = await initBackend(values.backend as BackendName | "auto");
-  if (values["unfused-softmax-dropout"]) useFusedSoftmaxDropout(false);
-  if (values["tiled-lora-factors"]) useSkinnyFactorKernels(false);
+  applyKernelSwitches(values);
   const results = [];
   for (const mode of values.modes!.split(",")) {
     const r = await profileMode(mode, Boolean(values.small), Number(values.batch), Number(values.seq));

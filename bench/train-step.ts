@@ -7,14 +7,12 @@ import "../scripts/gpu/dirname-shim";
 import * as tf from "@tensorflow/tfjs";
 import * as fs from "fs";
 import { parseArgs } from "util";
-import { useFusedSoftmaxDropout } from "../lib/webgpu/softmax";
-import { useSkinnyFactorKernels } from "../lib/webgpu/skinny";
 import { initBackend, BackendName } from "../lib/backend";
 import { distilBertConfig, DistilBertConfig } from "../lib/models/distilbert";
 import { countParameters } from "../lib/nn/parameters";
 import type { LoRAFlags } from "../lib/lora/apply";
 import type { Mode } from "../lib/train/experiment";
-import { BENCH_MODES, benchRun } from "./modes";
+import { applyKernelSwitches, BENCH_MODES, benchRun, KERNEL_SWITCHES } from "./modes";
 import { readStep, QueuedStep } from "../lib/train/train";
 import { useOurColumnSum } from "../lib/webgpu/column-sum";
 import { useExactTiles } from "../lib/webgpu/matmul";
@@ -81,16 +79,14 @@ async function main(): Promise<void> {
       "checked-tiles": { type: "boolean" }, // matmul code with bounds checks even for whole tiles
       "tfjs-sum": { type: "boolean" }, // tfjs's Sum instead of ours for sums over all axes but the last
       dawn: { type: "string" }, // Dawn toggles, e.g. enable-dawn-features=disable_robustness
-      "unfused-softmax-dropout": { type: "boolean" }, // attention's softmax and dropout as two kernels each way
-      "tiled-lora-factors": { type: "boolean" }, // x @ A on tfjs's kernel, LoRA factors' gradients on our K-split tiles
+      ...KERNEL_SWITCHES,
       out: { type: "string" },
     },
   });
   const backend = await initBackend(values.backend as BackendName | "auto", { dawnFlags: values.dawn?.split(" ") });
   if (values["tfjs-sum"]) useOurColumnSum(false);
   if (values["checked-tiles"]) useExactTiles(false);
-  if (values["unfused-softmax-dropout"]) useFusedSoftmaxDropout(false);
-  if (values["tiled-lora-factors"]) useSkinnyFactorKernels(false);
+  applyKernelSwitches(values);
   if (values["bind-groups-uncached"]) useBindGroupCache(false);
   if (values["adam-three-kernels"]) useAdamInPlace(false);
   if (values["submit-batch"]) tf.env().set("WEBGPU_DEFERRED_SUBMIT_BATCH_SIZE", Number(values["submit-batch"]));

@@ -54,8 +54,7 @@ function dropoutCpu({ inputs, attrs, backend }: { inputs: tf.NamedTensorInfoMap;
   return info ?? cpu.makeTensorInfo!(x.shape, "float32", out);
 }
 
-/** WGSL of hash32. */
-export const WGSL_HASH = `
+const WGSL_HASH = `
   fn hash32(v : u32) -> u32 {
     var x = v;
     x = x ^ (x >> 16u);
@@ -64,6 +63,17 @@ export const WGSL_HASH = `
     x = x * 0x846ca68bu;
     x = x ^ (x >> 16u);
     return x;
+  }`;
+
+/**
+ * WGSL: keepScale(i), element i's factor under dropout — uniforms.scale (1 / (1 - rate)) if kept,
+ * else 0 — from the uniforms seedHash (hash32 of the seed), rate and scale. The dropout kernel
+ * and the fused softmax + dropout (lib/webgpu/softmax.ts) draw the same mask with it.
+ */
+export const WGSL_KEEP_SCALE = `
+  ${WGSL_HASH}
+  fn keepScale(i : u32) -> f32 {
+    return select(0.0, uniforms.scale, f32(hash32(i + uniforms.seedHash) >> 8u) / 16777216.0 >= uniforms.rate);
   }`;
 
 function dropoutWebGpu({ inputs, attrs, backend }: { inputs: tf.NamedTensorInfoMap; attrs?: tf.NamedAttrMap; backend: unknown }): tf.TensorInfo {
@@ -79,7 +89,7 @@ function dropoutWebGpu({ inputs, attrs, backend }: { inputs: tf.NamedTensorInfoM
   const width = size % 4 === 0 ? 4 : 1;
   const workgroupSize = [256, 1, 1];
   const dispatchLayout = webgpu_util.flatDispatchLayout([size / width]);
-  const keep = (q: string) => `select(0.0, uniforms.scale, f32(hash32(first + ${q}) >> 8u) / 16777216.0 >= uniforms.rate)`;
+  const keep = (q: string) => `keepScale(first + ${q})`;
   const program = {
     variableNames: ["x"],
     variableComponents: [width],
@@ -92,10 +102,10 @@ function dropoutWebGpu({ inputs, attrs, backend }: { inputs: tf.NamedTensorInfoM
     dispatchLayout,
     dispatch: webgpu_util.computeDispatch(dispatchLayout, [size / width], workgroupSize),
     getUserCode: () => `
-      ${WGSL_HASH}
+      ${WGSL_KEEP_SCALE}
       fn main(index : i32) {
         if (index < uniforms.size) {
-          let first = u32(index) * ${width}u + uniforms.seedHash;
+          let first = u32(index) * ${width}u;
           result[index] = x[index] * ${width === 4 ? `vec4<f32>(${[0, 1, 2, 3].map((q) => keep(`${q}u`)).join(", ")})` : keep("0u")};
         }
       }`,

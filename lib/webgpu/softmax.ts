@@ -1,6 +1,6 @@
 import * as tf from "@tensorflow/tfjs";
 import { dispatch2d, runRowKernel, runWgsl, workgroupReduce, WORKGROUP_INDEX } from "./program";
-import { hash32, WGSL_HASH } from "../nn/dropout";
+import { hash32, WGSL_KEEP_SCALE } from "../nn/dropout";
 
 // The attention's softmax over keys with padding keys masked out, one workgroup per row, and its
 // backward in one kernel: tfjs's path is a mask multiply, a subtract, the softmax, and five
@@ -72,13 +72,6 @@ const LANES = 32;
 /** vec4s per thread: rows of up to 32 x 4 x 8 = 1,024 keys are held in registers. */
 const FUSED_MAX_VEC4 = 8;
 
-// The dropout kernel's mask (lib/nn/dropout.ts): element i is kept when hash32(i + hash32(seed)) >> 8 >= rate * 2^24.
-const HASH = `
-  ${WGSL_HASH}
-  fn keepScale(i : u32) -> f32 {
-    return select(0.0, uniforms.scale, f32(hash32(i + uniforms.seedHash) >> 8u) / 16777216.0 >= uniforms.rate);
-  }`;
-
 // The 32 lanes of a row add (or max) their values through workgroup memory: one barrier to write,
 // then each lane reads its row's 32 partials (the same addresses across the warp: broadcasts).
 const ROW_REDUCE = `
@@ -118,8 +111,9 @@ function softmaxRowCode(vec4s: number): string {
         let maskBase4 = (row / uniforms.rowsPerBatch) * cols4;
         let lowest = vec4<f32>(-3.402823e+38);
         ${each((v) => `let inside${v} = lane + ${v * LANES} < cols4;
-        let at${v} = base4 + min(lane + ${v * LANES}, cols4 - 1);
-        let x${v} = select(lowest, scores[at${v}] - (1.0 - vec4<f32>(mask[maskBase4 + min(lane + ${v * LANES}, cols4 - 1)])) * 1e9, inside${v});`)}
+        let c${v} = min(lane + ${v * LANES}, cols4 - 1); // past the row's end: read its last vec4, then drop it
+        let at${v} = base4 + c${v};
+        let x${v} = select(lowest, scores[at${v}] - (1.0 - vec4<f32>(mask[maskBase4 + c${v}])) * 1e9, inside${v});`)}
         var m = -3.402823e+38;
         ${each((v) => `m = max(m, max(max(x${v}.x, x${v}.y), max(x${v}.z, x${v}.w)));`)}
         let rowMax = rowReduce(m, true);
@@ -162,7 +156,7 @@ function fusedProgram(kind: "fwd" | "bwd", inputs: Record<string, tf.Tensor>, sh
       { name: "scale", type: "f32", value: 1 / (1 - rate) },
     ],
     code: () => `
-      ${HASH}
+      ${WGSL_KEEP_SCALE}
       ${ROW_REDUCE}
       fn main() {
         ${softmaxRowCode(vec4s)}
