@@ -35,13 +35,14 @@ const VARIANTS: Tile[] = [
 const SPLIT_VARIANTS = 3;
 const SPLITS = [2, 3, 4, 6];
 
-/** "128x256x16u" -> tile(128, 256, 16, { unroll: true }); a "p" suffix pads. */
+/** "128x256x16u" -> tile(128, 256, 16, { unroll: true }); a "p" suffix pads; "t16x8" a grid of 16 x 8 threads. */
 function parseTile(key: string): Tile {
-  const match = /^(\d+)x(\d+)x(\d+)(u?)(p?)$/.exec(key);
-  if (!match) throw new Error(`--tiles: "${key}" is not a tile key such as 128x128x16u`);
+  const match = /^(\d+)x(\d+)x(\d+)(u?)(p?)(?:t(\d+)x(\d+))?$/.exec(key);
+  if (!match) throw new Error(`--tiles: "${key}" is not a tile key such as 128x128x16u or 128x128x16ut16x8`);
   const [bm, bn, bk] = match.slice(1, 4).map(Number);
-  if (bm % 64 !== 0 || bn % 64 !== 0) throw new Error(`--tiles: ${key}: a tile's rows and columns are multiples of 64`);
-  return tile(bm, bn, bk, { unroll: match[4] === "u", pad: match[5] === "p" });
+  const threads: [number, number] = match[6] ? [Number(match[6]), Number(match[7])] : [16, 16];
+  if (bm % (4 * threads[0]) !== 0 || bn % (4 * threads[1]) !== 0) throw new Error(`--tiles: ${key}: a tile's rows and columns are multiples of 4 x its thread grid's (${threads.join(" x ")})`);
+  return tile(bm, bn, bk, { unroll: match[4] === "u", pad: match[5] === "p", threads: match[6] ? threads : undefined });
 }
 
 /** A product's work: two flops per multiply-add. */

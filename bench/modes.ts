@@ -8,16 +8,21 @@ import { Adam } from "../lib/train/adam";
 import { trainStep, queueTrainStep } from "../lib/train/train";
 import { useFusedSoftmaxDropout } from "../lib/webgpu/softmax";
 import { useSkinnyFactorKernels } from "../lib/webgpu/skinny";
+import { useThreadGridTiles } from "../lib/webgpu/matmul";
 
-/** Switches back to the kernels before session 8's, in train-step and profile-step alike (parseArgs options). */
+/** Switches back to earlier kernels (session 8's first two, session 9's last), in train-step and profile-step alike (parseArgs options). */
 export const KERNEL_SWITCHES = {
   "unfused-softmax-dropout": { type: "boolean" }, // attention's softmax and dropout as two kernels each way
   "tiled-lora-factors": { type: "boolean" }, // x @ A on tfjs's kernel, LoRA factors' gradients on our K-split tiles
+  "tiles-of-256-threads": { type: "boolean" }, // the matmul tiles of 256 threads where tall8x8 (128) runs now
 } as const;
 
-export function applyKernelSwitches(values: { "unfused-softmax-dropout"?: boolean; "tiled-lora-factors"?: boolean }): void {
+type SwitchValues = { [name in keyof typeof KERNEL_SWITCHES]?: boolean };
+
+export function applyKernelSwitches(values: SwitchValues): void {
   if (values["unfused-softmax-dropout"]) useFusedSoftmaxDropout(false);
   if (values["tiled-lora-factors"]) useSkinnyFactorKernels(false);
+  if (values["tiles-of-256-threads"]) useThreadGridTiles(false);
 }
 
 /** The modes the benchmarks measure: the tutorial's three, LoRA on two sets of layers. */

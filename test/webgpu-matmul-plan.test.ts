@@ -1,4 +1,4 @@
-import { matmulShapes, pickTile, splitKFor, TILES } from "../lib/webgpu/matmul";
+import { matmulShapes, pickTile, splitKFor, TILES, useThreadGridTiles } from "../lib/webgpu/matmul";
 import { swapsMiddleAxes } from "../lib/webgpu/transpose";
 import { gradientChunks, takesSkinny, takesSkinnyGradient, useSkinnyFactorKernels } from "../lib/webgpu/skinny";
 
@@ -14,16 +14,29 @@ const plan = (a: number[], b: number[], ta: boolean, tb: boolean) => {
 
 describe("matmul plan at distilbert-base's shapes", () => {
   test.each([
-    ["q/k/v/out x @ W^T", [6144, 768], [768, 768], false, true, TILES.tall],
-    ["dx = dy @ W (768 x 768)", [6144, 768], [768, 768], false, false, TILES.wide],
+    ["q/k/v/out x @ W^T", [6144, 768], [768, 768], false, true, TILES.tall8x8],
+    ["dx = dy @ W (768 x 768)", [6144, 768], [768, 768], false, false, TILES.tall8x8],
     ["lin1 x @ W^T", [6144, 768], [3072, 768], false, true, TILES.large],
     ["lin2's dx = dy @ W", [6144, 768], [768, 3072], false, false, TILES.large],
     ["attention q @ k^T", [144, 512, 64], [144, 512, 64], false, true, TILES.large],
-    ["attention p @ v", [144, 512, 512], [144, 512, 64], false, false, TILES.tall],
-    ["attention dv = p^T @ dctx", [144, 512, 512], [144, 512, 64], true, false, TILES.tall],
+    ["attention p @ v", [144, 512, 512], [144, 512, 64], false, false, TILES.tall8x8],
+    ["attention dv = p^T @ dctx", [144, 512, 512], [144, 512, 64], true, false, TILES.tall8x8],
     ["q, k, v together x @ W^T (864 tiles)", [6144, 768], [2304, 768], false, true, TILES.large],
   ])("%s: our kernel, K whole", (_what, a, b, ta, tb, expected) => {
     expect(plan(a, b, ta, tb)).toEqual({ tile: expected, split: 1 });
+  });
+
+  test("tall8x8 runs on 128 threads; with the tiles of 256 threads back (the benchmark's A/B), the plan before it", () => {
+    expect(TILES.tall8x8.threads).toEqual([16, 8]);
+    useThreadGridTiles(false);
+    try {
+      expect(plan([6144, 768], [768, 768], false, true).tile).toEqual(TILES.tall);
+      expect(plan([6144, 768], [768, 768], false, false).tile).toEqual(TILES.wide);
+      expect(plan([144, 512, 512], [144, 512, 64], false, false).tile).toEqual(TILES.tall);
+      expect(plan([144, 512, 512], [144, 512, 64], true, false).tile).toEqual(TILES.tall);
+    } finally {
+      useThreadGridTiles(true);
+    }
   });
 
   test.each([

@@ -3,43 +3,57 @@ import { dispatch2d, overrideWebGpuKernel, runWgslOnInfos, WORKGROUP_INDEX } fro
 import { runSkinny, runSkinnyGradient, takesSkinny, takesSkinnyGradient } from "./skinny";
 
 // A register-tiled fp32 matmul in WGSL, in place of tfjs's BatchMatMul kernel on WebGPU. Each
-// workgroup computes a BM x BN tile of the output; its 16 x 16 threads each hold a few 4 x 4
-// blocks of sums in registers and walk K in steps of BK through tiles of A and B staged in
+// workgroup computes a BM x BN tile of the output; its threads (16 x 16, or 16 x 8 for tall8x8) each
+// hold a few 4 x 4 blocks of sums in registers and walk K in steps of BK through tiles of A and B staged in
 // workgroup memory as vec4s: one load gives a thread four rows or four columns, 16 FMAs per load.
 // The next K step's tile is read from global memory into registers before this step's multiply,
 // so its latency hides behind the arithmetic. Transposed operands are read in place (the flags
 // pick the index arithmetic of the loads), so a gradient's A^T @ B costs no copy. Tiles are
 // timed at every matmul shape of a training step in bench/matmul-tiles.ts.
 
-/** A tile: bm and bn are 64 or 128, so each of the 16 x 16 threads owns whole 4 x 4 blocks. */
+/** A tile: bm and bn are multiples of 4 x the thread grid's rows and columns, so each thread owns whole 4 x 4 blocks. */
 export interface Tile {
   bm: number;
   bn: number;
   bk: number;
+  /** The workgroup's threads as rows x columns (16 x 16 unless given). */
+  threads?: [number, number];
   /** Write the inner K loop out in full (the loop index becomes constants). */
   unroll?: boolean;
   /** Stage K-contiguous operands two threads per row sector into padded tile rows, so a warp's stores hit 32 different banks. */
   pad?: boolean;
 }
 
-const THREADS = 256;
+const THREAD_GRID: [number, number] = [16, 16];
 
-export const tile = (bm: number, bn: number, bk: number, options: { unroll?: boolean; pad?: boolean } = {}): Tile => ({ bm, bn, bk, ...options });
+export const tile = (bm: number, bn: number, bk: number, options: { unroll?: boolean; pad?: boolean; threads?: [number, number] } = {}): Tile => ({ bm, bn, bk, ...options });
+
+/** The tile's thread grid (rows, columns) and its thread count. */
+function threadsOf(t: Tile): { rows: number; cols: number; count: number } {
+  const [rows, cols] = t.threads ?? THREAD_GRID;
+  return { rows, cols, count: rows * cols };
+}
 
 /** The tiles pickTile chooses from: K loops unrolled; tall also with conflict-free staging, which won at its shapes only. */
 export const TILES = {
   large: tile(128, 128, 16, { unroll: true }),
   tall: tile(128, 64, 16, { unroll: true, pad: true }),
   wide: tile(64, 128, 16, { unroll: true }),
+  // 128 threads of 8 x 8 sums each instead of 256 of 8 x 4: twice the arithmetic per workgroup-memory
+  // load. Faster at the attention's products with 64 columns and at the 768 x 768 projections.
+  tall8x8: tile(128, 64, 16, { unroll: true, pad: true, threads: [16, 8] }),
 };
 
 /**
  * Our tile for a product, or null where tfjs's kernel is as fast or faster. From
- * bench/matmul-tiles.ts on the H200 (results/matmul-tiles.json, TFLOP/s ours vs tfjs's).
+ * bench/matmul-tiles.ts on the H200 (results/matmul-tiles.json, TFLOP/s ours vs tfjs's;
+ * tall8x8 against the tiles it replaced: results/matmul-tiles-threads*.json, two runs).
  */
 export function pickTile(s: MatMulShapes, transposeA: boolean, transposeB: boolean): Tile | null {
+  // Not for LoRA's K = 8 products, whose time is writing the output: a step's profile read them slower.
+  const tall = threadGrids && s.k >= 64 ? TILES.tall8x8 : TILES.tall;
   if (transposeA) {
-    if (s.batch > 1) return TILES.tall; // attention dv = p^T @ dctx: 20.9 vs 18.7
+    if (s.batch > 1) return tall; // attention dv = p^T @ dctx: 24.2-25.0 vs 20.8-22.3 (tall)
     // LoRA factors' gradients x^T @ dh, h^T @ dy (768 x 8): K split, 0.7 vs 0.4
     if (Math.min(s.m, s.n) < 32) return s.m >= s.n ? TILES.tall : TILES.wide;
     // Weights' gradients dy^T @ x over a batch's tokens, K split (splitKFor), since whole tiles
@@ -48,9 +62,10 @@ export function pickTile(s: MatMulShapes, transposeA: boolean, transposeB: boole
     return null; // a short K (the classifier's gradient over a batch's [CLS] rows): tfjs's
   }
   if (Math.min(s.m, s.n) < 32) return null; // LoRA's x @ A, where the skinny kernel does not take it: 0.9 vs 0.9 (lib/webgpu/skinny.ts)
-  if (s.batch > 1) return s.n > 64 ? TILES.large : TILES.tall; // q @ k^T 20.5 vs 10.9; p @ v 19.4 vs 17.3
+  if (s.batch > 1) return s.n > 64 ? TILES.large : tall; // q @ k^T 23.5 vs 10.6; p @ v 23.8-25.1 vs 19.5-22.4 (tall)
   if (s.n >= 2048 || s.k >= LONG_K) return TILES.large; // lin1 31.1 vs 13.4, lin2's dx 32.8 vs 22.4; lin2 (K split) 28.5 vs 13.1
-  return transposeB ? TILES.tall : TILES.wide; // q/k/v/out 22.0 vs 10.7; dy @ W 23.6 vs 18.6
+  if (tall === TILES.tall8x8) return tall; // q/k/v/out 25.1-25.2 vs 20.8-21.2 (tall); dy @ W 24.8-26.7 vs 23.0-23.2 (wide)
+  return transposeB ? TILES.tall : TILES.wide;
 }
 
 /**
@@ -64,11 +79,15 @@ interface TileLoad {
   vec4: boolean;
 }
 
-/** WGSL for A @ B with tile t: thread (r, c) owns the 4 x 4 blocks at rows g*64 + 4r and columns g*64 + 4c, so neighbouring threads read neighbouring vec4s, without bank conflicts. */
+/**
+ * WGSL for A @ B with tile t: on a grid of R x C threads, thread (r, c) owns the 4 x 4 blocks at rows
+ * g*4R + 4r and columns h*4C + 4c, so neighbouring threads read neighbouring vec4s, without bank conflicts.
+ */
 function matmulCode(t: Tile, a: TileLoad, b: TileLoad, withBias: boolean, vec4Out: boolean, exact: boolean): string {
   const blocks = (n: number) => [...Array(n).keys()];
-  const rowGroups = blocks(t.bm / 64);
-  const colGroups = blocks(t.bn / 64);
+  const grid = threadsOf(t);
+  const rowGroups = blocks(t.bm / (4 * grid.rows));
+  const colGroups = blocks(t.bn / (4 * grid.cols));
   const staging = (l: TileLoad) => {
     const isA = l.operand === "A";
     const span = isA ? t.bm : t.bn;
@@ -81,8 +100,8 @@ function matmulCode(t: Tile, a: TileLoad, b: TileLoad, withBias: boolean, vec4Ou
     const width = l.vec4 ? 4 : 1;
     const perRow = (kContiguous ? t.bk : span) / width;
     const count = (t.bk * span) / width;
-    const slots = blocks(Math.ceil(count / THREADS));
-    const guard = count % THREADS === 0 ? "true" : `v < ${count}`;
+    const slots = blocks(Math.ceil(count / grid.count));
+    const guard = count % grid.count === 0 ? "true" : `v < ${count}`;
     const reg = (slot: number) => `stage${l.operand}${slot}`;
     // Row-per-thread staging writes a K-contiguous vec4 as four floats down a tile column: with 8
     // rows per warp, 4-way bank conflicts. Two threads per 32-byte sector, 16 rows per warp, rows
@@ -109,8 +128,8 @@ function matmulCode(t: Tile, a: TileLoad, b: TileLoad, withBias: boolean, vec4Ou
       stride,
       declare: slots.map((slot) => `var ${reg(slot)} : ${l.vec4 ? "vec4<f32>" : "f32"};`).join(" "),
       clear: slots.map((slot) => `${reg(slot)} = ${zero};`).join(" "),
-      load: slots.map((slot) => `{ let v = tid + ${slot * THREADS}; ${position} ${reg(slot)} = ${exact ? read : `select(${zero}, ${read}, ${inside})`}; }`).join("\n        "),
-      store: slots.map((slot) => `{ let v = tid + ${slot * THREADS}; if (${guard}) { ${position} ${store(slot)} } }`).join("\n        "),
+      load: slots.map((slot) => `{ let v = tid + ${slot * grid.count}; ${position} ${reg(slot)} = ${exact ? read : `select(${zero}, ${read}, ${inside})`}; }`).join("\n        "),
+      store: slots.map((slot) => `{ let v = tid + ${slot * grid.count}; if (${guard}) { ${position} ${store(slot)} } }`).join("\n        "),
     };
   };
   const A = staging(a);
@@ -119,8 +138,8 @@ function matmulCode(t: Tile, a: TileLoad, b: TileLoad, withBias: boolean, vec4Ou
   const each = (f: (g: number, r: number, h: number) => string, sep = " ") =>
     rowGroups.flatMap((g) => [0, 1, 2, 3].flatMap((r) => colGroups.map((h) => f(g, r, h)))).join(sep);
   const multiply = (k: string) => `{
-          ${rowGroups.map((g) => `let a${g} = tileA[${k} * ${A.stride} + ${g * 16} + threadRow];`).join(" ")}
-          ${colGroups.map((h) => `let b${h} = tileB[${k} * ${B.stride} + ${h * 16} + threadCol];`).join(" ")}
+          ${rowGroups.map((g) => `let a${g} = tileA[${k} * ${A.stride} + ${g * grid.rows} + threadRow];`).join(" ")}
+          ${colGroups.map((h) => `let b${h} = tileB[${k} * ${B.stride} + ${h * grid.cols} + threadCol];`).join(" ")}
           ${each((g, r, h) => `${acc(g, r, h)} = fma(vec4<f32>(a${g}[${r}]), b${h}, ${acc(g, r, h)});`, "\n          ")}
         }`;
   const multiplyTile = t.unroll
@@ -128,7 +147,7 @@ function matmulCode(t: Tile, a: TileLoad, b: TileLoad, withBias: boolean, vec4Ou
     : `for (var k = 0; k < ${t.bk}; k = k + 1) ${multiply("k")}`;
   const write = (g: number, r: number, h: number) => {
     const value = acc(g, r, h);
-    const column = `let col = colStart + ${h * 64} + threadCol * 4;`;
+    const column = `let col = colStart + ${h * 4 * grid.cols} + threadCol * 4;`;
     if (exact) return `{ ${column} result[(rowBase + col) / 4] = ${value}${withBias ? " + Bias[col / 4]" : ""}; }`;
     if (vec4Out) return `{ ${column} if (col < N) { result[(rowBase + col) / 4] = ${value}${withBias ? " + Bias[col / 4]" : ""}; } }`;
     return `{ ${column} ${[0, 1, 2, 3].map((q) => `if (col + ${q} < N) { result[rowBase + col + ${q}] = ${value}[${q}]${withBias ? ` + Bias[col + ${q}]` : ""}; }`).join(" ")} }`;
@@ -136,7 +155,7 @@ function matmulCode(t: Tile, a: TileLoad, b: TileLoad, withBias: boolean, vec4Ou
   const stores = rowGroups
     .flatMap((g) =>
       [0, 1, 2, 3].map(
-        (r) => `{ let row = rowStart + ${g * 64 + r} + threadRow * 4;
+        (r) => `{ let row = rowStart + ${g * 4 * grid.rows + r} + threadRow * 4;
         if (${exact ? "true" : "row < M"}) {
           let rowBase = outBase + row * N;
           ${colGroups.map((h) => write(g, r, h)).join("\n          ")}
@@ -160,8 +179,8 @@ function matmulCode(t: Tile, a: TileLoad, b: TileLoad, withBias: boolean, vec4Ou
       let rowStart = i32(workgroupId.y) * ${t.bm};
       let colStart = i32(workgroupId.x) * ${t.bn};
       let tid = i32(localIndex);
-      let threadRow = tid / 16;
-      let threadCol = tid % 16;
+      let threadRow = tid / ${grid.cols};
+      let threadCol = tid % ${grid.cols};
       ${each((g, r, h) => `var ${acc(g, r, h)} = vec4<f32>(0.0);`)}
       ${A.declare} ${B.declare}
       var kNext = kBegin;
@@ -233,7 +252,8 @@ function runMatMul(backend: unknown, a: tf.TensorInfo, b: tf.TensorInfo, transpo
   const kChunk = kChunkFor(s.k, t, split);
   // Whole tiles everywhere (M, N and every chunk of K multiples of the tile's), read and written as
   // vec4s: the code then has no bounds to check, and drops the clamps, selects and ifs.
-  const stagedByAllThreads = (span: number) => ((t.bk * span) / 4) % THREADS === 0; // no thread's vec4 slot left over
+  const threads = threadsOf(t).count;
+  const stagedByAllThreads = (span: number) => ((t.bk * span) / 4) % threads === 0; // no thread's vec4 slot left over
   const exact = exactTiles && loadA.vec4 && loadB.vec4 && vec4Out && s.m % t.bm === 0 && s.n % t.bn === 0 && kChunk * split === s.k && stagedByAllThreads(t.bm) && stagedByAllThreads(t.bn);
   return runWgslOnInfos(
     backend,
@@ -243,7 +263,7 @@ function runMatMul(backend: unknown, a: tf.TensorInfo, b: tf.TensorInfo, transpo
       vec4Inputs,
       vec4Output: vec4Out,
       outputShape: [s.batch * split, s.m, s.n],
-      workgroupSize: [THREADS, 1, 1],
+      workgroupSize: [threads, 1, 1],
       dispatch: [Math.ceil(s.n / t.bn), Math.ceil(s.m / t.bm), s.batch * split],
       uniforms: [
         { name: "M", type: "i32", value: s.m },
@@ -351,7 +371,7 @@ export function ourTileFor(s: MatMulShapes | null, dtypes: tf.DataType[], transp
 }
 
 export function tileKey(t: Tile): string {
-  return `${t.bm}x${t.bn}x${t.bk}${t.unroll ? "u" : ""}${t.pad ? "p" : ""}`;
+  return `${t.bm}x${t.bn}x${t.bk}${t.unroll ? "u" : ""}${t.pad ? "p" : ""}${t.threads ? `t${t.threads[0]}x${t.threads[1]}` : ""}`;
 }
 
 /** Our matmul of two tensors with a chosen tile (benchmarks compare tiles with it). */
@@ -378,12 +398,18 @@ export function linearWithBiasWebGpu(x: tf.Tensor, weight: tf.Tensor, bias: tf.T
 
 let enabled = true;
 let exactTiles = true;
+let threadGrids = true;
 let forcedTile: Tile | null = null;
 let forcedSplit: number | null = null;
 
 /** Turn the bounds-free code for whole tiles off or on (the benchmark times both; tests reach both). */
 export function useExactTiles(on: boolean): void {
   exactTiles = on;
+}
+
+/** Turn the tiles of 128 threads off (the tiles of 256 they replaced run) or on: the benchmark times both. */
+export function useThreadGridTiles(on: boolean): void {
+  threadGrids = on;
 }
 
 /** Turn our kernel off (tfjs's runs) or on; `tile` and `split` force one tile and one K split everywhere (tests reach every variant). */
