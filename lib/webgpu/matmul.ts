@@ -50,7 +50,7 @@ export const TILES = {
  * tall8x8 against the tiles it replaced: results/matmul-tiles-threads*.json, two runs).
  */
 export function pickTile(s: MatMulShapes, transposeA: boolean, transposeB: boolean): Tile | null {
-  // Not for LoRA's K = 8 products, whose time is writing the output: a step's profile read them slower.
+  // Not for LoRA's K = 8 products, whose time is writing the output: tall8x8 was never swept there.
   const tall = threadGrids && s.k >= 64 ? TILES.tall8x8 : TILES.tall;
   if (transposeA) {
     if (s.batch > 1) return tall; // attention dv = p^T @ dctx: 24.2-25.0 vs 20.8-22.3 (tall)
