@@ -9,12 +9,14 @@ import { trainStep, queueTrainStep } from "../lib/train/train";
 import { useFusedSoftmaxDropout } from "../lib/webgpu/softmax";
 import { useSkinnyFactorKernels } from "../lib/webgpu/skinny";
 import { useThreadGridTiles } from "../lib/webgpu/matmul";
+import { useDirectSaves } from "../lib/webgpu/saved-tensors";
 
-/** Switches back to earlier kernels (session 8's first two, session 9's last), in train-step and profile-step alike (parseArgs options). */
+/** Switches back to earlier kernels and CPU paths (session 8's first two, session 9's last two), in train-step and profile-step alike (parseArgs options). */
 export const KERNEL_SWITCHES = {
   "unfused-softmax-dropout": { type: "boolean" }, // attention's softmax and dropout as two kernels each way
   "tiled-lora-factors": { type: "boolean" }, // x @ A on tfjs's kernel, LoRA factors' gradients on our K-split tiles
   "tiles-of-256-threads": { type: "boolean" }, // the matmul tiles of 256 threads where tall8x8 (128) runs now
+  "tfjs-saves": { type: "boolean" }, // tensors kept for the backward pass through tfjs's Identity kernel and tape node
 } as const;
 
 type SwitchValues = { [name in keyof typeof KERNEL_SWITCHES]?: boolean };
@@ -23,6 +25,7 @@ export function applyKernelSwitches(values: SwitchValues): void {
   if (values["unfused-softmax-dropout"]) useFusedSoftmaxDropout(false);
   if (values["tiled-lora-factors"]) useSkinnyFactorKernels(false);
   if (values["tiles-of-256-threads"]) useThreadGridTiles(false);
+  if (values["tfjs-saves"]) useDirectSaves(false);
 }
 
 /** The modes the benchmarks measure: the tutorial's three, LoRA on two sets of layers. */

@@ -4,6 +4,7 @@ import { registerWebGpuMatMul } from "./webgpu/matmul";
 import { registerWebGpuTranspose } from "./webgpu/transpose";
 import { registerWebGpuColumnSum } from "./webgpu/column-sum";
 import { cacheBindGroups, rememberBindGroupLayouts, reuseOldestBuffers } from "./webgpu/bind-groups";
+import { saveTensorsDirectly } from "./webgpu/saved-tensors";
 import { uploadWithWriteBuffer } from "./webgpu/upload";
 
 /**
@@ -103,6 +104,7 @@ const starters: Record<BackendName, Starter> = {
     rememberBindGroupLayouts(tf.backend());
     reuseOldestBuffers(tf.backend());
     cacheBindGroups(tf.backend());
+    saveTensorsDirectly();
     uploadWithWriteBuffer(tf.backend());
     const infoDescription = adapter.info?.description || adapter.info?.device || "GPU";
     return `${infoDescription} (WebGPU)`;
