@@ -4,8 +4,8 @@ import { saveTensorsDirectly, useDirectSaves } from "../lib/webgpu/saved-tensors
 import { values } from "./helpers/values";
 
 // Tensors kept for the backward pass, made directly instead of through tfjs's Identity kernel and
-// its tape node (lib/webgpu/saved-tensors.ts): the same gradients, no Identity in the step, and
-// every tensor and byte freed afterwards.
+// its tape node (lib/webgpu/saved-tensors.ts): the same gradients, no Identity for the saves, every
+// tensor and byte freed afterwards, and second derivatives as tfjs's own.
 
 beforeAll(async () => {
   await tf.setBackend("cpu");
@@ -60,4 +60,20 @@ test("saved directly, a step runs the same kernels but the saves' Identity, and 
   for (let i = 0; i < 3; i++) gradients();
   expect(tf.memory().numTensors).toBe(before.numTensors);
   expect(tf.memory().numBytes).toBe(before.numBytes);
+});
+
+test("a second derivative is tfjs's own: d2/dx2 of sum(gelu(x) * x) against tfjs's clone and against finite differences", () => {
+  const at = tf.tensor(values(12, 5), [12]);
+  const secondDerivative = () =>
+    tf.tidy(() => tf.grad((v: tf.Tensor) => tf.sum(tf.grad((u: tf.Tensor) => tf.sum(tf.mul(gelu(u), u)))(v)))(at).dataSync() as Float32Array);
+  useDirectSaves(false);
+  const throughClone = secondDerivative();
+  useDirectSaves(true);
+  const direct = secondDerivative();
+  expect(Array.from(direct)).toEqual(Array.from(throughClone));
+  // d/dx of the first derivative, by central differences of tf.grad itself.
+  const h = 1e-2;
+  const firstAt = (shift: number) => tf.tidy(() => tf.grad((u: tf.Tensor) => tf.sum(tf.mul(gelu(u), u)))(tf.add(at, shift)).dataSync() as Float32Array);
+  const [up, down] = [firstAt(h), firstAt(-h)];
+  direct.forEach((d2, i) => expect(d2).toBeCloseTo((up[i] - down[i]) / (2 * h), 2));
 });

@@ -8,11 +8,14 @@ import * as tf from "@tensorflow/tfjs";
 // microseconds of CPU through the engine, and each tape node is walked again by backprop.
 // The saved tensor is the same thing made directly: the backend's reference count raised as its
 // Identity kernel does, and the engine's bookkeeping (scope, memory counts) as for any new tensor.
+// Inside a gradient of a gradient (the engine's gradient depth above 1) tfjs's clone still runs,
+// so second derivatives come out as before.
 
 interface EngineInternals {
   clone(x: tf.Tensor): tf.Tensor;
   backend: { incRef(dataId: object): void };
   makeTensorFromTensorInfo(info: tf.TensorInfo): tf.Tensor;
+  state: { gradientDepth: number };
 }
 
 let direct = true;
@@ -30,7 +33,7 @@ export function saveTensorsDirectly(): void {
   const engine = tf.engine() as unknown as EngineInternals;
   const clone = engine.clone.bind(engine);
   engine.clone = (x) => {
-    if (!direct) return clone(x);
+    if (!direct || engine.state.gradientDepth > 1) return clone(x);
     engine.backend.incRef(x.dataId);
     return engine.makeTensorFromTensorInfo({ dataId: x.dataId, shape: x.shape, dtype: x.dtype });
   };
