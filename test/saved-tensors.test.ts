@@ -2,22 +2,27 @@ import * as tf from "@tensorflow/tfjs";
 import { gelu, layerNorm, linear } from "../lib/nn/functional";
 import { saveTensorsDirectly, useDirectSaves } from "../lib/webgpu/saved-tensors";
 import { values } from "./helpers/values";
+import { useTestBackend } from "./helpers/backend";
 
 // Tensors kept for the backward pass, made directly instead of through tfjs's Identity kernel and
 // its tape node (lib/webgpu/saved-tensors.ts): the same gradients, no Identity for the saves, every
 // tensor and byte freed afterwards, and second derivatives as tfjs's own.
 
+let x: tf.Tensor;
+let weight: tf.Variable;
+let bias: tf.Variable;
+let lnWeight: tf.Variable;
+
 beforeAll(async () => {
-  await tf.setBackend("cpu");
+  await useTestBackend("cpu");
   saveTensorsDirectly();
+  x = tf.tensor(values(4 * 6 * 16, 1, 2, 3), [4, 6, 16]);
+  weight = tf.variable(tf.tensor(values(32 * 16, 2, 1, 1), [32, 16]));
+  bias = tf.variable(tf.tensor(values(32, 3)));
+  lnWeight = tf.variable(tf.tensor(values(32, 4, 1, 1)));
 });
 
 afterAll(() => useDirectSaves(true));
-
-const x = tf.tensor(values(4 * 6 * 16, 1, 2, 3), [4, 6, 16]);
-const weight = tf.variable(tf.tensor(values(32 * 16, 2, 1, 1), [32, 16]));
-const bias = tf.variable(tf.tensor(values(32, 3)));
-const lnWeight = tf.variable(tf.tensor(values(32, 4, 1, 1)));
 
 /** A small block: matMul and add save their inputs through tfjs's kernels, gelu and layerNorm through customOp. */
 const loss = () => tf.sum(tf.square(layerNorm(gelu(linear(x, weight, bias)), lnWeight, null, 1e-5))) as tf.Scalar;
