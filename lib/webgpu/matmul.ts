@@ -51,7 +51,8 @@ export const TILES = {
  */
 export function pickTile(s: MatMulShapes, transposeA: boolean, transposeB: boolean): Tile | null {
   // Not for LoRA's K = 8 products, whose time is writing the output: tall8x8 was never swept there.
-  const tall = threadGrids && s.k >= 64 ? TILES.tall8x8 : TILES.tall;
+  const eightByEight = threadGrids && s.k >= 64;
+  const tall = eightByEight ? TILES.tall8x8 : TILES.tall;
   if (transposeA) {
     if (s.batch > 1) return tall; // attention dv = p^T @ dctx: 24.2-25.0 vs 20.8-22.3 (tall)
     // LoRA factors' gradients x^T @ dh, h^T @ dy (768 x 8): K split, 0.7 vs 0.4
@@ -64,7 +65,7 @@ export function pickTile(s: MatMulShapes, transposeA: boolean, transposeB: boole
   if (Math.min(s.m, s.n) < 32) return null; // LoRA's x @ A, where the skinny kernel does not take it: 0.9 vs 0.9 (lib/webgpu/skinny.ts)
   if (s.batch > 1) return s.n > 64 ? TILES.large : tall; // q @ k^T 23.5 vs 10.6; p @ v 23.8-25.1 vs 19.5-22.4 (tall)
   if (s.n >= 2048 || s.k >= LONG_K) return TILES.large; // lin1 31.1 vs 13.4, lin2's dx 32.8 vs 22.4; lin2 (K split) 28.5 vs 13.1
-  if (tall === TILES.tall8x8) return tall; // q/k/v/out 25.1-25.2 vs 20.8-21.2 (tall); dy @ W 24.8-26.7 vs 23.0-23.2 (wide)
+  if (eightByEight) return TILES.tall8x8; // q/k/v/out 25.1-25.2 vs 20.8-21.2 (tall); dy @ W 24.8-26.7 vs 23.0-23.2 (wide)
   return transposeB ? TILES.tall : TILES.wide;
 }
 
