@@ -120,7 +120,7 @@ function matmulCode(t: Tile, a: TileLoad, b: TileLoad, withBias: boolean, vec4Ou
     const zero = l.vec4 ? "vec4<f32>(0.0)" : "0.0";
     const read = exact ? `${l.operand}[(${base} + ${index}) / 4]`
       : l.vec4 ? `${l.operand}[min((${base} + ${index}) / 4, ${size} / 4 - 1)]` : `${l.operand}[min(${base} + ${index}, ${size} - 1)]`;
-    const at = (k: string) => `${tile}[(${k}) * ${stride} + mn / 4]`;
+    const at = (k: string) => `${tile}[${k}][mn / 4]`;
     const store = (slot: number) =>
       !l.vec4 ? `${at("k")}[mn % 4] = ${reg(slot)};`
       : kContiguous ? [0, 1, 2, 3].map((q) => `${at(`k + ${q}`)}[mn % 4] = ${reg(slot)}[${q}];`).join(" ")
@@ -139,8 +139,8 @@ function matmulCode(t: Tile, a: TileLoad, b: TileLoad, withBias: boolean, vec4Ou
   const each = (f: (g: number, r: number, h: number) => string, sep = " ") =>
     rowGroups.flatMap((g) => [0, 1, 2, 3].flatMap((r) => colGroups.map((h) => f(g, r, h)))).join(sep);
   const multiply = (k: string) => `{
-          ${rowGroups.map((g) => `let a${g} = tileA[${k} * ${A.stride} + ${g * grid.rows} + threadRow];`).join(" ")}
-          ${colGroups.map((h) => `let b${h} = tileB[${k} * ${B.stride} + ${h * grid.cols} + threadCol];`).join(" ")}
+          ${rowGroups.map((g) => `let a${g} = tileA[${k}][${g * grid.rows} + threadRow];`).join(" ")}
+          ${colGroups.map((h) => `let b${h} = tileB[${k}][${h * grid.cols} + threadCol];`).join(" ")}
           ${each((g, r, h) => `${acc(g, r, h)} = fma(vec4<f32>(a${g}[${r}]), b${h}, ${acc(g, r, h)});`, "\n          ")}
         }`;
   const multiplyTile = t.unroll
@@ -165,8 +165,11 @@ function matmulCode(t: Tile, a: TileLoad, b: TileLoad, withBias: boolean, vec4Ou
     )
     .join("\n      ");
   return `
-    var<workgroup> tileA : array<vec4<f32>, ${t.bk * A.stride}>; // [k][m / 4]
-    var<workgroup> tileB : array<vec4<f32>, ${t.bk * B.stride}>; // [k][n / 4]
+    // 2-D, so that at each constant k of the unrolled loop Tint's bounds clamp is on the inner index
+    // alone, the same at every k and computed once: on the flat [k * stride + m / 4] it was a new
+    // clamp at each of a K step's 64 loads (results/workgroup-2d-ab-gpu.json).
+    var<workgroup> tileA : array<array<vec4<f32>, ${A.stride}>, ${t.bk}>; // [k][m / 4]
+    var<workgroup> tileB : array<array<vec4<f32>, ${B.stride}>, ${t.bk}>; // [k][n / 4]
     fn main() {
       let M = uniforms.M;
       let N = uniforms.N;
