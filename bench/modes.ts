@@ -10,6 +10,7 @@ import { useFusedSoftmaxDropout } from "../lib/webgpu/softmax";
 import { useSkinnyFactorKernels } from "../lib/webgpu/skinny";
 import { useThreadGridTiles } from "../lib/webgpu/matmul";
 import { useDirectSaves } from "../lib/webgpu/saved-tensors";
+import { useUniformCache } from "../lib/webgpu/uniforms";
 
 /** Switches back to earlier kernels and CPU paths (session 8's first two, session 9's last two), in train-step and profile-step alike (parseArgs options). */
 export const KERNEL_SWITCHES = {
@@ -17,6 +18,7 @@ export const KERNEL_SWITCHES = {
   "tiled-lora-factors": { type: "boolean" }, // x @ A on tfjs's kernel, LoRA factors' gradients on our K-split tiles
   "tiles-of-256-threads": { type: "boolean" }, // the matmul tiles of 256 threads where tall8x8 (128) runs now
   "tfjs-saves": { type: "boolean" }, // tensors kept for the backward pass through tfjs's Identity kernel and tape node
+  "tfjs-uniforms": { type: "boolean" }, // every dispatch writes its uniforms into a pooled buffer (no uniform cache)
 } as const;
 
 type SwitchValues = { [name in keyof typeof KERNEL_SWITCHES]?: boolean };
@@ -26,6 +28,7 @@ export function applyKernelSwitches(values: SwitchValues): void {
   if (values["tiled-lora-factors"]) useSkinnyFactorKernels(false);
   if (values["tiles-of-256-threads"]) useThreadGridTiles(false);
   if (values["tfjs-saves"]) useDirectSaves(false);
+  if (values["tfjs-uniforms"]) useUniformCache(false);
 }
 
 /** The modes the benchmarks measure: the tutorial's three, LoRA on two sets of layers. */

@@ -17,6 +17,7 @@ import { readStep, QueuedStep } from "../lib/train/train";
 import { useOurColumnSum } from "../lib/webgpu/column-sum";
 import { useExactTiles } from "../lib/webgpu/matmul";
 import { bindGroupCounts, useBindGroupCache } from "../lib/webgpu/bind-groups";
+import { uniformCounts } from "../lib/webgpu/uniforms";
 import { useAdamInPlace } from "../lib/webgpu/adam-in-place";
 
 interface Row {
@@ -29,6 +30,7 @@ interface Row {
   peak_memory_bytes: number;
   /** Per timed step, bind groups made and handed back from the cache (lib/webgpu/bind-groups.ts; zeros off WebGPU), and those made while each step was queued. */
   bind_groups: { made: number; reused: number; made_per_step: number[] };
+  uniforms: { written: number; kept: number };
 }
 
 
@@ -38,6 +40,7 @@ async function measure(name: string, mode: Mode, flags: LoRAFlags | undefined, c
   for (let i = 0; i < warmup; i++) await run.step();
   const started = performance.now();
   const counted = bindGroupCounts();
+  const uniformsBefore = uniformCounts();
   // As train() runs: each step is read back while the next one is queued.
   let previous: QueuedStep | null = null;
   let queueMs = 0;
@@ -55,8 +58,10 @@ async function measure(name: string, mode: Mode, flags: LoRAFlags | undefined, c
   if (previous) await readStep(previous);
   const seconds = (performance.now() - started) / 1000;
   const counts = bindGroupCounts();
+  const uniformsAfter = uniformCounts();
+  const uniforms = { written: (uniformsAfter.written - uniformsBefore.written) / steps, kept: (uniformsAfter.kept - uniformsBefore.kept) / steps };
   const bindGroups = { made: (counts.made - counted.made) / steps, reused: (counts.reused - counted.reused) / steps, made_per_step: madePerStep };
-  const row = { mode: name, trainable_params: countParameters(run.model, { trainableOnly: true }), samples_per_second: (batch * steps) / seconds, step_ms: (1000 * seconds) / steps, queue_ms: queueMs / steps, peak_memory_bytes: peak, bind_groups: bindGroups };
+  const row = { mode: name, trainable_params: countParameters(run.model, { trainableOnly: true }), samples_per_second: (batch * steps) / seconds, step_ms: (1000 * seconds) / steps, queue_ms: queueMs / steps, peak_memory_bytes: peak, bind_groups: bindGroups, uniforms };
   run.dispose();
   console.log(JSON.stringify(row));
   return row;

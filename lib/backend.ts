@@ -4,6 +4,7 @@ import { registerWebGpuMatMul } from "./webgpu/matmul";
 import { registerWebGpuTranspose } from "./webgpu/transpose";
 import { registerWebGpuColumnSum } from "./webgpu/column-sum";
 import { cacheBindGroups, rememberBindGroupLayouts, reuseOldestBuffers } from "./webgpu/bind-groups";
+import { cacheUniforms } from "./webgpu/uniforms";
 import { saveTensorsDirectly } from "./webgpu/saved-tensors";
 import { uploadWithWriteBuffer } from "./webgpu/upload";
 
@@ -104,6 +105,7 @@ const starters: Record<BackendName, Starter> = {
     rememberBindGroupLayouts(tf.backend());
     reuseOldestBuffers(tf.backend());
     cacheBindGroups(tf.backend());
+    cacheUniforms(tf.backend());
     saveTensorsDirectly();
     uploadWithWriteBuffer(tf.backend());
     const infoDescription = adapter.info?.description || adapter.info?.device || "GPU";

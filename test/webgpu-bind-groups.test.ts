@@ -1,14 +1,25 @@
 import { execFileSync } from "child_process";
 import * as path from "path";
 
-// The bind group cache (lib/webgpu/bind-groups.ts) on a small encoder trained as train() queues
-// steps, on webgpu (SwiftShader where there is no GPU), in a child process: see webgpu/bind-group-cache.ts.
+// The bind group cache (lib/webgpu/bind-groups.ts) and the uniform cache (lib/webgpu/uniforms.ts)
+// on a small encoder trained as train() queues steps, on webgpu (SwiftShader where there is no
+// GPU), in a child process: see webgpu/bind-group-cache.ts.
+
+interface Step {
+  made: number;
+  reused: number;
+  written: number;
+  kept: number;
+}
 
 interface Run {
-  steps: { made: number; reused: number }[];
+  parameters: number;
+  steps: Step[];
   losses: number[];
-  uncachedSteps: { made: number; reused: number }[];
+  uncachedSteps: Step[];
   uncachedLosses: number[];
+  uniformsUncachedSteps: Step[];
+  uniformsUncachedLosses: number[];
 }
 
 let report: Record<string, Run>;
@@ -29,12 +40,37 @@ describe.each(["lora-qv-r8", "full"])("%s", (mode) => {
     // A step's dispatches: the first LoRA step also lays the frozen q, k, v weights side by side (kept after).
     const dispatches = steps[1].made + steps[1].reused;
     expect(steps[0].made + steps[0].reused).toBe(dispatches + (mode === "full" ? 0 : 4));
-    for (const step of steps.slice(5)) expect(step).toEqual({ made: 0, reused: dispatches });
+    for (const step of steps.slice(5)) expect(step).toMatchObject({ made: 0, reused: dispatches });
   });
 
   test("with the cache off, every dispatch makes its bind group", () => {
     const { steps, uncachedSteps } = report[mode];
-    for (const step of uncachedSteps.slice(1)) expect(step).toEqual({ made: steps[1].made + steps[1].reused, reused: 0 });
+    for (const step of uncachedSteps.slice(1)) expect(step).toMatchObject({ made: steps[1].made + steps[1].reused, reused: 0 });
+  });
+
+  test("from the third step on, only uniforms that change every step are written; the rest are bound from the cache", () => {
+    const { steps, uncachedSteps, parameters } = report[mode];
+    const written = steps[2].written;
+    // Adam's step size (a dispatch for each parameter) and the dropouts' seeds.
+    expect(written).toBeGreaterThan(parameters);
+    expect(written).toBeLessThan(parameters + 20);
+    for (const step of [...steps.slice(2), ...uncachedSteps.slice(2)]) {
+      expect(step.written + step.kept).toBe(step.made + step.reused); // one set of uniforms a dispatch
+      expect(step.written).toBe(written);
+      expect(step.kept).toBeGreaterThan(3 * step.written);
+    }
+    expect(steps[0].written).toBeGreaterThan(written + 40); // the first step writes what it sees for the first time
+  });
+
+  test("with the uniform cache off, every dispatch writes its uniforms, and bind groups still settle", () => {
+    const { steps, uniformsUncachedSteps } = report[mode];
+    for (const step of uniformsUncachedSteps.slice(1)) expect(step.written).toBe(steps[1].made + steps[1].reused);
+    for (const step of uniformsUncachedSteps) expect(step.kept).toBe(0);
+    for (const step of uniformsUncachedSteps.slice(5)) expect(step.made).toBe(0);
+  });
+
+  test("the losses are the same with and without the uniform cache", () => {
+    expect(report[mode].losses).toEqual(report[mode].uniformsUncachedLosses);
   });
 
   test("the losses are the same with and without the cache, and they move", () => {

@@ -1,4 +1,5 @@
 import * as tf from "@tensorflow/tfjs";
+import { changesEveryStep } from "../webgpu/uniforms";
 
 // Dropout whose random mask is computed where the tensor lives. tf.dropout draws its mask with
 // tf.randomUniform, which generates every number in JavaScript and uploads them: for DistilBERT's
@@ -112,7 +113,7 @@ function dropoutWebGpu({ inputs, attrs, backend }: { inputs: tf.NamedTensorInfoM
   };
   const webgpu = backend as { runWebGPUProgram(program: object, inputs: tf.TensorInfo[], dtype: tf.DataType, uniforms: object[]): tf.TensorInfo };
   return webgpu.runWebGPUProgram(program, [x], "float32", [
-    { type: "uint32", data: [hash32(seed >>> 0)] },
+    changesEveryStep({ type: "uint32", data: [hash32(seed >>> 0)] }),
     { type: "float32", data: [rate] },
     { type: "float32", data: [1 / (1 - rate)] },
   ]);

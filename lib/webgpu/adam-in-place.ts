@@ -1,5 +1,6 @@
 import * as tf from "@tensorflow/tfjs";
 import type { AdamConstants } from "./adam";
+import { changesEveryStep } from "./uniforms";
 
 // Adam's update of one parameter in one dispatch that rewrites p, m and v in their own buffers,
 // as torch.optim.Adam updates tensors in place. A tfjs program has one output, so the update in
@@ -96,7 +97,7 @@ export function adamInPlace(p: tf.Tensor, g: tf.Tensor, m: tf.Tensor, v: tf.Tens
   const tensors = [p, m, v, g];
   for (const t of tensors) backend.uploadToGPU(t.dataId);
   const f32 = (value: number) => ({ type: "float32", data: [value] });
-  const constants = backend.makeUniforms([f32(c.beta1), f32(c.beta2), f32(c.epsilon), f32(c.stepSize), f32(c.secondMomentCorrection), f32(c.decay), { type: "int32", data: [p.size] }]);
+  const constants = backend.makeUniforms([f32(c.beta1), f32(c.beta2), f32(c.epsilon), changesEveryStep(f32(c.stepSize)), f32(c.secondMomentCorrection), f32(c.decay), { type: "int32", data: [p.size] }]);
   const bindGroup = device.createBindGroup({
     layout: pipeline.getBindGroupLayout(0),
     entries: [...tensors.map((t, i) => ({ binding: i, resource: { buffer: backend.tensorMap.get(t.dataId).resource } })), { binding: 4, resource: constants }],

@@ -1,4 +1,5 @@
 import * as tf from "@tensorflow/tfjs";
+import { changesEveryStep } from "./uniforms";
 
 // Our own WGSL kernels, run through tfjs's WebGPU backend so their outputs are ordinary tensors:
 // tfjs declares each input as `var<storage, read> <name> : array<f32>` (or vec4<f32> with
@@ -10,6 +11,8 @@ export interface Uniform {
   name: string;
   type: "i32" | "u32" | "f32";
   value: number;
+  /** A value that changes at every step (a seed): its dispatch writes its uniforms each time (lib/webgpu/uniforms.ts). */
+  changesEveryStep?: boolean;
 }
 
 export interface WgslProgram {
@@ -67,7 +70,10 @@ export function runWgslOnInfos(backend: unknown, p: Omit<WgslProgram, "inputs"> 
     program,
     inputs,
     "float32",
-    uniforms.map((u) => ({ type: TYPES[u.type], data: [u.value] })),
+    uniforms.map((u) => {
+      const field = { type: TYPES[u.type], data: [u.value] };
+      return u.changesEveryStep ? changesEveryStep(field) : field;
+    }),
   );
 }
 

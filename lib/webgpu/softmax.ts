@@ -151,7 +151,7 @@ function fusedProgram(kind: "fwd" | "bwd", inputs: Record<string, tf.Tensor>, sh
       { name: "rows", type: "i32", value: rows },
       { name: "cols", type: "i32", value: keys },
       { name: "rowsPerBatch", type: "i32", value: heads * queries },
-      { name: "seedHash", type: "u32", value: hash32(seed) },
+      { name: "seedHash", type: "u32", value: hash32(seed), changesEveryStep: true },
       { name: "rate", type: "f32", value: rate },
       { name: "scale", type: "f32", value: 1 / (1 - rate) },
     ],
