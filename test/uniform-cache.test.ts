@@ -1,4 +1,4 @@
-import { cacheUniforms, changesEveryStep, uniformCounts, useUniformCache } from "../lib/webgpu/uniforms";
+import { cacheUniforms, changesEveryStep, hashOf, uniformCounts, useUniformCache } from "../lib/webgpu/uniforms";
 
 // lib/webgpu/uniforms.ts on a stand-in for tfjs's webgpu backend: makeUniforms "writes" a new
 // pooled buffer each call and queues it for release at the next submit, as tfjs's does. On a
@@ -88,4 +88,33 @@ test("past 2,048 kept, those not bound since the last sweep go back to the pool,
   for (const binding of stale) expect(released.has(binding.buffer)).toBe(true);
   expect(released.has(steady.buffer)).toBe(false);
   expect(backend.makeUniforms(content(-1))).toBe(steady);
+});
+
+test("contents whose hashes collide are told apart by their values", () => {
+  // A birthday search over two-value contents (one value alone hashes one to one) finds two with
+  // the same 32-bit hash, in some 10^5 tries.
+  let seed = 1;
+  const next = () => (seed = (Math.imul(seed, 1103515245) + 12345) | 0);
+  const byHash = new Map<number, number[]>();
+  let pair: [number[], number[]] | null = null;
+  while (pair === null) {
+    const data = [next(), next()];
+    const h = hashOf([{ type: "int32", data }]);
+    const other = byHash.get(h);
+    if (other !== undefined && other.join() !== data.join()) pair = [other, data];
+    byHash.set(h, data);
+  }
+  const backend = fakeBackend();
+  const [a, b] = pair.map((data) => [0, 1, 2].map(() => backend.makeUniforms([{ type: "int32", data }]))[2]);
+  expect(a.buffer).not.toBe(b.buffer);
+  expect(JSON.parse((a.buffer as Buffer).bytes)).toEqual([["int32", pair[0]]]);
+  expect(JSON.parse((b.buffer as Buffer).bytes)).toEqual([["int32", pair[1]]]);
+});
+
+test("0 and -0, and NaN, are contents of their own", () => {
+  const backend = fakeBackend();
+  const twice = (v: number) => [0, 1].map(() => backend.makeUniforms([{ type: "float32", data: [v] }]))[1];
+  const [zero, minusZero, nan] = [0, -0, NaN].map(twice);
+  expect(new Set([zero.buffer, minusZero.buffer, nan.buffer]).size).toBe(3);
+  expect(backend.makeUniforms([{ type: "float32", data: [NaN] }])).toBe(nan);
 });

@@ -4,6 +4,8 @@
 // never changes, so each pipeline answers with the one it gave first.
 // Whole bind groups are cached as well: see cacheBindGroups below.
 
+import { FNV_START, mix } from "./hash";
+
 interface Pipeline {
   getBindGroupLayout(index: number): object;
 }
@@ -118,14 +120,28 @@ export function useBindGroupCache(on: boolean): void {
   caching = on;
 }
 
-/** Key of a bind group of whole buffer bindings: its layout and each entry's buffer, offset and size; null for other resources. */
-function bindGroupKey(layout: object, entries: BindGroupEntry[]): string | null {
-  let key = String(ageOf(layout));
+/** Hash of a bind group of buffer bindings: its layout and each entry's buffer, offset and size; null for other resources. */
+function bindGroupHash(layout: object, entries: BindGroupEntry[]): number | null {
+  let h = mix(FNV_START, ageOf(layout));
   for (const { binding, resource } of entries) {
     if (!resource.buffer) return null; // a texture view or sampler: not cached
-    key += `|${binding}:${ageOf(resource.buffer)}:${resource.offset ?? 0}:${resource.size ?? "all"}`;
+    h = mix(mix(mix(mix(h, binding), ageOf(resource.buffer)), resource.offset ?? 0), resource.size ?? -1);
   }
-  return key;
+  return h;
+}
+
+interface CachedGroup {
+  layout: object;
+  entries: { binding: number; buffer?: object; offset?: number; size?: number }[];
+  group: object;
+}
+
+function sameGroup(cachedGroup: CachedGroup, layout: object, entries: BindGroupEntry[]): boolean {
+  if (cachedGroup.layout !== layout || cachedGroup.entries.length !== entries.length) return false;
+  return cachedGroup.entries.every((e, i) => {
+    const { binding, resource } = entries[i];
+    return e.binding === binding && e.buffer === resource.buffer && e.offset === resource.offset && e.size === resource.size;
+  });
 }
 
 const cached = new WeakSet<object>();
@@ -141,20 +157,30 @@ export function cacheBindGroups(backend: object): void {
   const { device } = backend as { device: BindGroupDevice };
   if (cached.has(device)) return;
   cached.add(device);
-  const groups = new Map<string, object>();
+  const groups = new Map<number, CachedGroup[]>(); // by hash; a bucket holds groups whose hashes collide
+  let size = 0;
   const createBindGroup = device.createBindGroup.bind(device);
   device.createBindGroup = (descriptor) => {
-    const key = caching ? bindGroupKey(descriptor.layout, descriptor.entries) : null;
-    let group = key === null ? undefined : groups.get(key);
-    if (group) {
+    const { layout, entries } = descriptor;
+    const hash = caching ? bindGroupHash(layout, entries) : null;
+    const bucket = hash === null ? undefined : groups.get(hash);
+    const hit = bucket?.find((c) => sameGroup(c, layout, entries));
+    if (hit) {
       counts.reused++;
-      return group;
+      return hit.group;
     }
     counts.made++;
-    group = createBindGroup(descriptor);
-    if (key !== null) {
-      if (groups.size >= MAX_CACHED) groups.clear();
-      groups.set(key, group);
+    const group = createBindGroup(descriptor);
+    if (hash !== null) {
+      if (size >= MAX_CACHED) {
+        groups.clear();
+        size = 0;
+      }
+      const entry = { layout, entries: entries.map(({ binding, resource }) => ({ binding, buffer: resource.buffer, offset: resource.offset, size: resource.size })), group };
+      const current = groups.get(hash);
+      if (current) current.push(entry);
+      else groups.set(hash, [entry]);
+      size++;
     }
     return group;
   };

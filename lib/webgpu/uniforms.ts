@@ -9,6 +9,8 @@
 // (a seed recurs once, in the backward pass), and the pool's buffers, and so the bind groups made
 // of them, would never settle.
 
+import { FNV_START, mix } from "./hash";
+
 interface UniformField {
   type: string;
   data: number[];
@@ -27,6 +29,7 @@ interface UniformBackend {
 }
 
 interface Kept {
+  fields: UniformField[];
   binding: UniformBinding;
   used: boolean;
 }
@@ -50,11 +53,38 @@ export function uniformCounts(): { written: number; kept: number } {
   return { ...counts };
 }
 
-/** The uniforms' content as a string: each field's type and values (tfjs lays them out from these alone). */
-function keyOf(fields: UniformField[]): string {
-  let key = "";
-  for (const { type, data } of fields) key += `${type}:${data.join(",")};`;
-  return key;
+// A string key (types and values joined) cost more CPU than the write it saved (a CPU profile on
+// the H200's host, session 10): the content is hashed as numbers instead, and checked on a hit.
+const float64 = new Float64Array(1);
+const words = new Uint32Array(float64.buffer);
+
+/** A hash of the fields' types and values (integers as themselves, other numbers by their bits). */
+export function hashOf(fields: UniformField[]): number {
+  let h = FNV_START;
+  for (const { type, data } of fields) {
+    h = mix(h, type.charCodeAt(0) | (type.length << 8)); // int32, uint32, float32
+    for (let i = 0; i < data.length; i++) {
+      const v = data[i];
+      if ((v | 0) === v && !Object.is(v, -0)) h = mix(h, v);
+      else {
+        float64[0] = v;
+        h = mix(mix(h, words[0]), words[1]);
+      }
+    }
+    h = mix(h, 0x9e3779b9); // the field's end: [1, 2], [3] differs from [1], [2, 3]
+  }
+  return h;
+}
+
+function sameContent(a: UniformField[], b: UniformField[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let f = 0; f < a.length; f++) {
+    const x = a[f].data;
+    const y = b[f].data;
+    if (a[f].type !== b[f].type || x.length !== y.length) return false;
+    for (let i = 0; i < x.length; i++) if (!Object.is(x[i], y[i])) return false;
+  }
+  return true;
 }
 
 const PER_STEP = Symbol("lorabook.changesEveryStep");
@@ -72,15 +102,18 @@ export function cacheUniforms(backend: object): void {
   if (patched.has(b)) return;
   patched.add(b);
   const makeUniforms = b.makeUniforms.bind(b);
-  const kept = new Map<string, Kept>();
-  const seen = new Set<string>();
+  const kept = new Map<number, Kept[]>(); // by hash; a bucket holds contents whose hashes collide
+  const seen = new Set<number>();
+  let keptCount = 0;
   const sweep = () => {
-    for (const [key, entry] of kept) {
-      // Back to the pool at the next submit, after the commands that may still bind it.
-      if (!entry.used) {
-        b.uniformPendingDisposal.push(entry.binding.buffer);
-        kept.delete(key);
-      } else entry.used = false;
+    for (const [hash, bucket] of kept) {
+      const stay = bucket.filter((entry) => entry.used);
+      // Back to the pool at the next submit, after the commands that may still bind them.
+      for (const entry of bucket) if (!entry.used) b.uniformPendingDisposal.push(entry.binding.buffer);
+      for (const entry of stay) entry.used = false;
+      keptCount -= bucket.length - stay.length;
+      if (stay.length) kept.set(hash, stay);
+      else kept.delete(hash);
     }
   };
   b.makeUniforms = (fields) => {
@@ -88,27 +121,32 @@ export function cacheUniforms(backend: object): void {
       counts.written++;
       return makeUniforms(fields);
     }
-    const key = keyOf(fields);
-    const hit = kept.get(key);
+    const hash = hashOf(fields);
+    const bucket = kept.get(hash);
+    const hit = bucket?.find((entry) => sameContent(entry.fields, fields));
     if (hit) {
       hit.used = true;
       counts.kept++;
       return hit.binding;
     }
+    const copy = fields.map(({ type, data }) => ({ type, data: [...data] })); // before tfjs pads an empty field
     const binding = makeUniforms(fields); // a pooled buffer, written, to be released at the next submit
     counts.written++;
-    if (!seen.has(key)) {
+    if (!seen.has(hash)) {
       if (seen.size >= MAX_SEEN) seen.clear();
-      seen.add(key);
+      seen.add(hash);
       return binding;
     }
     // The second time: this buffer is not released, and serves every later dispatch with this content.
     const pending = b.uniformPendingDisposal;
     if (pending[pending.length - 1] !== binding.buffer) return binding; // not tfjs's layout as this file knows it: leave it be
     pending.pop();
-    seen.delete(key);
-    if (kept.size >= MAX_KEPT) sweep();
-    kept.set(key, { binding, used: true });
+    if (keptCount >= MAX_KEPT) sweep();
+    const entry = { fields: copy, binding, used: true };
+    const current = kept.get(hash); // the sweep may have emptied it
+    if (current) current.push(entry);
+    else kept.set(hash, [entry]);
+    keptCount++;
     return binding;
   };
 }
