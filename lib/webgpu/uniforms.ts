@@ -130,14 +130,15 @@ export function cacheUniforms(backend: object): void {
       counts.kept++;
       return hit.binding;
     }
-    const copy = fields.map(({ type, data }) => ({ type, data: [...data] })); // before tfjs pads an empty field
-    const binding = makeUniforms(fields); // a pooled buffer, written, to be released at the next submit
-    counts.written++;
     if (!seen.has(hash)) {
       if (seen.size >= MAX_SEEN) seen.clear();
       seen.add(hash);
-      return binding;
+      counts.written++;
+      return makeUniforms(fields); // a pooled buffer, written, to be released at the next submit
     }
+    const copy = fields.map(({ type, data }) => ({ type, data: [...data] })); // before tfjs pads an empty field
+    const binding = makeUniforms(fields);
+    counts.written++;
     // The second time: this buffer is not released, and serves every later dispatch with this content.
     const pending = b.uniformPendingDisposal;
     if (pending[pending.length - 1] !== binding.buffer) return binding; // not tfjs's layout as this file knows it: leave it be
