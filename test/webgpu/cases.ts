@@ -142,16 +142,17 @@ export const CASES: KernelCase[] = [
   // (lib/models/attention-projections.ts), three Linears on the cpu backend. Every parameter's
   // gradient and the input's; with LoRA on q and v, theirs too. The second review has 3 padding tokens.
   // The third trains, with dropout on the attention weights: the fused softmax + dropout on WebGPU.
-  ...[[false, false], [true, false], [true, true]].map(([withLoRA, training]): KernelCase => {
+  // 64 tokens a review: LoRA's products over the batch's 128 tokens take the skinny kernels, as at full size.
+  ...([[false, false, 9], [true, false, 9], [true, true, 12], [true, true, 64]] as const).map(([withLoRA, training, tokens]): KernelCase => {
     const wrapped = (l: string) => (withLoRA && (l === "q_lin" || l === "v_lin") ? `${l}.linear` : l);
     const names = ["q_lin", "k_lin", "v_lin", "out_lin"].flatMap((l) => [`${wrapped(l)}.weight`, `${wrapped(l)}.bias`]);
     const loraNames = withLoRA ? ["q_lin.lora.A", "q_lin.lora.B", "v_lin.lora.A", "v_lin.lora.B"] : [];
     return {
-      name: `attention [2,${training ? 12 : 9},128], 2 heads: q, k, v together${withLoRA ? ", LoRA on q and v" : ""}${training ? ", training (dropout 0.1)" : ""}`,
+      name: `attention [2,${tokens},128], 2 heads: q, k, v together${withLoRA ? ", LoRA on q and v" : ""}${training ? ", training (dropout 0.1)" : ""}`,
       outputs: ["y", "dx", ...[...names, ...loraNames].map((n) => `d ${n}`)],
       run: () => {
         manualSeed(11);
-        const T = training ? 12 : 9; // the fused kernel takes 4k keys
+        const T = tokens; // the fused softmax-dropout kernel takes 4k keys
         const attention = new DistilBertSelfAttention(distilBertConfig({ dim: 128, nHeads: 2, nLayers: 1, hiddenDim: 256, attentionDropout: training ? 0.1 : 0 }));
         if (withLoRA) {
           attention.q_lin = new LinearWithLoRA(attention.q_lin, 4, 2);
@@ -178,6 +179,12 @@ export const CASES: KernelCase[] = [
     name: "gelu [3,5,70]",
     outputs: ["y", "dx"],
     run: () => withGradients((x) => gelu(x), [tf.tensor(values(1050, 8, 4), [3, 5, 70])], tf.tensor(values(1050, 9), [3, 5, 70])),
+  },
+  {
+    // A size that divides by 4: four elements a thread, as vec4s.
+    name: "gelu [3,5,72]",
+    outputs: ["y", "dx"],
+    run: () => withGradients((x) => gelu(x), [tf.tensor(values(1080, 8, 4), [3, 5, 72])], tf.tensor(values(1080, 9), [3, 5, 72])),
   },
   {
     // 2 x 3 heads x 4 queries x 150 keys (not a multiple of the 128 threads); the second review
