@@ -1,6 +1,6 @@
 import * as tf from "@tensorflow/tfjs";
 import { dispatch2d, overrideWebGpuKernel, runWgslOnInfos, WORKGROUP_INDEX } from "./program";
-import { runSkinny, runSkinnyGradient, takesSkinny, takesSkinnyGradient } from "./skinny";
+import { runShortK, runSkinny, runSkinnyGradient, takesShortK, takesSkinny, takesSkinnyGradient } from "./skinny";
 
 // A register-tiled fp32 matmul in WGSL, in place of tfjs's BatchMatMul kernel on WebGPU. Each
 // workgroup computes a BM x BN tile of the output; its threads (16 x 16, or 16 x 8 for tall8x8) each
@@ -432,9 +432,16 @@ export function registerWebGpuMatMul(): void {
     const float32 = enabled && !forcedTile && s !== null && a.dtype === "float32" && b.dtype === "float32";
     const skinny = float32 && takesSkinny(s, transposeA, transposeB);
     const gradient = float32 && !skinny && takesSkinnyGradient(s, transposeA, transposeB);
-    const t = skinny || gradient ? null : ourTileFor(s, [a.dtype, b.dtype], transposeA, transposeB);
-    if ((!t && !skinny && !gradient) || !s) return original(args);
-    const out = skinny ? runSkinny(args.backend, a, b, s, transposeB) : gradient ? runSkinnyGradient(args.backend, a, b, s) : runPlanned(args.backend, a, b, transposeA, transposeB, s, t!);
+    const shortK = float32 && !skinny && !gradient && takesShortK(s, transposeA);
+    const t = skinny || gradient || shortK ? null : ourTileFor(s, [a.dtype, b.dtype], transposeA, transposeB);
+    if ((!t && !skinny && !gradient && !shortK) || !s) return original(args);
+    const out = skinny
+      ? runSkinny(args.backend, a, b, s, transposeB)
+      : gradient
+      ? runSkinnyGradient(args.backend, a, b, s)
+      : shortK
+      ? runShortK(args.backend, a, b, s, transposeB)
+      : runPlanned(args.backend, a, b, transposeA, transposeB, s, t!);
     // tfjs's shape: the broadcast batch dims, then M, N.
     const batchShape = (a.shape.length >= b.shape.length ? a.shape : b.shape).slice(0, -2);
     return { ...out, shape: [...batchShape, s.m, s.n] };

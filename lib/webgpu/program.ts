@@ -118,6 +118,9 @@ export interface RowKernel {
   /** WGSL run by every thread of row `row`, whose `cols` elements start at `base`. */
   body: string;
   uniforms?: Uniform[];
+  /** Inputs read as vec4s (then `cols` and `base` are still in floats: the body divides them). */
+  vec4Inputs?: string[];
+  vec4Output?: boolean;
 }
 
 /** A kernel with one workgroup per row of the last dimension (LayerNorm, softmax). */
@@ -127,6 +130,8 @@ export function runRowKernel(k: RowKernel): tf.Tensor {
   return runWgsl({
     key: `${k.key}-${k.threads}`,
     inputs: k.inputs,
+    vec4Inputs: k.vec4Inputs,
+    vec4Output: k.vec4Output,
     outputShape: k.shape,
     workgroupSize: [k.threads, 1, 1],
     dispatch: dispatch2d(rows),

@@ -286,4 +286,5 @@ export const CASES: KernelCase[] = [
   }),
   layerNormCase("layerNorm [2,5,300] offset 50", [2, 5, 300], 50),
   layerNormCase("layerNorm [3,768]", [3, 768], 0),
+  layerNormCase("layerNorm [2,3,70] (rows not of vec4s)", [2, 3, 70], 10),
 ];
