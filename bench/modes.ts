@@ -15,7 +15,7 @@ import { useUniformCache } from "../lib/webgpu/uniforms";
 /** Switches back to earlier kernels and CPU paths (session 8's first two, session 9's last two), in train-step and profile-step alike (parseArgs options). */
 export const KERNEL_SWITCHES = {
   "unfused-softmax-dropout": { type: "boolean" }, // attention's softmax and dropout as two kernels each way
-  "tiled-lora-factors": { type: "boolean" }, // x @ A on tfjs's kernel, LoRA factors' gradients and the short-K h @ B, dh @ A^T on our tiles
+  "tiled-lora-factors": { type: "boolean" }, // x @ A on tfjs's kernel, LoRA factors' gradients and the short-K h @ B on our tiles
   "tiles-of-256-threads": { type: "boolean" }, // the matmul tiles of 256 threads where tall8x8 (128) runs now
   "tfjs-saves": { type: "boolean" }, // tensors kept for the backward pass through tfjs's Identity kernel and tape node
   "tfjs-uniforms": { type: "boolean" }, // every dispatch writes its uniforms into a pooled buffer (no uniform cache)

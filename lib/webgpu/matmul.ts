@@ -432,7 +432,7 @@ export function registerWebGpuMatMul(): void {
     const float32 = enabled && !forcedTile && s !== null && a.dtype === "float32" && b.dtype === "float32";
     const skinny = float32 && takesSkinny(s, transposeA, transposeB);
     const gradient = float32 && !skinny && takesSkinnyGradient(s, transposeA, transposeB);
-    const shortK = float32 && !skinny && !gradient && takesShortK(s, transposeA);
+    const shortK = float32 && !skinny && !gradient && takesShortK(s, transposeA, transposeB);
     const t = skinny || gradient || shortK ? null : ourTileFor(s, [a.dtype, b.dtype], transposeA, transposeB);
     if ((!t && !skinny && !gradient && !shortK) || !s) return original(args);
     const out = skinny
@@ -440,7 +440,7 @@ export function registerWebGpuMatMul(): void {
       : gradient
       ? runSkinnyGradient(args.backend, a, b, s)
       : shortK
-      ? runShortK(args.backend, a, b, s, transposeB)
+      ? runShortK(args.backend, a, b, s)
       : runPlanned(args.backend, a, b, transposeA, transposeB, s, t!);
     // tfjs's shape: the broadcast batch dims, then M, N.
     const batchShape = (a.shape.length >= b.shape.length ? a.shape : b.shape).slice(0, -2);

@@ -107,28 +107,30 @@ function skinnyTransposedB(backend: unknown, a: tf.TensorInfo, b: tf.TensorInfo,
   );
 }
 
-/** Whether the short-K kernel takes a product: A [M, K] @ B (B [K, N]) or A @ B^T (B [N, K]), K <= 16, N = 4j, no batch. */
-export function takesShortK(s: MatMulShapes, transposeA: boolean): boolean {
-  return factorKernels && s.batch === 1 && !transposeA && s.k <= SKINNY_MAX && s.n % 4 === 0 && s.n >= 16;
+/**
+ * Whether the short-K kernel takes a product: A [M, K] @ B, B [K, N], K <= 16, N = 4j, no batch.
+ * Not A @ B^T (dh @ A^T): reading B^T's columns as four strided floats, it took 158 us at [6144, 8]
+ * x [768, 8]^T and 603 at [3072, 8]^T on the H200, where our tiles take 24 and 50
+ * (results/short-k-layernorm-ab-gpu.json).
+ */
+export function takesShortK(s: MatMulShapes, transposeA: boolean, transposeB: boolean): boolean {
+  return factorKernels && s.batch === 1 && !transposeA && !transposeB && s.k <= SKINNY_MAX && s.n % 4 === 0 && s.n >= 16;
 }
 
 /**
- * out [1, M, N] = A [M, K] @ B, K at most 16: LoRA's h @ B and dh @ A^T, whose time is writing the
- * wide output. Each thread sums K products into one vec4 of the output, from its row of A (the
- * same K floats across the row's threads) and B's rows (small enough to stay in cache). A tiled
- * kernel spent 22-24 us on these at [6144, 768] (results/profile-step-gpu.json), where writing
- * 18.9 MB takes about 5.
+ * out [1, M, N] = A [M, K] @ B, K at most 16: LoRA's h @ B, whose time is writing the wide output.
+ * Each thread sums K products into one vec4 of the output, from its row of A (the same K floats
+ * across the row's threads) and B's rows (small enough to stay in cache). On the H200, 18.5 us
+ * at [6144, 8] x [8, 768] against 22.7 for our tiles, 42.4 against 48.4 at [8, 3072].
  */
-export function runShortK(backend: unknown, a: tf.TensorInfo, b: tf.TensorInfo, s: MatMulShapes, transposeB: boolean): tf.TensorInfo {
+export function runShortK(backend: unknown, a: tf.TensorInfo, b: tf.TensorInfo, s: MatMulShapes): tf.TensorInfo {
   const terms = [...Array(s.k).keys()];
-  // B [K, N] is read as vec4s along N; B^T ([N, K]) as four floats, one per output column.
-  const bAt = (j: number) => (transposeB ? `vec4<f32>(B[n * ${s.k} + ${j}], B[(n + 1) * ${s.k} + ${j}], B[(n + 2) * ${s.k} + ${j}], B[(n + 3) * ${s.k} + ${j}])` : `B[${j} * uniforms.N4 + column]`);
   return runWgslOnInfos(
     backend,
     {
-      key: `short-k-${s.k}-${transposeB ? "T" : "N"}`,
+      key: `short-k-${s.k}`,
       inputs: { A: null, B: null },
-      vec4Inputs: transposeB ? [] : ["B"],
+      vec4Inputs: ["B"],
       vec4Output: true,
       outputShape: [1, s.m, s.n],
       workgroupSize: [THREADS, 1, 1],
@@ -143,9 +145,8 @@ export function runShortK(backend: unknown, a: tf.TensorInfo, b: tf.TensorInfo, 
         if (i < uniforms.count) {
           let row = i / uniforms.N4;
           let column = i % uniforms.N4;
-          let n = column * 4;
           var acc = vec4<f32>(0.0);
-          ${terms.map((j) => `acc = fma(vec4<f32>(A[row * ${s.k} + ${j}]), ${bAt(j)}, acc);`).join("\n          ")}
+          ${terms.map((j) => `acc = fma(vec4<f32>(A[row * ${s.k} + ${j}]), B[${j} * uniforms.N4 + column], acc);`).join("\n          ")}
           result[i] = acc;
         }
       }`,
@@ -237,9 +238,9 @@ export function runSkinnyGradient(backend: unknown, a: tf.TensorInfo, b: tf.Tens
 let factorKernels = true;
 
 /**
- * Run x @ A, the factors' gradients and the short-K products h @ B and dh @ A^T on these kernels
- * (on), or as before them (off): x @ A on tfjs's kernel, the rest on our tiles. dy @ B^T stays
- * here. The benchmark times both.
+ * Run x @ A, the factors' gradients and the short-K product h @ B on these kernels (on), or as
+ * before them (off): x @ A on tfjs's kernel, the rest on our tiles. dy @ B^T stays here. The
+ * benchmark times both.
  */
 export function useSkinnyFactorKernels(on: boolean): void {
   factorKernels = on;
