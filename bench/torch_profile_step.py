@@ -12,24 +12,11 @@ from collections import defaultdict
 import torch
 from torch.profiler import ProfilerActivity, profile
 
-from torch_reference import MODES, build
+from torch_reference import MODES, training_step
 
 
 def profile_mode(mode, targets, batch, seq):
-    model = build(mode, targets)
-    params = [p for p in model.parameters() if p.requires_grad]
-    opt = torch.optim.Adam(params, lr=5e-5)
-    ids = torch.randint(1000, 30522, (batch, seq), device="cuda")
-    mask = torch.ones_like(ids)
-    labels = torch.randint(0, 2, (batch,), device="cuda")
-
-    def step():
-        loss = model(input_ids=ids, attention_mask=mask, labels=labels).loss
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        return loss.detach()
-
+    model, opt, _, step = training_step(mode, targets, "fp32", batch, seq)
     for _ in range(3):
         step().item()
     torch.cuda.synchronize()

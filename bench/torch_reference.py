@@ -27,7 +27,8 @@ def build(mode, targets):
     return model.cuda().train()
 
 
-def measure(mode, targets, precision, batch, seq, warmup, steps):
+def training_step(mode, targets, precision, batch, seq):
+    """A mode's model, Adam over what trains, one random batch, and a function running one training step on it."""
     model = build(mode, targets)
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.Adam(params, lr=5e-5)
@@ -43,6 +44,11 @@ def measure(mode, targets, precision, batch, seq, warmup, steps):
         opt.step()
         return loss.detach()
 
+    return model, opt, params, step
+
+
+def measure(mode, targets, precision, batch, seq, warmup, steps):
+    model, opt, params, step = training_step(mode, targets, precision, batch, seq)
     for _ in range(warmup):
         step().item()
     torch.cuda.synchronize()
