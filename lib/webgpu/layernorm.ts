@@ -42,7 +42,8 @@ const ROW_STATS_VEC4 = `
 
 /**
  * One workgroup per row of x's last dimension, with the row's mean and rstd computed first. The
- * body gets `base`, `cols` (in vec4s when `vec4`), `mean` and `rstd`.
+ * body gets `base4` and `cols4` (the row's start and length in vec4s when `vec4`, else in floats),
+ * `cols` (in floats), `mean` and `rstd`.
  */
 function layerNormKernel(key: string, inputs: Record<string, tf.Tensor>, x: tf.Tensor, eps: number, body: (threads: number) => string, vec4: boolean): tf.Tensor {
   const threads = vec4 ? VEC4_THREADS : THREADS;

@@ -7,8 +7,8 @@ import type { MatMulShapes } from "./matmul";
 // needs little more than one read of its wide operand (~5 us for [6144, 768] at the H200's
 // bandwidth). Timed one by one on the GPU (bench/profile-step.ts), tfjs's kernel took 44-60 us for
 // x @ A, and our K-split tiles 50-65 us for the factors' gradients; a LoRA step runs each of them
-// once per adapted layer. Here x @ A takes about 22 us and the gradients 27-55 (the timestamps
-// tick in 65.5 us, so these are averages over a step's 12 calls; results/profile-step-gpu.json).
+// once per adapted layer. Here x @ A takes about 28 us (with B laid out first) and the gradients
+// 32-41 (timed exactly, results/profile-step-gpu.json).
 // - Products with a long K and at most 16 outputs per row, x @ A and dh = dy @ B^T: each row is
 //   read by 32 threads striding over K in vec4s (a warp reads 512 contiguous bytes), each keeping
 //   the row's partial sums, added up in workgroup memory.
@@ -16,6 +16,7 @@ import type { MatMulShapes } from "./matmul";
 //   products of a wide row and a narrow one. Each workgroup sums a chunk of tokens for 256 of the
 //   wide side's columns (64 threads of vec4 columns, four lanes of threads taking every fourth
 //   token), and lib/webgpu/column-sum.ts adds the chunks' partial products.
+// - The update h @ B, K = r: each thread sums r products into one vec4 of the wide output.
 
 const THREADS = 256;
 const ROWS_PER_GROUP = THREADS / 32;
