@@ -8,6 +8,7 @@ counterpart of bench/profile-step.ts. Kernels here run back to back, as PyTorch 
 import argparse
 import json
 from collections import defaultdict
+from datetime import datetime, timezone
 
 import torch
 from torch.profiler import ProfilerActivity, profile
@@ -48,7 +49,7 @@ def main():
     torch.backends.cudnn.allow_tf32 = False
     wanted = args.modes.split(",")
     results = [profile_mode(m, t, 12, 512) for m, t in MODES if m in wanted]
-    out = {"side": "PyTorch reference", "device": torch.cuda.get_device_name(0), "torch": torch.__version__, "results": results}
+    out = {"side": "PyTorch reference", "backend": "cuda (PyTorch)", "device": torch.cuda.get_device_name(0), "date": datetime.now(timezone.utc).isoformat(), "torch": torch.__version__, "results": results}
     json.dump(out, open(args.out, "w"), indent=2)
 
 
