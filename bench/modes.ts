@@ -7,7 +7,7 @@ import { manualSeed } from "../lib/nn/random";
 import { Adam } from "../lib/train/adam";
 import { trainStep, queueTrainStep } from "../lib/train/train";
 import { useFusedSoftmaxDropout } from "../lib/webgpu/softmax";
-import { useSkinnyFactorKernels } from "../lib/webgpu/skinny";
+import { GradientPlan, useGradientPlan, useSkinnyFactorKernels } from "../lib/webgpu/skinny";
 import { useThreadGridTiles } from "../lib/webgpu/matmul";
 import { useDirectSaves } from "../lib/webgpu/saved-tensors";
 import { useUniformCache } from "../lib/webgpu/uniforms";
@@ -19,9 +19,10 @@ export const KERNEL_SWITCHES = {
   "tiles-of-256-threads": { type: "boolean" }, // the matmul tiles of 256 threads where tall8x8 (128) runs now
   "tfjs-saves": { type: "boolean" }, // tensors kept for the backward pass through tfjs's Identity kernel and tape node
   "tfjs-uniforms": { type: "boolean" }, // every dispatch writes its uniforms into a pooled buffer (no uniform cache)
+  "gradient-plan": { type: "string" }, // the LoRA factors' gradient kernel split another way: c<columns>/w<workgroups>[/q4] (bench/skinny-sweep.ts)
 } as const;
 
-type SwitchValues = { [name in keyof typeof KERNEL_SWITCHES]?: boolean };
+type SwitchValues = { [name in keyof typeof KERNEL_SWITCHES]?: (typeof KERNEL_SWITCHES)[name]["type"] extends "string" ? string : boolean };
 
 export function applyKernelSwitches(values: SwitchValues): void {
   if (values["unfused-softmax-dropout"]) useFusedSoftmaxDropout(false);
@@ -29,6 +30,14 @@ export function applyKernelSwitches(values: SwitchValues): void {
   if (values["tiles-of-256-threads"]) useThreadGridTiles(false);
   if (values["tfjs-saves"]) useDirectSaves(false);
   if (values["tfjs-uniforms"]) useUniformCache(false);
+  if (values["gradient-plan"]) useGradientPlan(parseGradientPlan(values["gradient-plan"]));
+}
+
+/** "c32/w512/q4" -> { columns: 32, workgroups: 512, vec4Narrow: true } (skinny-sweep.ts's keys). */
+export function parseGradientPlan(key: string): GradientPlan {
+  const match = /^c(\d+)\/w(\d+)(\/q4)?$/.exec(key);
+  if (!match) throw new Error(`--gradient-plan: "${key}" is not a plan such as c64/w256 or c32/w512/q4`);
+  return { columns: Number(match[1]), workgroups: Number(match[2]), vec4Narrow: Boolean(match[3]) };
 }
 
 /** The modes the benchmarks measure: the tutorial's three, LoRA on two sets of layers. */

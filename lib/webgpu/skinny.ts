@@ -156,10 +156,23 @@ export function runShortK(backend: unknown, a: tf.TensorInfo, b: tf.TensorInfo, 
   );
 }
 
-const GRADIENT_COLUMNS = 64; // vec4 columns of the wide operand per workgroup
-const GRADIENT_LANES = 4;
-// About two workgroups for each of a large GPU's cores (the H200 has 132 SMs).
-const GRADIENT_WORKGROUPS = 256;
+/** How the factor-gradient kernel splits its work (bench/skinny-sweep.ts times the choices). */
+export interface GradientPlan {
+  /** vec4 columns of the wide operand per workgroup; 256 / columns lanes of threads share a chunk's tokens. */
+  columns: number;
+  /** About how many workgroups to spread the tokens over (the H200 has 132 SMs). */
+  workgroups: number;
+  /** Read the narrow operand's row as vec4s (r = 8: two loads a token) where r divides by 4. */
+  vec4Narrow: boolean;
+}
+
+const DEFAULT_GRADIENT_PLAN: GradientPlan = { columns: 64, workgroups: 256, vec4Narrow: false };
+let gradientPlan: GradientPlan = DEFAULT_GRADIENT_PLAN;
+
+/** Set the factor-gradient kernel's plan (for benchmarks), or back to the default with no argument. */
+export function useGradientPlan(plan?: Partial<GradientPlan>): void {
+  gradientPlan = { ...DEFAULT_GRADIENT_PLAN, ...plan };
+}
 
 /** Whether the factor-gradient kernel takes A^T @ B: no batch, one side (M or N) at most 16, the other a multiple of 4, K >= 64. */
 export function takesSkinnyGradient(s: MatMulShapes, transposeA: boolean, transposeB: boolean): boolean {
@@ -170,49 +183,58 @@ export function takesSkinnyGradient(s: MatMulShapes, transposeA: boolean, transp
 }
 
 /** Into how many chunks the factor-gradient kernel splits K tokens for a wide side of `wide` columns. */
-export function gradientChunks(k: number, wide: number): number {
-  const columnGroups = Math.ceil(wide / 4 / GRADIENT_COLUMNS);
-  return Math.max(1, Math.min(Math.ceil(GRADIENT_WORKGROUPS / columnGroups), Math.floor(k / (4 * GRADIENT_LANES)), 128));
+export function gradientChunks(k: number, wide: number, plan: GradientPlan = gradientPlan): number {
+  const columnGroups = Math.ceil(wide / 4 / plan.columns);
+  const lanes = THREADS / plan.columns;
+  return Math.max(1, Math.min(Math.ceil(plan.workgroups / columnGroups), Math.floor(k / (4 * lanes)), 1024));
 }
 
 /** out [1, M, N] = A^T @ B, A [K, M], B [K, N], one of M, N at most 16 (check takesSkinnyGradient first). */
 export function runSkinnyGradient(backend: unknown, a: tf.TensorInfo, b: tf.TensorInfo, s: MatMulShapes): tf.TensorInfo {
-  // The wide operand P [K, W] is read as vec4s; the narrow one Q [K, r] as scalars (a lane's 64 threads read the same: broadcasts).
+  // The wide operand P [K, W] is read as vec4s; the narrow one Q [K, r] as scalars or vec4s (a
+  // lane's threads all read the same: broadcasts).
   const wideIsA = s.m > s.n;
   const [wide, r] = wideIsA ? [s.m, s.n] : [s.n, s.m];
-  const chunks = gradientChunks(s.k, wide);
+  const plan = gradientPlan;
+  const columns = plan.columns;
+  const lanes = THREADS / columns;
+  const vec4Narrow = plan.vec4Narrow && r % 4 === 0;
+  const chunks = gradientChunks(s.k, wide, plan);
   const tokensPerChunk = Math.ceil(s.k / chunks);
   const outputs = [...Array(r).keys()];
+  const narrow = (j: number) => (vec4Narrow ? `q${j >> 2}[${j & 3}]` : `Q[t * ${r} + ${j}]`);
+  const narrowLoads = vec4Narrow ? [...Array(r / 4).keys()].map((i) => `let q${i} = Q[t * ${r / 4} + ${i}];`).join(" ") : "";
   // out[i][j] = sum over tokens of P[t][i] Q[t][j] is [W, r] when P is A (dA = x^T @ dh), [r, W] when P is B (dB = h^T @ dy).
   const at = (j: number, q: number) => (wideIsA ? `(column * 4 + ${q}) * ${r} + ${j}` : `${j} * uniforms.W + column * 4 + ${q}`);
   const partial = runWgslOnInfos(
     backend,
     {
-      key: `skinny-gradient-${wideIsA ? "wr" : "rw"}-${r}`,
+      key: `skinny-gradient-${wideIsA ? "wr" : "rw"}-${r}-c${columns}${vec4Narrow ? "-q4" : ""}`,
       inputs: { P: null, Q: null },
-      vec4Inputs: ["P"],
+      vec4Inputs: vec4Narrow ? ["P", "Q"] : ["P"],
       outputShape: [chunks, s.m * s.n],
-      workgroupSize: [GRADIENT_COLUMNS * GRADIENT_LANES, 1, 1],
-      dispatch: [Math.ceil(wide / 4 / GRADIENT_COLUMNS), chunks, 1],
+      workgroupSize: [THREADS, 1, 1],
+      dispatch: [Math.ceil(wide / 4 / columns), chunks, 1],
       uniforms: [
         { name: "K", type: "i32", value: s.k },
         { name: "W", type: "i32", value: wide },
         { name: "tokensPerChunk", type: "i32", value: tokensPerChunk },
       ],
       code: () => `
-      var<workgroup> laneSums : array<vec4<f32>, ${GRADIENT_COLUMNS * GRADIENT_LANES}>;
+      var<workgroup> laneSums : array<vec4<f32>, ${THREADS}>;
       fn main() {
         let W4 = uniforms.W / 4;
         let tid = i32(localIndex);
-        let column = i32(workgroupId.x) * ${GRADIENT_COLUMNS} + tid % ${GRADIENT_COLUMNS};
-        let lane = tid / ${GRADIENT_COLUMNS};
+        let column = i32(workgroupId.x) * ${columns} + tid % ${columns};
+        let lane = tid / ${columns};
         let first = i32(workgroupId.y) * uniforms.tokensPerChunk;
         let end = min(uniforms.K, first + uniforms.tokensPerChunk);
         let readColumn = min(column, W4 - 1);
         ${outputs.map((j) => `var acc${j} = vec4<f32>(0.0);`).join(" ")}
-        for (var t = first + lane; t < end; t = t + ${GRADIENT_LANES}) {
+        for (var t = first + lane; t < end; t = t + ${lanes}) {
           let p = P[t * W4 + readColumn];
-          ${outputs.map((j) => `acc${j} = fma(p, vec4<f32>(Q[t * ${r} + ${j}]), acc${j});`).join("\n          ")}
+          ${narrowLoads}
+          ${outputs.map((j) => `acc${j} = fma(p, vec4<f32>(${narrow(j)}), acc${j});`).join("\n          ")}
         }
         let outBase = i32(workgroupId.y) * uniforms.W * ${r};
         ${outputs
@@ -220,7 +242,7 @@ export function runSkinnyGradient(backend: unknown, a: tf.TensorInfo, b: tf.Tens
             (j) => `laneSums[tid] = acc${j};
         workgroupBarrier();
         if (lane == 0 && column < W4) {
-          let total = ${[...Array(GRADIENT_LANES).keys()].map((l) => `laneSums[tid + ${l * GRADIENT_COLUMNS}]`).join(" + ")};
+          let total = ${[...Array(lanes).keys()].map((l) => `laneSums[tid + ${l * columns}]`).join(" + ")};
           ${[0, 1, 2, 3].map((q) => `result[outBase + ${at(j, q)}] = total[${q}];`).join(" ")}
         }
         workgroupBarrier();`,
