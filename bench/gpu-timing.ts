@@ -32,3 +32,15 @@ export async function time(f: () => tf.Tensor): Promise<number> {
   for (let i = 0; i < 5; i++) runs.push(await run(50));
   return Math.min(...runs);
 }
+
+/** GPU ms of f's kernels (every dispatch they make) from timestamp queries (tf.profile), the best of five: exact for short kernels with Dawn's timestamp_quantization off. */
+export async function timeKernels(f: () => tf.Tensor): Promise<number> {
+  f().dispose(); // compile
+  let best = Infinity;
+  for (let i = 0; i < 5; i++) {
+    const info = await tf.profile(() => f() as unknown as tf.TensorContainer);
+    best = Math.min(best, info.kernels.reduce((s, k) => s + (Number(k.kernelTimeMs) || 0), 0));
+    tf.dispose(info.result as tf.TensorContainer);
+  }
+  return best;
+}

@@ -9,6 +9,7 @@ import * as fs from "fs";
 import { parseArgs } from "util";
 import { initBackend } from "../lib/backend";
 import { GradientPlan, useGradientPlan } from "../lib/webgpu/skinny";
+import { timeKernels } from "./gpu-timing";
 
 // [a shape, b shape, what]: every product here is a^T @ b.
 const SHAPES: [number[], number[], string][] = [
@@ -25,18 +26,6 @@ const PLANS: GradientPlan[] = [64, 32, 16].flatMap((columns) =>
 // The key train-step.ts and profile-step.ts take as --gradient-plan (bench/modes.ts).
 const planKey = (p: GradientPlan) => `c${p.columns}/w${p.workgroups}${p.vec4Narrow ? "/q4" : ""}`;
 
-/** GPU ms of f's kernels (every dispatch they make), the best of five. */
-async function kernelMs(f: () => tf.Tensor): Promise<number> {
-  f().dispose(); // compile
-  let best = Infinity;
-  for (let i = 0; i < 5; i++) {
-    const info = await tf.profile(() => f() as unknown as tf.TensorContainer);
-    best = Math.min(best, info.kernels.reduce((s, k) => s + (Number(k.kernelTimeMs) || 0), 0));
-    tf.dispose(info.result as tf.TensorContainer);
-  }
-  return best;
-}
-
 async function main(): Promise<void> {
   const { values } = parseArgs({ options: { out: { type: "string" }, dawn: { type: "string" } } });
   const backend = await initBackend("webgpu", { dawnFlags: values.dawn?.split(" ") });
@@ -52,7 +41,7 @@ async function main(): Promise<void> {
       const diff = (await gap.data())[0];
       gap.dispose();
       if (!(diff < 1e-2)) throw new Error(`${what}: plan ${planKey(plan)} differs from the default plan by ${diff}`);
-      us[planKey(plan)] = 1000 * (await kernelMs(() => tf.matMul(a, b, true, false)));
+      us[planKey(plan)] = 1000 * (await timeKernels(() => tf.matMul(a, b, true, false)));
     }
     useGradientPlan();
     reference.dispose();

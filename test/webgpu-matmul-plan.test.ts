@@ -93,10 +93,13 @@ describe("matmul plan at distilbert-base's shapes", () => {
     const dB = matmulShapes([6144, 8], [6144, 768], true, false)!; // h^T @ dy
     const dBlin1 = matmulShapes([6144, 8], [6144, 3072], true, false)!; // LoRA on the MLP
     for (const s of [dA, dB, dBlin1]) expect(takesSkinnyGradient(s, true, false)).toBe(true);
-    // 768 columns are 3 workgroups of 256 wide: 86 chunks of 72 tokens make 258 workgroups; 3072 are 12: 22 chunks.
-    expect(gradientChunks(6144, 768)).toBe(86);
-    expect(gradientChunks(6144, 3072)).toBe(22);
-    expect(gradientChunks(40, 768)).toBe(2); // at least 16 tokens a chunk
+    // 768 columns are 12 workgroups of 64 wide: 43 chunks of 143 tokens make 516 workgroups; 3072 are 48: 11 chunks.
+    expect(gradientChunks(6144, 768)).toBe(43);
+    expect(gradientChunks(6144, 3072)).toBe(11);
+    expect(gradientChunks(200, 768)).toBe(3); // at least 64 tokens a chunk: four for each of 16 lanes
+    expect(gradientChunks(40, 768)).toBe(1);
+    // The plan before session 12: 64 columns of four lanes, about 256 workgroups.
+    expect(gradientChunks(6144, 768, { columns: 64, workgroups: 256, vec4Narrow: false })).toBe(86);
     expect(takesSkinnyGradient(dA, false, false)).toBe(false);
     expect(takesSkinnyGradient({ ...dA, n: 17 }, true, false)).toBe(false); // both sides wide: tiles
     expect(takesSkinnyGradient({ ...dA, m: 766 }, true, false)).toBe(false); // wide side not whole vec4s

@@ -13,9 +13,9 @@ import type { MatMulShapes } from "./matmul";
 //   read by 32 threads striding over K in vec4s (a warp reads 512 contiguous bytes), each keeping
 //   the row's partial sums, added up in workgroup memory.
 // - The factors' gradients, dA = x^T @ dh and dB = h^T @ dy: a sum over the batch's tokens of outer
-//   products of a wide row and a narrow one. Each workgroup sums a chunk of tokens for 256 of the
-//   wide side's columns (64 threads of vec4 columns, four lanes of threads taking every fourth
-//   token), and lib/webgpu/column-sum.ts adds the chunks' partial products.
+//   products of a wide row and a narrow one. Each workgroup sums a chunk of tokens for 64 of the
+//   wide side's columns (16 threads of vec4 columns, 16 lanes of threads taking every 16th token),
+//   and lib/webgpu/column-sum.ts adds the chunks' partial products.
 // - The update h @ B, K = r: each thread sums r products into one vec4 of the wide output.
 
 const THREADS = 256;
@@ -166,7 +166,10 @@ export interface GradientPlan {
   vec4Narrow: boolean;
 }
 
-const DEFAULT_GRADIENT_PLAN: GradientPlan = { columns: 64, workgroups: 256, vec4Narrow: false };
+// Timed exactly on the H200 (results/skinny-sweep-gpu.json, against 64 columns, 256 workgroups,
+// scalar reads): dA [768, 8] 30.3 -> 22.4 us, dB [8, 768] 22.2 -> 21.4, [3072, 8] 65.4 -> 44.3,
+// [8, 3072] 59.0 -> 43.4. More lanes a column and more workgroups keep more reads in flight.
+const DEFAULT_GRADIENT_PLAN: GradientPlan = { columns: 16, workgroups: 512, vec4Narrow: true };
 let gradientPlan: GradientPlan = DEFAULT_GRADIENT_PLAN;
 
 /** Set the factor-gradient kernel's plan (for benchmarks), or back to the default with no argument. */

@@ -100,6 +100,7 @@ export const CASES: KernelCase[] = [
   matMulCase([203, 100], [100, 16], false, false),
   matMulCase([1000, 264], [1000, 8], true, false),
   matMulCase([1000, 12], [1000, 264], true, false),
+  matMulCase([1000, 264], [1000, 6], true, false), // r = 6: the narrow side read as floats, not vec4s
   // Forward only: tfjs's gradient of a broadcast matmul does not sum over the batch (on any backend).
   matMulCase([2, 3, 64, 33], [33, 96], false, false, false),
   {
