@@ -14,8 +14,8 @@ const plan = (a: number[], b: number[], ta: boolean, tb: boolean) => {
 
 describe("matmul plan at distilbert-base's shapes", () => {
   test.each([
-    ["q/k/v/out x @ W^T", [6144, 768], [768, 768], false, true, TILES.tall8x8],
-    ["dx = dy @ W (768 x 768)", [6144, 768], [768, 768], false, false, TILES.tall8x8],
+    ["q/k/v/out x @ W^T", [6144, 768], [768, 768], false, true, TILES.small8x8],
+    ["dx = dy @ W (768 x 768)", [6144, 768], [768, 768], false, false, TILES.small8x8],
     ["lin1 x @ W^T", [6144, 768], [3072, 768], false, true, TILES.large],
     ["lin2's dx = dy @ W", [6144, 768], [768, 3072], false, false, TILES.large],
     ["attention q @ k^T", [144, 512, 64], [144, 512, 64], false, true, TILES.large],
@@ -26,8 +26,9 @@ describe("matmul plan at distilbert-base's shapes", () => {
     expect(plan(a, b, ta, tb)).toEqual({ tile: expected, split: 1 });
   });
 
-  test("tall8x8 runs on 128 threads; with the tiles of 256 threads back (the benchmark's A/B), the plan before it", () => {
+  test("tall8x8 runs on 128 threads, small8x8 on 64; with the tiles of 256 threads back (the benchmark's A/B), the plan before them", () => {
     expect(TILES.tall8x8.threads).toEqual([16, 8]);
+    expect(TILES.small8x8.threads).toEqual([8, 8]);
     useThreadGridTiles(false);
     try {
       expect(plan([6144, 768], [768, 768], false, true).tile).toEqual(TILES.tall);

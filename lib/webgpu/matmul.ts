@@ -42,6 +42,9 @@ export const TILES = {
   // 128 threads of 8 x 8 sums each instead of 256 of 8 x 4: twice the arithmetic per workgroup-memory
   // load. Faster at the attention's products with 64 columns and at the 768 x 768 projections.
   tall8x8: tile(128, 64, 16, { unroll: true, pad: true, threads: [16, 8] }),
+  // 64 threads of 8 x 8 sums: 1,152 workgroups for a 6144 x 768 output, where tall8x8 makes 576,
+  // about one wave of the H200's 132 SMs and a few left over.
+  small8x8: tile(64, 64, 16, { unroll: true, threads: [8, 8] }),
 };
 
 /**
@@ -65,7 +68,9 @@ export function pickTile(s: MatMulShapes, transposeA: boolean, transposeB: boole
   if (Math.min(s.m, s.n) < 32) return null; // LoRA's x @ A, where the skinny kernel does not take it: 0.9 vs 0.9 (lib/webgpu/skinny.ts)
   if (s.batch > 1) return s.n > 64 ? TILES.large : tall; // q @ k^T 23.5 vs 10.6; p @ v 23.8-25.1 vs 19.5-22.4 (tall)
   if (s.n >= 2048 || s.k >= LONG_K) return TILES.large; // lin1 31.1 vs 13.4, lin2's dx 32.8 vs 22.4; lin2 (K split) 28.5 vs 13.1
-  if (eightByEight) return TILES.tall8x8; // q/k/v/out 25.1-25.2 vs 20.8-21.2 (tall); dy @ W 24.8-26.7 vs 23.0-23.2 (wide)
+  // The 768 x 768 projections, timed exactly (results/matmul-tiles-attention-gpu.json): x @ W^T 219 us
+  // vs 235 (tall8x8), dy @ W 217 vs 228; tall8x8 had beaten tall and wide (25.1 vs 20.8 TF/s, wall clock).
+  if (eightByEight) return TILES.small8x8;
   return transposeB ? TILES.tall : TILES.wide;
 }
 
