@@ -8,7 +8,8 @@ import type { MatMulShapes } from "./matmul";
 // bandwidth). Timed one by one on the GPU (bench/profile-step.ts), tfjs's kernel took 44-60 us for
 // x @ A, and our K-split tiles 50-65 us for the factors' gradients; a LoRA step runs each of them
 // once per adapted layer. Here x @ A takes about 28 us (with B laid out first) and the gradients
-// 32-41 (timed exactly, results/profile-step-gpu.json).
+// 32-34 inside a step (results/profile-step-gpu.json; 21-22 timed alone with their inputs in
+// cache, results/skinny-sweep-gpu.json).
 // - Products with a long K and at most 16 outputs per row, x @ A and dh = dy @ B^T: each row is
 //   read by 32 threads striding over K in vec4s (a warp reads 512 contiguous bytes), each keeping
 //   the row's partial sums, added up in workgroup memory.
@@ -166,9 +167,10 @@ export interface GradientPlan {
   vec4Narrow: boolean;
 }
 
-// Timed exactly on the H200 (results/skinny-sweep-gpu.json, against 64 columns, 256 workgroups,
-// scalar reads): dA [768, 8] 30.3 -> 22.4 us, dB [8, 768] 22.2 -> 21.4, [3072, 8] 65.4 -> 44.3,
-// [8, 3072] 59.0 -> 43.4. More lanes a column and more workgroups keep more reads in flight.
+// Timed exactly on the H200, alone (results/skinny-sweep-gpu.json, against 64 columns, 256
+// workgroups, scalar reads): dA [768, 8] 30.3 -> 22.4 us, dB [8, 768] 22.2 -> 21.4, [3072, 8]
+// 65.4 -> 44.3, [8, 3072] 59.0 -> 43.4; inside a LoRA step dA 41.5 -> 34.0, dB 32.5 -> 31.8
+// (results/profile-step-gpu.json). More lanes a column and more workgroups keep more reads in flight.
 const DEFAULT_GRADIENT_PLAN: GradientPlan = { columns: 16, workgroups: 512, vec4Narrow: true };
 let gradientPlan: GradientPlan = DEFAULT_GRADIENT_PLAN;
 
