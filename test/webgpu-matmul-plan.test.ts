@@ -29,6 +29,8 @@ describe("matmul plan at distilbert-base's shapes", () => {
   test("tall8x8 runs on 128 threads, small8x8 on 64; with the tiles of 256 threads back (the benchmark's A/B), the plan before them", () => {
     expect(TILES.tall8x8.threads).toEqual([16, 8]);
     expect(TILES.small8x8.threads).toEqual([8, 8]);
+    expect(plan([6144, 770], [768, 770], false, true).tile).toEqual(TILES.tall8x8); // K not whole vec4s
+    expect(plan([6144, 768], [768, 766], false, false).tile).toEqual(TILES.tall8x8); // B's rows not whole vec4s
     useThreadGridTiles(false);
     try {
       expect(plan([6144, 768], [768, 768], false, true).tile).toEqual(TILES.tall);

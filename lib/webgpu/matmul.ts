@@ -70,7 +70,9 @@ export function pickTile(s: MatMulShapes, transposeA: boolean, transposeB: boole
   if (s.n >= 2048 || s.k >= LONG_K) return TILES.large; // lin1 31.1 vs 13.4, lin2's dx 32.8 vs 22.4; lin2 (K split) 28.5 vs 13.1
   // The 768 x 768 projections, timed exactly (results/matmul-tiles-attention-gpu.json): x @ W^T 219 us
   // vs 235 (tall8x8), dy @ W 217 vs 228; tall8x8 had beaten tall and wide (25.1 vs 20.8 TF/s, wall clock).
-  if (eightByEight) return TILES.small8x8;
+  // Only where both operands are read as vec4s: with floats one by one its 64 threads each stage 16
+  // per operand a K step (code that SwiftShader took minutes to compile), and no step reads floats.
+  if (eightByEight) return s.k % 4 === 0 && (transposeB ? s.k : s.n) % 4 === 0 ? TILES.small8x8 : TILES.tall8x8;
   return transposeB ? TILES.tall : TILES.wide;
 }
 
