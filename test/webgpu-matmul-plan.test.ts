@@ -1,6 +1,6 @@
 import { matmulShapes, pickTile, splitKFor, TILES, useThreadGridTiles } from "../lib/webgpu/matmul";
 import { swapsMiddleAxes } from "../lib/webgpu/transpose";
-import { gradientChunks, takesSkinny, takesSkinnyGradient, useSkinnyFactorKernels } from "../lib/webgpu/skinny";
+import { gradientChunks, takesSkinny, takesSkinnyGradient, useGradientPlan, useSkinnyFactorKernels } from "../lib/webgpu/skinny";
 
 // Which kernel and tile each matmul of a DistilBERT training step gets (batch 12 x 512 tokens),
 // and how K is split: the choices bench/matmul-tiles.ts measured on the H200. The kernels'
@@ -103,6 +103,16 @@ describe("matmul plan at distilbert-base's shapes", () => {
     expect(gradientChunks(40, 768)).toBe(1);
     // The plan before session 12: 64 columns of four lanes, about 256 workgroups.
     expect(gradientChunks(6144, 768, { columns: 64, workgroups: 256, vec4Narrow: false })).toBe(86);
+    // A plan whose columns do not divide the 256 threads would make lanes of fractional threads.
+    expect(() => useGradientPlan({ columns: 48 })).toThrow(/columns 48 must divide the workgroup's 256 threads/);
+    expect(() => useGradientPlan({ workgroups: 0 })).toThrow(/workgroups 0/);
+    useGradientPlan({ columns: 64, workgroups: 256 });
+    try {
+      expect(gradientChunks(6144, 768)).toBe(86);
+    } finally {
+      useGradientPlan();
+    }
+    expect(gradientChunks(6144, 768)).toBe(43);
     expect(takesSkinnyGradient(dA, false, false)).toBe(false);
     expect(takesSkinnyGradient({ ...dA, n: 17 }, true, false)).toBe(false); // both sides wide: tiles
     expect(takesSkinnyGradient({ ...dA, m: 766 }, true, false)).toBe(false); // wide side not whole vec4s

@@ -176,7 +176,12 @@ let gradientPlan: GradientPlan = DEFAULT_GRADIENT_PLAN;
 
 /** Set the factor-gradient kernel's plan (for benchmarks), or back to the default with no argument. */
 export function useGradientPlan(plan?: Partial<GradientPlan>): void {
-  gradientPlan = { ...DEFAULT_GRADIENT_PLAN, ...plan };
+  const next = { ...DEFAULT_GRADIENT_PLAN, ...plan };
+  if (!Number.isInteger(next.columns) || next.columns < 1 || THREADS % next.columns !== 0) {
+    throw new Error(`useGradientPlan: columns ${next.columns} must divide the workgroup's ${THREADS} threads (1, 2, 4, ..., 256)`);
+  }
+  if (!Number.isInteger(next.workgroups) || next.workgroups < 1) throw new Error(`useGradientPlan: workgroups ${next.workgroups} must be a positive integer`);
+  gradientPlan = next;
 }
 
 /** Whether the factor-gradient kernel takes A^T @ B: no batch, one side (M or N) at most 16, the other a multiple of 4, K >= 64. */
