@@ -33,7 +33,10 @@ export function applyKernelSwitches(values: SwitchValues): void {
   if (values["gradient-plan"]) useGradientPlan(parseGradientPlan(values["gradient-plan"]));
 }
 
-/** "c32/w512/q4" -> { columns: 32, workgroups: 512, vec4Narrow: true } (skinny-sweep.ts's keys). */
+/** { columns: 32, workgroups: 512, vec4Narrow: true } -> "c32/w512/q4": skinny-sweep.ts's keys, which --gradient-plan takes. */
+export const gradientPlanKey = (p: GradientPlan) => `c${p.columns}/w${p.workgroups}${p.vec4Narrow ? "/q4" : ""}`;
+
+/** "c32/w512/q4" -> { columns: 32, workgroups: 512, vec4Narrow: true }: gradientPlanKey's inverse. */
 export function parseGradientPlan(key: string): GradientPlan {
   const match = /^c(\d+)\/w(\d+)(\/q4)?$/.exec(key);
   if (!match) throw new Error(`--gradient-plan: "${key}" is not a plan such as c64/w256 or c32/w512/q4`);

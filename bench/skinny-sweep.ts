@@ -8,7 +8,8 @@ import * as tf from "@tensorflow/tfjs";
 import * as fs from "fs";
 import { parseArgs } from "util";
 import { initBackend } from "../lib/backend";
-import { GradientPlan, useGradientPlan } from "../lib/webgpu/skinny";
+import { DEFAULT_GRADIENT_PLAN, GradientPlan, useGradientPlan } from "../lib/webgpu/skinny";
+import { gradientPlanKey } from "./modes";
 import { timeKernels } from "./gpu-timing";
 
 // [a shape, b shape, what]: every product here is a^T @ b.
@@ -23,8 +24,6 @@ const PLANS: GradientPlan[] = [64, 32, 16].flatMap((columns) =>
   [256, 512, 1024].flatMap((workgroups) => [false, true].map((vec4Narrow) => ({ columns, workgroups, vec4Narrow }))),
 );
 
-// The key train-step.ts and profile-step.ts take as --gradient-plan (bench/modes.ts).
-const planKey = (p: GradientPlan) => `c${p.columns}/w${p.workgroups}${p.vec4Narrow ? "/q4" : ""}`;
 
 async function main(): Promise<void> {
   const { values } = parseArgs({ options: { out: { type: "string" }, dawn: { type: "string" } } });
@@ -40,14 +39,14 @@ async function main(): Promise<void> {
       const gap = tf.tidy(() => tf.max(tf.abs(tf.sub(tf.matMul(a, b, true, false), reference))));
       const diff = (await gap.data())[0];
       gap.dispose();
-      if (!(diff < 1e-2)) throw new Error(`${what}: plan ${planKey(plan)} differs from the default plan by ${diff}`);
-      us[planKey(plan)] = 1000 * (await timeKernels(() => tf.matMul(a, b, true, false)));
+      if (!(diff < 1e-2)) throw new Error(`${what}: plan ${gradientPlanKey(plan)} differs from the default plan by ${diff}`);
+      us[gradientPlanKey(plan)] = 1000 * (await timeKernels(() => tf.matMul(a, b, true, false)));
     }
     useGradientPlan();
     reference.dispose();
     tf.dispose([a, b]);
     const sorted = Object.entries(us).sort((x, y) => x[1] - y[1]);
-    console.log(`${what.padEnd(34)} best ${sorted[0][0]} ${sorted[0][1].toFixed(1)} us; default ${us[planKey({ columns: 64, workgroups: 256, vec4Narrow: false })].toFixed(1)} us`);
+    console.log(`${what.padEnd(34)} best ${sorted[0][0]} ${sorted[0][1].toFixed(1)} us; default (${gradientPlanKey(DEFAULT_GRADIENT_PLAN)}) ${us[gradientPlanKey(DEFAULT_GRADIENT_PLAN)].toFixed(1)} us`);
     console.log("   " + sorted.map(([k, v]) => `${k} ${v.toFixed(1)}`).join(" | "));
     rows.push({ what, a: aShape, b: bShape, us });
     if (values.out) fs.writeFileSync(values.out, JSON.stringify({ what: "LoRA factor-gradient kernel plans (lib/webgpu/skinny.ts), GPU us of each product, best of five", backend: backend.name, device: backend.device, dawn_flags: values.dawn ?? null, date: new Date().toISOString(), rows }, null, 2) + "\n");

@@ -10,35 +10,30 @@ import { runRowKernel, workgroupReduce } from "./program";
 const THREADS = 256;
 const VEC4_THREADS = 64;
 
-const ROW_STATS = `
-  ${workgroupReduce(THREADS)}
+/**
+ * WGSL for a row's mean and rstd from x, `threads` threads to a row; with `vec4` every input is a
+ * vec4 array, and base4 and cols4 count vec4s.
+ */
+function rowStats(threads: number, vec4: boolean): string {
+  const [zero, total, width] = vec4 ? ["vec4<f32>(0.0)", "s.x + s.y + s.z + s.w", 4] : ["0.0", "s", 1];
+  return `
+  ${workgroupReduce(threads)}
   fn workgroupSum(value : f32) -> f32 { return workgroupReduce(value, false); }
-  fn rowMean(base : i32, cols : i32) -> f32 {
-    var s = 0.0;
-    for (var c = i32(localIndex); c < cols; c = c + ${THREADS}) { s = s + x[base + c]; }
-    return workgroupSum(s) / f32(cols);
-  }
-  fn rowRstd(base : i32, cols : i32, mean : f32) -> f32 {
-    var s = 0.0;
-    for (var c = i32(localIndex); c < cols; c = c + ${THREADS}) { let d = x[base + c] - mean; s = s + d * d; }
-    return inverseSqrt(workgroupSum(s) / f32(cols) + uniforms.eps);
-  }`;
-
-// The same with every input a vec4 array: base4 and cols4 count vec4s.
-const ROW_STATS_VEC4 = `
-  ${workgroupReduce(VEC4_THREADS)}
-  fn workgroupSum(value : f32) -> f32 { return workgroupReduce(value, false); }
-  fn total(v : vec4<f32>) -> f32 { return v.x + v.y + v.z + v.w; }
   fn rowMean(base4 : i32, cols4 : i32) -> f32 {
-    var s = vec4<f32>(0.0);
-    for (var c = i32(localIndex); c < cols4; c = c + ${VEC4_THREADS}) { s = s + x[base4 + c]; }
-    return workgroupSum(total(s)) / f32(cols4 * 4);
+    var s = ${zero};
+    for (var c = i32(localIndex); c < cols4; c = c + ${threads}) { s = s + x[base4 + c]; }
+    return workgroupSum(${total}) / f32(cols4 * ${width});
   }
   fn rowRstd(base4 : i32, cols4 : i32, mean : f32) -> f32 {
-    var s = vec4<f32>(0.0);
-    for (var c = i32(localIndex); c < cols4; c = c + ${VEC4_THREADS}) { let d = x[base4 + c] - mean; s = s + d * d; }
-    return inverseSqrt(workgroupSum(total(s)) / f32(cols4 * 4) + uniforms.eps);
+    var s = ${zero};
+    for (var c = i32(localIndex); c < cols4; c = c + ${threads}) { let d = x[base4 + c] - mean; s = s + d * d; }
+    return inverseSqrt(workgroupSum(${total}) / f32(cols4 * ${width}) + uniforms.eps);
   }`;
+}
+
+// Built once: a LayerNorm's prelude is looked up at every dispatch.
+const ROW_STATS = rowStats(THREADS, false);
+const ROW_STATS_VEC4 = rowStats(VEC4_THREADS, true);
 
 /**
  * One workgroup per row of x's last dimension, with the row's mean and rstd computed first. The

@@ -171,7 +171,7 @@ export interface GradientPlan {
 // workgroups, scalar reads): dA [768, 8] 30.3 -> 22.4 us, dB [8, 768] 22.2 -> 21.4, [3072, 8]
 // 65.4 -> 44.3, [8, 3072] 59.0 -> 43.4; inside a LoRA step dA 41.5 -> 34.0, dB 32.5 -> 31.8
 // (results/profile-step-gpu.json). More lanes a column and more workgroups keep more reads in flight.
-const DEFAULT_GRADIENT_PLAN: GradientPlan = { columns: 16, workgroups: 512, vec4Narrow: true };
+export const DEFAULT_GRADIENT_PLAN: GradientPlan = { columns: 16, workgroups: 512, vec4Narrow: true };
 let gradientPlan: GradientPlan = DEFAULT_GRADIENT_PLAN;
 
 /** Set the factor-gradient kernel's plan (for benchmarks), or back to the default with no argument. */
