@@ -221,8 +221,19 @@ export class FFN extends Module {
   }
 
   forward(x: tf.Tensor): tf.Tensor {
-    return this.dropout.forward(this.lin2.forward(this.activation.forward(this.lin1.forward(x))));
+    const h = this.lin1.forward(x);
+    // GELU into a plain Linear: one op (F.linearOfGelu), whose backward pass on WebGPU applies
+    // GELU's derivative inside lin2's matmul. A LoRA-adapted lin2 runs the two modules.
+    const { activation, lin2 } = this;
+    const fused = isExactly(activation, GELUActivation) && activation.approximate === "none" && isExactly(lin2, Linear);
+    const y = fused ? F.linearOfGelu(h, lin2.weight, lin2.bias) : lin2.forward(activation.forward(h));
+    return this.dropout.forward(y);
   }
+}
+
+/** Whether `module` is an instance of `type` itself, not of a subclass (whose forward may compute something else). */
+function isExactly<T extends object>(module: object, type: abstract new (...args: never[]) => T): module is T {
+  return Object.getPrototypeOf(module) === type.prototype;
 }
 
 /** Post-norm transformer block: x = LN(x + attention(x)); x = LN(x + ffn(x)). */
@@ -241,8 +252,9 @@ export class TransformerBlock extends Module {
   }
 
   forward(x: tf.Tensor, attentionMask: tf.Tensor): tf.Tensor {
-    const attended = this.sa_layer_norm.forward(tf.add(this.attention.forward(x, attentionMask), x));
-    return this.output_layer_norm.forward(tf.add(this.ffn.forward(attended), attended));
+    // LayerNorm's second argument is the residual it adds first: sa_layer_norm(attention(x) + x).
+    const attended = this.sa_layer_norm.forward(this.attention.forward(x, attentionMask), x);
+    return this.output_layer_norm.forward(this.ffn.forward(attended), attended);
   }
 }
 

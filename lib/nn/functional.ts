@@ -5,7 +5,7 @@ import { layerNormForwardWebGpu, layerNormBackwardWebGpu } from "../webgpu/layer
 import { geluForwardWebGpu, geluBackwardWebGpu } from "../webgpu/elementwise";
 import { maskedSoftmaxDropoutBackwardWebGpu, maskedSoftmaxDropoutWebGpu, maskedSoftmaxWebGpu, softmaxBackwardWebGpu, takesFusedSoftmaxDropout } from "../webgpu/softmax";
 import { nextSeed } from "./random";
-import { linearWithBiasWebGpu, webGpuLinearTakes } from "../webgpu/matmul";
+import { linearWithBiasWebGpu, matMulGeluGradWebGpu, webGpuGeluGradTakes, webGpuLinearTakes } from "../webgpu/matmul";
 
 // Stateless math shared by the layers, named after torch.nn.functional.
 
@@ -30,12 +30,12 @@ export function linear(x: tf.Tensor, weight: tf.Tensor, bias: tf.Tensor | null):
     return customOp(
       { x: x2d, weight, bias },
       (save) => {
-        save([x2d, weight]);
+        save(isFrozen(weight) ? [weight] : [weight, x2d]);
         return linearWithBiasWebGpu(x2d, weight, bias);
       },
-      (dy, [xSaved, weightSaved]) => ({
+      (dy, [weightSaved, xSaved]) => ({
         x: () => tf.matMul(dy, weightSaved),
-        weight: () => tf.matMul(dy, xSaved, true, false),
+        weight: () => tf.matMul(dy, keptFor(xSaved, weight), true, false),
         bias: () => tf.sum(dy, 0),
       }),
     ).reshape(outShape);
@@ -45,6 +45,46 @@ export function linear(x: tf.Tensor, weight: tf.Tensor, bias: tf.Tensor | null):
   let y = tf.matMul(x2d, weight, false, true);
   if (bias) y = tf.add(y, bias);
   return y.reshape(outShape);
+}
+
+/**
+ * F.linear(F.gelu(h), weight, bias): the FFN's activation and its second Linear. On WebGPU the
+ * backward pass applies GELU's derivative as the product dy @ weight writes its output, one kernel
+ * where there were two each reading and writing [tokens, 3072] (lib/webgpu/matmul.ts); the same
+ * numbers as the two ops apart, which run everywhere else.
+ */
+export function linearOfGelu(h: tf.Tensor, weight: tf.Tensor, bias: tf.Tensor | null): tf.Tensor {
+  const [outFeatures, inFeatures] = weight.shape as [number, number];
+  if (h.shape[h.shape.length - 1] !== inFeatures) {
+    throw new Error(`linearOfGelu: input of shape [${h.shape}] does not end in in_features=${inFeatures} (weight [${weight.shape}])`);
+  }
+  const h2d = h.reshape([-1, inFeatures]);
+  if (!bias || !isWebGpu() || h.dtype !== "float32" || !webGpuLinearTakes(h2d, weight, bias) || !webGpuGeluGradTakes(h2d.shape[0], weight)) {
+    return linear(gelu(h), weight, bias);
+  }
+  return customOp(
+    { h: h2d, weight, bias },
+    (save) => {
+      const g = geluForwardWebGpu(h2d);
+      save(isFrozen(weight) ? [h2d, weight] : [h2d, weight, g]);
+      return linearWithBiasWebGpu(g, weight, bias);
+    },
+    (dy, [hSaved, weightSaved, gSaved]) => ({
+      h: () => matMulGeluGradWebGpu(dy, weightSaved, hSaved),
+      weight: () => tf.matMul(dy, keptFor(gSaved, weight), true, false),
+      bias: () => tf.sum(dy, 0),
+    }),
+  ).reshape([...h.shape.slice(0, -1), outFeatures]);
+}
+
+// A frozen weight's gradient is never asked for, so the input it would multiply is not kept for
+// the backward pass: in LoRA mode that frees each block's [tokens, 3072] GELU output and the
+// attention's context after the forward pass instead of holding them until the backward.
+const isFrozen = (weight: tf.Tensor) => weight instanceof tf.Variable && !weight.trainable;
+
+function keptFor(input: tf.Tensor | undefined, weight: tf.Tensor): tf.Tensor {
+  if (input) return input;
+  throw new Error(`linear: no gradient for ${(weight as tf.Variable).name} [${weight.shape}]: it was frozen (trainable = false) in the forward pass, so its input was not kept`);
 }
 
 /** GELU with the exact erf, as torch's GELU(approximate='none') and Hugging Face's "gelu". */
@@ -112,10 +152,35 @@ export function maskedSoftmaxDropout(scores: tf.Tensor, attentionMask: tf.Tensor
   );
 }
 
-/** LayerNorm over the last dimension, with the biased variance PyTorch uses. */
-export function layerNorm(x: tf.Tensor, weight: tf.Tensor | null, bias: tf.Tensor | null, eps: number): tf.Tensor {
+/**
+ * LayerNorm over the last dimension, with the biased variance PyTorch uses; with `residual`,
+ * LayerNorm(x + residual), the transformer block's residual connection and norm, which on WebGPU
+ * add the residual as the kernels read x instead of in a kernel of its own each way.
+ */
+export function layerNorm(x: tf.Tensor, weight: tf.Tensor | null, bias: tf.Tensor | null, eps: number, residual?: tf.Tensor): tf.Tensor {
+  if (residual && (!isWebGpu() || !weight || !bias)) return layerNorm(tf.add(x, residual), weight, bias, eps);
   if (!weight || !bias) return layerNormComposite(x, weight, bias, eps);
   const leadingAxes = x.shape.slice(0, -1).map((_, i) => i);
+  if (residual) {
+    return customOp(
+      { x, residual, weight, bias },
+      (save) => {
+        save([x, residual, weight]);
+        return layerNormForwardWebGpu(x, weight, bias, eps, residual);
+      },
+      (dy, [xSaved, residualSaved, weightSaved]) => {
+        // x and the residual get the same gradient: computed once, and the second gets its own handle.
+        let dx: tf.Tensor | null = null;
+        const gradient = () => (dx ? dx.clone() : (dx = layerNormBackwardWebGpu(dy, xSaved, weightSaved, eps, residualSaved)));
+        return {
+          x: gradient,
+          residual: gradient,
+          weight: () => tf.sum(tf.mul(dy, normalizeWebGpu(xSaved, weightSaved, eps, residualSaved)), leadingAxes),
+          bias: () => tf.sum(dy, leadingAxes),
+        };
+      },
+    );
+  }
   return customOp(
     { x, weight, bias },
     (save) => {
@@ -136,9 +201,9 @@ function normalize(x: tf.Tensor, eps: number): tf.Tensor {
   return tf.mul(tf.sub(x, mean), tf.rsqrt(tf.add(variance, eps)));
 }
 
-/** The same on WebGPU: the forward kernel with weight 1 and bias 0, one dispatch where tfjs's moments take eight. */
-function normalizeWebGpu(x: tf.Tensor, weight: tf.Tensor, eps: number): tf.Tensor {
-  return layerNormForwardWebGpu(x, tf.onesLike(weight), tf.zerosLike(weight), eps);
+/** The same on WebGPU (of x + residual, with one): the forward kernel with weight 1 and bias 0, one dispatch where tfjs's moments take eight. */
+function normalizeWebGpu(x: tf.Tensor, weight: tf.Tensor, eps: number, residual?: tf.Tensor): tf.Tensor {
+  return layerNormForwardWebGpu(x, tf.onesLike(weight), tf.zerosLike(weight), eps, residual);
 }
 
 function layerNormComposite(x: tf.Tensor, weight: tf.Tensor | null, bias: tf.Tensor | null, eps: number): tf.Tensor {

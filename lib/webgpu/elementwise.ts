@@ -7,14 +7,25 @@ import { runWgsl, dispatch2d, WORKGROUP_INDEX, Uniform } from "./program";
 const THREADS = 256;
 
 // erf as tfjs computes it (Abramowitz & Stegun 7.1.26, |error| < 1.5e-7), so both backends agree.
-const erfCode = (type: string) => `
+const geluCode = (type: string) => `
   fn erfApprox(v : ${type}) -> ${type} {
     let s = sign(v);
     let x = abs(v);
     let t = 1.0 / (1.0 + 0.3275911 * x);
     let poly = ((((1.061405429 * t - 1.453152027) * t) + 1.421413741) * t - 0.284496736) * t + 0.254829592;
     return s * (1.0 - poly * t * exp(-x * x));
+  }
+  // x * Phi(x), Phi the normal CDF
+  fn gelu(x : ${type}) -> ${type} {
+    return 0.5 * x * (1.0 + erfApprox(x * 0.7071067811865476));
+  }
+  // Phi(x) + x * phi(x), phi the normal density: the derivative of x * Phi(x)
+  fn geluGrad(x : ${type}) -> ${type} {
+    return 0.5 * (1.0 + erfApprox(x * 0.7071067811865476)) + x * 0.3989422804014327 * exp(-0.5 * x * x);
   }`;
+
+/** WGSL: gelu(x), geluGrad(x) (its derivative) and erfApprox(x) over vec4<f32>, for kernels that apply them on the way (lib/webgpu/matmul.ts). */
+export const geluFunctions = geluCode("vec4<f32>");
 
 /**
  * One kernel computing `expression` for every element i of `shape`: inputs are read as name[i]
@@ -36,7 +47,7 @@ export function elementwiseWebGpu(key: string, inputs: Record<string, tf.Tensor>
     dispatch: dispatch2d(Math.ceil(size / width / THREADS)),
     uniforms: [{ name: "count", type: "i32", value: size / width }, ...uniforms],
     code: `
-      ${expression.includes("erfApprox") ? erfCode(width === 4 ? "vec4<f32>" : "f32") : ""}
+      ${/gelu|erfApprox/.test(expression) ? geluCode(width === 4 ? "vec4<f32>" : "f32") : ""}
       fn main() {
         let i = ${WORKGROUP_INDEX} * ${THREADS} + i32(localIndex);
         if (i < uniforms.count) {
@@ -48,10 +59,10 @@ export function elementwiseWebGpu(key: string, inputs: Record<string, tf.Tensor>
 
 /** 0.5 * x * (1 + erf(x / sqrt 2)) */
 export function geluForwardWebGpu(x: tf.Tensor): tf.Tensor {
-  return elementwiseWebGpu("gelu-fwd", { x }, x.shape, "0.5 * x[i] * (1.0 + erfApprox(x[i] * 0.7071067811865476))", [], true);
+  return elementwiseWebGpu("gelu-fwd", { x }, x.shape, "gelu(x[i])", [], true);
 }
 
 /** dy * (Phi(x) + x * phi(x)): the derivative of x * Phi(x), Phi the normal CDF, phi its density. */
 export function geluBackwardWebGpu(dy: tf.Tensor, x: tf.Tensor): tf.Tensor {
-  return elementwiseWebGpu("gelu-bwd", { x, dy }, x.shape, "dy[i] * (0.5 * (1.0 + erfApprox(x[i] * 0.7071067811865476)) + x[i] * 0.3989422804014327 * exp(-0.5 * x[i] * x[i]))", [], true);
+  return elementwiseWebGpu("gelu-bwd", { x, dy }, x.shape, "dy[i] * geluGrad(x[i])", [], true);
 }

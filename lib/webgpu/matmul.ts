@@ -1,5 +1,6 @@
 import * as tf from "@tensorflow/tfjs";
 import { dispatch2d, overrideWebGpuKernel, runWgslOnInfos, WORKGROUP_INDEX } from "./program";
+import { geluFunctions } from "./elementwise";
 import { runShortK, runSkinny, runSkinnyGradient, takesShortK, takesSkinny, takesSkinnyGradient } from "./skinny";
 
 // A register-tiled fp32 matmul in WGSL, in place of tfjs's BatchMatMul kernel on WebGPU. Each
@@ -87,11 +88,35 @@ interface TileLoad {
   vec4: boolean;
 }
 
+/** What our matmul does to each output besides the product: a bias added, and then a multiply by GELU's derivative at H (the FFN's backward, F.linearOfGelu). */
+interface Epilogue {
+  bias?: tf.TensorInfo;
+  geluGrad?: tf.TensorInfo;
+}
+
+/** WGSL: the output `value` with the epilogue applied; `column` indexes Bias, `element` H (the output's own index), both in vec4s when `vec4`. */
+function epilogueOf(e: Epilogue, value: string, column: string, element: string, vec4: boolean): string {
+  const biased = e.bias ? `(${value} + Bias[${column}])` : value;
+  if (!e.geluGrad) return biased;
+  return vec4 ? `${biased} * geluGrad(H[${element}])` : `${biased} * geluGrad(vec4<f32>(H[${element}])).x`;
+}
+
+/** The epilogue's inputs after A and B, their names and those read as vec4s (when the output is), and its part of the shader key. */
+function epilogueInputs(e: Epilogue, vec4Out: boolean): { infos: tf.TensorInfo[]; names: string[]; vec4: string[]; key: string } {
+  const names = [...(e.bias ? ["Bias"] : []), ...(e.geluGrad ? ["H"] : [])];
+  return {
+    infos: [e.bias, e.geluGrad].filter((i): i is tf.TensorInfo => i !== undefined),
+    names,
+    vec4: vec4Out ? names : [],
+    key: `${e.bias ? "-bias" : ""}${e.geluGrad ? "-gelugrad" : ""}`,
+  };
+}
+
 /**
  * WGSL for A @ B with tile t: on a grid of R x C threads, thread (r, c) owns the 4 x 4 blocks at rows
  * g*4R + 4r and columns h*4C + 4c, so neighbouring threads read neighbouring vec4s, without bank conflicts.
  */
-function matmulCode(t: Tile, a: TileLoad, b: TileLoad, withBias: boolean, vec4Out: boolean, exact: boolean): string {
+function matmulCode(t: Tile, a: TileLoad, b: TileLoad, epilogue: Epilogue, vec4Out: boolean, exact: boolean): string {
   const blocks = (n: number) => [...Array(n).keys()];
   const grid = threadsOf(t);
   const rowGroups = blocks(t.bm / (4 * grid.rows));
@@ -156,9 +181,10 @@ function matmulCode(t: Tile, a: TileLoad, b: TileLoad, withBias: boolean, vec4Ou
   const write = (g: number, r: number, h: number) => {
     const value = acc(g, r, h);
     const column = `let col = colStart + ${h * 4 * grid.cols} + threadCol * 4;`;
-    if (exact) return `{ ${column} result[(rowBase + col) / 4] = ${value}${withBias ? " + Bias[col / 4]" : ""}; }`;
-    if (vec4Out) return `{ ${column} if (col < N) { result[(rowBase + col) / 4] = ${value}${withBias ? " + Bias[col / 4]" : ""}; } }`;
-    return `{ ${column} ${[0, 1, 2, 3].map((q) => `if (col + ${q} < N) { result[rowBase + col + ${q}] = ${value}[${q}]${withBias ? ` + Bias[col + ${q}]` : ""}; }`).join(" ")} }`;
+    const vec4Store = `result[(rowBase + col) / 4] = ${epilogueOf(epilogue, value, "col / 4", "(rowBase + col) / 4", true)};`;
+    if (exact) return `{ ${column} ${vec4Store} }`;
+    if (vec4Out) return `{ ${column} if (col < N) { ${vec4Store} } }`;
+    return `{ ${column} ${[0, 1, 2, 3].map((q) => `if (col + ${q} < N) { result[rowBase + col + ${q}] = ${epilogueOf(epilogue, `${value}[${q}]`, `col + ${q}`, `rowBase + col + ${q}`, false)}; }`).join(" ")} }`;
   };
   const stores = rowGroups
     .flatMap((g) =>
@@ -171,7 +197,7 @@ function matmulCode(t: Tile, a: TileLoad, b: TileLoad, withBias: boolean, vec4Ou
       ),
     )
     .join("\n      ");
-  return `
+  return `${epilogue.geluGrad ? geluFunctions : ""}
     // 2-D, so that at each constant k of the unrolled loop Tint's bounds clamp is on the inner index
     // alone, the same at every k and computed once: on the flat [k * stride + m / 4] it was a new
     // clamp at each of a K step's 64 loads (results/workgroup-2d-ab-gpu.json).
@@ -248,17 +274,17 @@ export function matmulShapes(aShape: number[], bShape: number[], transposeA: boo
 }
 
 /**
- * Run our matmul on TensorInfos inside a kernel: out [batch, M, N] (+ bias[N]). With split > 1 each
+ * Run our matmul on TensorInfos inside a kernel: out [batch, M, N], then the epilogue. With split > 1 each
  * workgroup sums one chunk of K and out is [batch * split, M, N]: the partial products, in order.
  */
-function runMatMul(backend: unknown, a: tf.TensorInfo, b: tf.TensorInfo, transposeA: boolean, transposeB: boolean, s: MatMulShapes, t: Tile, bias?: tf.TensorInfo, split = 1): tf.TensorInfo {
+function runMatMul(backend: unknown, a: tf.TensorInfo, b: tf.TensorInfo, transposeA: boolean, transposeB: boolean, s: MatMulShapes, t: Tile, epilogue: Epilogue = {}, split = 1): tf.TensorInfo {
   // vec4 loads need the contiguous length to divide by 4 (then every tile row starts aligned).
   const loadA: TileLoad = { operand: "A", transposed: transposeA, vec4: (transposeA ? s.m : s.k) % 4 === 0 };
   const loadB: TileLoad = { operand: "B", transposed: transposeB, vec4: (transposeB ? s.k : s.n) % 4 === 0 };
-  const inputs: Record<string, null> = bias ? { A: null, B: null, Bias: null } : { A: null, B: null };
   const vec4Out = s.n % 4 === 0;
-  const vec4Inputs: string[] = [loadA, loadB].filter((l) => l.vec4).map((l) => l.operand);
-  if (vec4Out && bias) vec4Inputs.push("Bias");
+  const extra = epilogueInputs(epilogue, vec4Out);
+  const inputs: Record<string, null> = Object.fromEntries(["A", "B", ...extra.names].map((n) => [n, null]));
+  const vec4Inputs: string[] = [...[loadA, loadB].filter((l) => l.vec4).map((l) => l.operand), ...extra.vec4];
   const layout = (l: TileLoad) => `${l.transposed ? "T" : "N"}${l.vec4 ? "4" : "1"}`;
   const kChunk = kChunkFor(s.k, t, split);
   // Whole tiles everywhere (M, N and every chunk of K multiples of the tile's), read and written as
@@ -269,7 +295,7 @@ function runMatMul(backend: unknown, a: tf.TensorInfo, b: tf.TensorInfo, transpo
   return runWgslOnInfos(
     backend,
     {
-      key: `matmul-${tileKey(t)}-${layout(loadA)}${layout(loadB)}${vec4Out ? "-o4" : ""}${bias ? "-bias" : ""}${exact ? "-exact" : ""}`,
+      key: `matmul-${tileKey(t)}-${layout(loadA)}${layout(loadB)}${vec4Out ? "-o4" : ""}${extra.key}${exact ? "-exact" : ""}`,
       inputs,
       vec4Inputs,
       vec4Output: vec4Out,
@@ -288,9 +314,9 @@ function runMatMul(backend: unknown, a: tf.TensorInfo, b: tf.TensorInfo, transpo
         { name: "kChunk", type: "i32", value: kChunk },
         { name: "kSteps", type: "i32", value: kChunk / t.bk },
       ],
-      code: () => matmulCode(t, loadA, loadB, Boolean(bias), vec4Out, exact),
+      code: () => matmulCode(t, loadA, loadB, epilogue, vec4Out, exact),
     },
-    bias ? [a, b, bias] : [a, b],
+    [a, b, ...extra.infos],
   );
 }
 
@@ -330,18 +356,19 @@ export function splitKFor(s: MatMulShapes, t: Tile, transposeA: boolean, transpo
   return 1;
 }
 
-/** Our product with K in `split` chunks: the chunks' partial products, then their sum (+ bias). */
-function runSplitK(backend: unknown, a: tf.TensorInfo, b: tf.TensorInfo, transposeA: boolean, transposeB: boolean, s: MatMulShapes, t: Tile, split: number, bias?: tf.TensorInfo): tf.TensorInfo {
-  const partial = runMatMul(backend, a, b, transposeA, transposeB, s, t, undefined, split);
+/** Our product with K in `split` chunks: the chunks' partial products, then their sum (and the epilogue). */
+function runSplitK(backend: unknown, a: tf.TensorInfo, b: tf.TensorInfo, transposeA: boolean, transposeB: boolean, s: MatMulShapes, t: Tile, split: number, epilogue: Epilogue = {}): tf.TensorInfo {
+  const partial = runMatMul(backend, a, b, transposeA, transposeB, s, t, {}, split);
   const vec4 = s.n % 4 === 0;
   const width = vec4 ? 4 : 1;
   const count = (s.m * s.n) / width; // of one product
+  const extra = epilogueInputs(epilogue, vec4);
   const total = runWgslOnInfos(
     backend,
     {
-      key: `matmul-split-sum-${split}-${width}${bias ? "-bias" : ""}`,
-      inputs: bias ? { Partial: null, Bias: null } : { Partial: null },
-      vec4Inputs: vec4 ? (bias ? ["Partial", "Bias"] : ["Partial"]) : [],
+      key: `matmul-split-sum-${split}-${width}${extra.key}`,
+      inputs: Object.fromEntries(["Partial", ...extra.names].map((n) => [n, null])),
+      vec4Inputs: vec4 ? ["Partial", ...extra.vec4] : [],
       vec4Output: vec4,
       outputShape: [s.batch, s.m, s.n],
       workgroupSize: [256, 1, 1],
@@ -351,28 +378,28 @@ function runSplitK(backend: unknown, a: tf.TensorInfo, b: tf.TensorInfo, transpo
         { name: "all", type: "i32", value: s.batch * count },
         { name: "rowLength", type: "i32", value: s.n / width },
       ],
-      code: `
+      code: `${epilogue.geluGrad ? geluFunctions : ""}
       fn main() {
         let i = ${WORKGROUP_INDEX} * 256 + i32(localIndex);
         if (i < uniforms.all) {
           let first = (i / uniforms.count) * ${split} * uniforms.count + i % uniforms.count;
           var total = Partial[first];
           for (var c = 1; c < ${split}; c = c + 1) { total = total + Partial[first + c * uniforms.count]; }
-          result[i] = total${bias ? " + Bias[i % uniforms.rowLength]" : ""};
+          result[i] = ${epilogueOf(epilogue, "total", "i % uniforms.rowLength", "i", vec4)};
         }
       }`,
     },
-    bias ? [partial, bias] : [partial],
+    [partial, ...extra.infos],
   );
   (backend as { disposeData(id: object): void }).disposeData(partial.dataId);
   return total;
 }
 
-/** Our product with tile t, K split where that fills the GPU: out [batch, M, N] (+ bias[N]). */
-function runPlanned(backend: unknown, a: tf.TensorInfo, b: tf.TensorInfo, transposeA: boolean, transposeB: boolean, s: MatMulShapes, t: Tile, split = forcedSplit ?? splitKFor(s, t, transposeA, transposeB), bias?: tf.TensorInfo): tf.TensorInfo {
+/** Our product with tile t, K split where that fills the GPU: out [batch, M, N], then the epilogue. */
+function runPlanned(backend: unknown, a: tf.TensorInfo, b: tf.TensorInfo, transposeA: boolean, transposeB: boolean, s: MatMulShapes, t: Tile, split = forcedSplit ?? splitKFor(s, t, transposeA, transposeB), epilogue: Epilogue = {}): tf.TensorInfo {
   const chunks = Math.ceil(s.k / kChunkFor(s.k, t, split)); // none empty
-  if (chunks > 1) return runSplitK(backend, a, b, transposeA, transposeB, s, t, chunks, bias);
-  return runMatMul(backend, a, b, transposeA, transposeB, s, t, bias);
+  if (chunks > 1) return runSplitK(backend, a, b, transposeA, transposeB, s, t, chunks, epilogue);
+  return runMatMul(backend, a, b, transposeA, transposeB, s, t, epilogue);
 }
 
 /** Our tile for this product, or null to leave it to tfjs: float32, big enough, and faster with ours. */
@@ -403,7 +430,27 @@ export function linearWithBiasWebGpu(x: tf.Tensor, weight: tf.Tensor, bias: tf.T
   const s = matmulShapes(x.shape, weight.shape, false, true);
   const t = ourTileFor(s, [x.dtype, weight.dtype, bias.dtype], false, true);
   if (!t || !s) throw new Error(`linearWithBiasWebGpu: our kernel does not take x [${x.shape}] and weight [${weight.shape}]`);
-  const info = runPlanned(tf.backend(), x, weight, false, true, s, t, undefined, bias);
+  const info = runPlanned(tf.backend(), x, weight, false, true, s, t, undefined, { bias });
+  return tf.engine().makeTensorFromTensorInfo({ ...info, shape: [s.m, s.n] });
+}
+
+/** Whether matMulGeluGradWebGpu takes a float32 dy of `rows` rows and weight [out, in]. */
+export function webGpuGeluGradTakes(rows: number, weight: tf.Tensor): boolean {
+  return ourTileFor(matmulShapes([rows, weight.shape[0]], weight.shape, false, false), ["float32", weight.dtype], false, false) !== null;
+}
+
+/**
+ * (dy @ weight) * GELU'(h) in one kernel: the gradient of linear(gelu(h), weight) with respect to
+ * h, the derivative applied as each output is written instead of by a kernel of its own that reads
+ * and writes the FFN's [tokens, 3072] once more (check webGpuGeluGradTakes first).
+ */
+export function matMulGeluGradWebGpu(dy: tf.Tensor, weight: tf.Tensor, h: tf.Tensor): tf.Tensor {
+  const s = matmulShapes(dy.shape, weight.shape, false, false);
+  const t = ourTileFor(s, [dy.dtype, weight.dtype], false, false);
+  if (!t || !s || h.shape.join() !== [s.m, s.n].join() || h.dtype !== "float32") {
+    throw new Error(`matMulGeluGradWebGpu: our kernel does not take dy [${dy.shape}] @ weight [${weight.shape}] with h [${h.shape}] (${h.dtype})`);
+  }
+  const info = runPlanned(tf.backend(), dy, weight, false, false, s, t, undefined, { geluGrad: h });
   return tf.engine().makeTensorFromTensorInfo({ ...info, shape: [s.m, s.n] });
 }
 

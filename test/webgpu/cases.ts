@@ -1,12 +1,12 @@
 import * as tf from "@tensorflow/tfjs";
-import { layerNorm, gelu, maskedSoftmax, maskedSoftmaxDropout, linear } from "../../lib/nn/functional";
+import { layerNorm, gelu, maskedSoftmax, maskedSoftmaxDropout, linear, linearOfGelu } from "../../lib/nn/functional";
 import { Dropout } from "../../lib/nn/layers";
 import { manualSeed } from "../../lib/nn/random";
 import { values } from "../helpers/values";
 import { TILES, Tile, tileKey } from "../../lib/webgpu/matmul";
 import { Adam } from "../../lib/train/adam";
 import { dropout } from "../../lib/nn/dropout";
-import { DistilBertSelfAttention, distilBertConfig } from "../../lib/models/distilbert";
+import { DistilBertSelfAttention, TransformerBlock, distilBertConfig } from "../../lib/models/distilbert";
 import { clearProjectionCache } from "../../lib/models/attention-projections";
 import { LinearWithLoRA } from "../../lib/lora/lora";
 
@@ -33,14 +33,19 @@ function withGradients(f: (...xs: tf.Tensor[]) => tf.Tensor, inputs: tf.Tensor[]
   return [y, ...grads];
 }
 
-const layerNormCase = (name: string, shape: number[], offset: number): KernelCase => {
+const layerNormCase = (name: string, shape: number[], offset: number, withResidual = false): KernelCase => {
   const cols = shape[shape.length - 1];
   const n = shape.reduce((a, b) => a * b, 1);
+  const x = () => tf.tensor(values(n, 1, 3, offset), shape);
+  const weightAndBias = () => [tf.tensor(values(cols, 2, 1, 1)), tf.tensor(values(cols, 3))];
+  const dy = () => tf.tensor(values(n, 4), shape);
   return {
     name,
-    outputs: ["y", "dx", "dweight", "dbias"],
+    outputs: withResidual ? ["y", "dx", "dresidual", "dweight", "dbias"] : ["y", "dx", "dweight", "dbias"],
     run: () =>
-      withGradients((x, w, b) => layerNorm(x, w, b, 1e-12), [tf.tensor(values(n, 1, 3, offset), shape), tf.tensor(values(cols, 2, 1, 1)), tf.tensor(values(cols, 3))], tf.tensor(values(n, 4), shape)),
+      withResidual
+        ? withGradients((x, r, w, b) => layerNorm(x, w, b, 1e-12, r), [x(), tf.tensor(values(n, 32, 2), shape), ...weightAndBias()], dy())
+        : withGradients((x, w, b) => layerNorm(x, w, b, 1e-12), [x(), ...weightAndBias()], dy()),
   };
 };
 
@@ -131,6 +136,35 @@ export const CASES: KernelCase[] = [
     run: () =>
       withGradients((x, w, b) => linear(x, w, b), [tf.tensor(values(7200, 14), [2, 50, 72]), tf.tensor(values(6624, 15), [92, 72]), tf.tensor(values(92, 16))], tf.tensor(values(9200, 17), [2, 50, 92])),
   },
+  // GELU into a Linear (the FFN): on WebGPU GELU's derivative is applied as dy @ weight writes its
+  // output, as the chunks of K are summed when K is split, and over floats where the width is not
+  // of vec4s; a frozen weight (a variable, trainable = false) keeps neither GELU's output nor a gradient.
+  ...([
+    [[2, 25, 72], 96, null, null, false],
+    [[2, 25, 70], 90, null, null, false],
+    [[2, 25, 72], 96, TILES.large, 3, false],
+    [[2, 25, 72], 96, null, null, true],
+  ] as [number[], number, Tile | null, number | null, boolean][]).map(([shape, outFeatures, tile, split, frozen]): KernelCase => {
+    const inFeatures = shape[shape.length - 1];
+    const rows = shape[0] * shape[1];
+    return {
+      name: `linearOfGelu [${shape}] -> ${outFeatures}${tile ? ` (${tileKey(tile)} tile, K in ${split})` : ""}${frozen ? ", weight frozen" : ""}`,
+      tile: tile ?? undefined,
+      split: split ?? undefined,
+      outputs: frozen ? ["y", "dh", "dbias"] : ["y", "dh", "dweight", "dbias"],
+      run: () => {
+        const h = tf.tensor(values(rows * inFeatures, 28, 3), shape);
+        const weight = tf.tensor(values(outFeatures * inFeatures, 29), [outFeatures, inFeatures]);
+        const bias = tf.tensor(values(outFeatures, 30));
+        const dy = tf.tensor(values(rows * outFeatures, 31), [shape[0], shape[1], outFeatures]);
+        if (!frozen) return withGradients((x, w, b) => linearOfGelu(x, w, b), [h, weight, bias], dy);
+        const frozenWeight = tf.variable(weight, false);
+        const outputs = withGradients((x, b) => linearOfGelu(x, frozenWeight, b), [h, bias], dy);
+        frozenWeight.dispose();
+        return outputs;
+      },
+    };
+  }),
   // Sums over every axis but the last (lib/webgpu/column-sum.ts): one pass (50 rows), two (300
   // rows in blocks of 128, the last short), fewer than 64 vec4 columns and more; keepDims; and two
   // that stay with tfjs (over the last axis; a last axis not a multiple of 4).
@@ -188,6 +222,39 @@ export const CASES: KernelCase[] = [
       },
     };
   }),
+  // A whole transformer block in eval mode (no dropout): its FFN's GELU into lin2 and its two
+  // LayerNorms of a sum fused on WebGPU. Every weight trained, and as LoRA on q and v trains it:
+  // the base weights frozen, so lin2's GELU output is not kept, and only x's and the factors' gradients.
+  ...[false, true].map((lora): KernelCase => ({
+    name: `transformer block${lora ? ", LoRA on q and v (base frozen)" : ", every weight trained"}`,
+    outputs: lora ? ["y", "dx", "dA_q", "dB_q", "dA_v", "dB_v"] : ["y", "dx", "dlin1", "dlin2", "dlin2 bias", "dsa_layer_norm", "doutput_layer_norm bias"],
+    run: () => {
+      manualSeed(13);
+      const block = new TransformerBlock(distilBertConfig({ dim: 128, nHeads: 2, nLayers: 1, hiddenDim: 256 }));
+      if (lora) {
+        for (const p of block.parameters()) p.trainable = false;
+        block.attention.q_lin = new LinearWithLoRA(block.attention.q_lin, 4, 2);
+        block.attention.v_lin = new LinearWithLoRA(block.attention.v_lin, 4, 2);
+      }
+      block.eval();
+      const named = new Map(block.namedParameters());
+      let seed = 40;
+      for (const p of named.values()) p.assign(tf.tensor(values(p.size, seed++, 0.2), p.shape).add(p.name.includes("norm.weight") ? 1 : 0));
+      const T = 24; // 48 rows: enough for our matmul tiles, so the fused FFN runs
+      const x = tf.variable(tf.tensor(values(2 * T * 128, 33), [2, T, 128]));
+      const mask = tf.tensor([...Array(T + T - 3).fill(1), 0, 0, 0], [2, T], "int32");
+      const dy = tf.tensor(values(2 * T * 128, 34), [2, T, 128]);
+      const wanted = lora
+        ? ["attention.q_lin.lora.A", "attention.q_lin.lora.B", "attention.v_lin.lora.A", "attention.v_lin.lora.B"]
+        : ["ffn.lin1.weight", "ffn.lin2.weight", "ffn.lin2.bias", "sa_layer_norm.weight", "output_layer_norm.bias"];
+      const wrt = [x, ...wanted.map((n) => named.get(n)!)];
+      const y = block.forward(x, mask);
+      const { grads } = tf.variableGrads(() => tf.sum(tf.mul(block.forward(x, mask), dy)), wrt);
+      const outputs = [y, ...wrt.map((v) => grads[v.name])];
+      clearProjectionCache();
+      return outputs;
+    },
+  })),
   {
     name: "gelu [3,5,70]",
     outputs: ["y", "dx"],
@@ -300,4 +367,7 @@ export const CASES: KernelCase[] = [
   layerNormCase("layerNorm [2,5,300] offset 50", [2, 5, 300], 50),
   layerNormCase("layerNorm [3,768]", [3, 768], 0),
   layerNormCase("layerNorm [2,3,70] (rows not of vec4s)", [2, 3, 70], 10),
+  // LayerNorm(x + residual): the residual added as the kernels read x, both inputs' gradients from one kernel.
+  layerNormCase("layerNorm of x + residual [2,5,300] offset 50", [2, 5, 300], 50, true),
+  layerNormCase("layerNorm of x + residual [2,3,70] (rows not of vec4s)", [2, 3, 70], 10, true),
 ];
