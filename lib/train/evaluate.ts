@@ -16,6 +16,17 @@ export async function evaluateAccuracy(
   const count = data.labels.length;
   const progress = options.progress === false ? null : new Progress({ total: count, unit: "reviews", label: "evaluate", ...options.progress });
   let correct = 0;
+  // A batch's predictions are read while the next batch is queued, so a GPU does not wait for JavaScript.
+  let pending: { predictions: tf.Tensor; values: Promise<tf.TypedArray>; labels: ArrayLike<number>; size: number } | null = null;
+  const settle = async () => {
+    if (!pending) return;
+    const { predictions, values, labels, size } = pending;
+    pending = null;
+    const predicted = await values;
+    predictions.dispose();
+    for (let i = 0; i < size; i++) if (predicted[i] === labels[i]) correct++;
+    progress?.tick(size);
+  };
   // Sorted into similar lengths (order does not matter here): less padding, faster.
   for (const batch of arrayBatches(data, { batchSize: options.batchSize ?? 32, shuffle: false, bucketChunks: 50, padMultiple: options.padMultiple })) {
     let predictions: tf.Tensor;
@@ -28,11 +39,11 @@ export async function evaluateAccuracy(
     } catch (error) {
       throw explainBackendFailure(error, `evaluation (a batch of ${batch.size} x ${batch.seqLen} tokens; --eval-batch-size sets its size)`);
     }
-    const predicted = (await predictions.data()) as Int32Array;
-    predictions.dispose();
-    for (let i = 0; i < batch.size; i++) if (predicted[i] === batch.labels[i]) correct++;
-    progress?.tick(batch.size);
+    const queued = { predictions, values: predictions.data(), labels: batch.labels, size: batch.size };
+    await settle();
+    pending = queued;
   }
+  await settle();
   progress?.done();
   model.train(wasTraining);
   return count === 0 ? 0 : correct / count;

@@ -183,12 +183,13 @@ export async function pretrainMlm(model: DistilBertForMaskedLM, data: TokenizedS
     const progress = options.progress === false ? null : new Progress({ total, initial: meta.step, unit: "steps", label: `MLM epoch ${epoch + 1}/${config.epochs}`, ...options.progress });
     // The loss is read one step late: the CPU queues step n while the GPU still runs step n-1,
     // instead of waiting for every step's loss before queuing the next.
-    let pending: { loss: tf.Tensor; record: MlmStepRecord; where: string } | null = null;
+    // Its value is asked for as the step is queued: the copy back then waits for that step alone.
+    let pending: { loss: tf.Tensor; value: Promise<tf.TypedArray>; record: MlmStepRecord; where: string } | null = null;
     const settle = async () => {
       if (!pending) return;
-      const { loss: lossTensor, record, where } = pending;
+      const { loss: lossTensor, value, record, where } = pending;
       pending = null;
-      const loss = (await lossTensor.data())[0];
+      const loss = (await value)[0];
       lossTensor.dispose();
       if (!Number.isFinite(loss)) {
         throw new Error(`MLM loss is ${loss} at ${where}; the last good checkpoint is in ${options.checkpointDir ?? "(none)"}. Try a lower learning rate.`);
@@ -212,7 +213,7 @@ export async function pretrainMlm(model: DistilBertForMaskedLM, data: TokenizedS
       await settle();
       meta.step = batch.step + 1;
       meta.globalStep++;
-      pending = { loss: value, record: { step: meta.globalStep, epoch: epoch + 1, loss: NaN, tokens }, where: `epoch ${epoch + 1}, step ${batch.step + 1}` };
+      pending = { loss: value, value: value.data(), record: { step: meta.globalStep, epoch: epoch + 1, loss: NaN, tokens }, where: `epoch ${epoch + 1}, step ${batch.step + 1}` };
       meta.seconds += (performance.now() - stepStarted) / 1000;
       if (meta.step === perEpoch) {
         meta.epoch = epoch + 1;

@@ -297,6 +297,8 @@ export async function train(model: Module, data: TrainData, options: TrainOption
 export interface QueuedStep {
   loss: tf.Scalar;
   correct: tf.Scalar;
+  /** Both values, asked for as the step was queued (readStep waits for them). */
+  values: Promise<[tf.TypedArray, tf.TypedArray]>;
 }
 
 /**
@@ -320,12 +322,16 @@ export function queueTrainStep(
   }, parameters);
   optimizer.applyGradients(grads);
   tf.dispose(Object.values(grads));
-  return { loss: value as tf.Scalar, correct: correct! };
+  const loss = value as tf.Scalar;
+  // Asked for now, on a GPU the copy back is queued right behind this step's kernels and is done
+  // when they are, while the next step runs. Asked for once the next step is queued, it would wait
+  // for that step as well, and the GPU would idle while JavaScript queued the one after.
+  return { loss, correct: correct!, values: Promise.all([loss.data(), correct!.data()]) };
 }
 
 /** Wait for a queued step and read its loss and correct count (its tensors are freed). */
 export async function readStep(step: QueuedStep): Promise<{ loss: number; correct: number }> {
-  const [loss, correct] = await Promise.all([step.loss.data(), step.correct.data()]);
+  const [loss, correct] = await step.values;
   tf.dispose([step.loss, step.correct]);
   return { loss: loss[0], correct: correct[0] };
 }
