@@ -7,7 +7,7 @@ import * as path from "path";
 import { parseArgs } from "util";
 import { writeFileAtomic } from "../lib/data/files";
 
-interface Row { mode: string; precision?: string; trainable_params: number; samples_per_second: number; step_ms: number; queue_ms?: number; peak_memory_bytes: number }
+interface Row { mode: string; precision?: string; trainable_params: number; samples_per_second: number; step_ms: number; queue_ms?: number; peak_memory_bytes: number; peak_memory_measure?: string }
 
 async function main(): Promise<void> {
   const { positionals, values } = parseArgs({ allowPositionals: true, options: { note: { type: "string", default: "" } } });
@@ -30,6 +30,7 @@ async function main(): Promise<void> {
       ratio_vs_torch_fp32: fp32 ? row.samples_per_second / fp32.samples_per_second : null,
       ratio_vs_torch_bf16: bf16 ? row.samples_per_second / bf16.samples_per_second : null,
       ours_peak_memory_bytes: row.peak_memory_bytes,
+      ours_peak_memory_measure: row.peak_memory_measure ?? "tensors between steps",
       torch_fp32_peak_memory_bytes: fp32?.peak_memory_bytes ?? null,
     };
   });

@@ -47,27 +47,40 @@ def training_step(mode, targets, precision, batch, seq):
     return model, opt, params, step
 
 
-def measure(mode, targets, precision, batch, seq, warmup, steps):
+def read_early(loss):
+    """Start copying a step's loss to the host right after its kernels: a pinned buffer and an event."""
+    host = torch.empty((), dtype=loss.dtype, pin_memory=True)
+    host.copy_(loss, non_blocking=True)
+    done = torch.cuda.Event()
+    done.record()
+    return host, done
+
+
+def measure(mode, targets, precision, batch, seq, warmup, steps, early_reads=False):
     model, opt, params, step = training_step(mode, targets, precision, batch, seq)
     for _ in range(warmup):
         step().item()
     torch.cuda.synchronize()
     torch.cuda.reset_peak_memory_stats()
     start = time.perf_counter()
-    # Each step's loss is read back while the next one is queued, as the TypeScript trainer does.
+    # Each step's loss is read back while the next one is queued. Its .item() waits for the next step
+    # too (its copy is queued behind that step's kernels); with --early-reads the copy is queued
+    # right after its own step, as the TypeScript trainer asks for its values.
     previous = None
     for _ in range(steps):
         loss = step()
+        if early_reads:
+            loss = read_early(loss)
         if previous is not None:
-            previous.item()
+            previous[1].synchronize() if early_reads else previous.item()
         previous = loss
-    previous.item()
+    previous[1].synchronize() if early_reads else previous.item()
     torch.cuda.synchronize()
     seconds = time.perf_counter() - start
     row = {
         "mode": mode, "precision": precision, "trainable_params": sum(p.numel() for p in params),
         "samples_per_second": batch * steps / seconds, "step_ms": 1000 * seconds / steps,
-        "peak_memory_bytes": torch.cuda.max_memory_allocated(),
+        "peak_memory_bytes": torch.cuda.max_memory_allocated(), "early_reads": early_reads,
     }
     del model, opt
     torch.cuda.empty_cache()
@@ -79,10 +92,14 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--out", required=True)
     parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--early-reads", action="store_true", help="copy each step's loss back as soon as the step is queued")
+    parser.add_argument("--modes", help="comma-separated, e.g. lora-qv-r8,full (default: all)")
+    parser.add_argument("--precisions", default="fp32,bf16")
     args = parser.parse_args()
     torch.backends.cuda.matmul.allow_tf32 = False
     torch.backends.cudnn.allow_tf32 = False
-    rows = [measure(m, t, p, 12, 512, 3, args.steps) for p in ("fp32", "bf16") for m, t in MODES]
+    modes = [(m, t) for m, t in MODES if not args.modes or m in args.modes.split(",")]
+    rows = [measure(m, t, p, 12, 512, 3, args.steps, args.early_reads) for p in args.precisions.split(",") for m, t in modes]
     out = {"side": "PyTorch reference", "device": torch.cuda.get_device_name(0), "torch": torch.__version__, "rows": rows}
     json.dump(out, open(args.out, "w"), indent=2)
 

@@ -27,14 +27,40 @@ interface Row {
   step_ms: number;
   /** CPU time to queue a step (JavaScript, tfjs and Dawn's encoding): the step's floor if the GPU were infinitely fast. */
   queue_ms: number;
+  /**
+   * On WebGPU the most bytes the backend held in buffers in use at once (tensors, saved activations,
+   * uniforms), from the model's creation to the last step: what torch.cuda.max_memory_allocated
+   * reports for PyTorch. Elsewhere the most bytes of live tensors seen between steps.
+   */
   peak_memory_bytes: number;
+  peak_memory_measure: "gpu buffers in use" | "tensors between steps";
   /** Per timed step, bind groups made and handed back from the cache (lib/webgpu/bind-groups.ts; zeros off WebGPU), and those made while each step was queued. */
   bind_groups: { made: number; reused: number; made_per_step: number[] };
   uniforms: { written: number; kept: number };
 }
 
 
+interface BufferManager {
+  numBytesUsed: number;
+  acquireBuffer(...args: unknown[]): unknown;
+}
+
+/** Follow the webgpu backend's bytes in use at every buffer it acquires; null off WebGPU. */
+function followGpuBytes(): { peak: () => number; stop: () => void } | null {
+  const manager = (tf.backend() as { bufferManager?: BufferManager }).bufferManager;
+  if (tf.getBackend() !== "webgpu" || !manager) return null;
+  let peak = manager.numBytesUsed;
+  const acquire = manager.acquireBuffer;
+  manager.acquireBuffer = function (this: BufferManager, ...args: unknown[]) {
+    const buffer = acquire.apply(this, args);
+    peak = Math.max(peak, this.numBytesUsed);
+    return buffer;
+  };
+  return { peak: () => peak, stop: () => void (manager.acquireBuffer = acquire) };
+}
+
 async function measure(name: string, mode: Mode, flags: LoRAFlags | undefined, config: DistilBertConfig, batch: number, seq: number, warmup: number, steps: number): Promise<Row> {
+  const gpuBytes = followGpuBytes();
   const run = benchRun(mode, flags, config, batch, seq);
   let peak = 0;
   for (let i = 0; i < warmup; i++) await run.step();
@@ -61,7 +87,8 @@ async function measure(name: string, mode: Mode, flags: LoRAFlags | undefined, c
   const uniformsAfter = uniformCounts();
   const uniforms = { written: (uniformsAfter.written - uniformsBefore.written) / steps, kept: (uniformsAfter.kept - uniformsBefore.kept) / steps };
   const bindGroups = { made: (counts.made - counted.made) / steps, reused: (counts.reused - counted.reused) / steps, made_per_step: madePerStep };
-  const row = { mode: name, trainable_params: countParameters(run.model, { trainableOnly: true }), samples_per_second: (batch * steps) / seconds, step_ms: (1000 * seconds) / steps, queue_ms: queueMs / steps, peak_memory_bytes: peak, bind_groups: bindGroups, uniforms };
+  const row = { mode: name, trainable_params: countParameters(run.model, { trainableOnly: true }), samples_per_second: (batch * steps) / seconds, step_ms: (1000 * seconds) / steps, queue_ms: queueMs / steps, peak_memory_bytes: gpuBytes?.peak() ?? peak, peak_memory_measure: gpuBytes ? "gpu buffers in use" : "tensors between steps", bind_groups: bindGroups, uniforms } as const;
+  gpuBytes?.stop();
   run.dispose();
   console.log(JSON.stringify(row));
   return row;

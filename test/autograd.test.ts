@@ -1,5 +1,8 @@
 import * as tf from "@tensorflow/tfjs";
-import { customOp } from "../lib/nn/autograd";
+import { customOp, withoutGradients } from "../lib/nn/autograd";
+import { DistilBertForSequenceClassification, distilBertConfig } from "../lib/models/distilbert";
+import { prepareForMode, TUTORIAL_LORA } from "../lib/train/experiment";
+import { manualSeed } from "../lib/nn/random";
 import { gelu, layerNorm, maskedSoftmax } from "../lib/nn/functional";
 import { values } from "./helpers/values";
 
@@ -63,4 +66,57 @@ test("customOp computes only the gradients that are asked for", () => {
   const [dx] = tf.grads((x: tf.Tensor) => tf.sum(f(x, b)))([a]);
   expect(Array.from(dx.dataSync())).toEqual([4, 5, 6]);
   expect(called).toEqual(["x"]);
+});
+
+describe("withoutGradients (torch.no_grad)", () => {
+  test("ops inside it are not recorded: their path contributes no gradient", () => {
+    const v = tf.variable(tf.tensor([1, 2, 3]));
+    // d/dv sum(3 * (2v) + v) would be 7; with 2v computed off the tape only the direct path counts.
+    const { grads } = tf.variableGrads(() => tf.sum(tf.add(tf.mul(withoutGradients(() => tf.mul(v, 2)), 3), v)) as tf.Scalar, [v]);
+    expect(Array.from(grads[v.name].dataSync())).toEqual([1, 1, 1]);
+    v.dispose();
+  });
+
+  test("the tape is back on after it, also when it throws", () => {
+    const v = tf.variable(tf.tensor([1, 2]));
+    const { grads } = tf.variableGrads(() => {
+      expect(() => withoutGradients(() => { throw new Error("inside"); })).toThrow("inside");
+      return tf.sum(tf.mul(v, 5)) as tf.Scalar;
+    }, [v]);
+    expect(Array.from(grads[v.name].dataSync())).toEqual([5, 5]);
+    v.dispose();
+  });
+
+  test("last-layers mode: the frozen encoder runs off the tape and the head's gradients are the same as with it on", () => {
+    manualSeed(3);
+    const model = new DistilBertForSequenceClassification(distilBertConfig({ vocabSize: 50, dim: 16, nHeads: 2, nLayers: 2, hiddenDim: 32, maxPositionEmbeddings: 16, dropout: 0, attentionDropout: 0, seqClassifDropout: 0 }));
+    prepareForMode(model, "last-layers", TUTORIAL_LORA);
+    const ids = tf.tensor([[1, 5, 7, 9, 0], [2, 4, 6, 0, 0]], [2, 5], "int32");
+    const mask = tf.tensor([[1, 1, 1, 1, 0], [1, 1, 1, 0, 0]], [2, 5], "int32");
+    const head = model.trainableParameters();
+    const tape = () => (tf.engine() as unknown as { state: { activeTape: unknown[] } }).state.activeTape.length;
+    const headGrads = () => {
+      let recorded = 0;
+      const { value, grads } = tf.variableGrads(() => {
+        const logits = model.forward(ids, mask);
+        recorded = tape();
+        return tf.sum(tf.square(logits)) as tf.Scalar;
+      }, head);
+      const out = head.map((p) => Array.from(grads[p.name].dataSync()));
+      tf.dispose([value, ...Object.values(grads)]);
+      return { recorded, out };
+    };
+    const tensorsBefore = tf.memory().numTensors;
+    const offTape = headGrads();
+    expect(tf.memory().numTensors).toBe(tensorsBefore); // nothing kept
+    const probe = model.distilbert.embeddings.LayerNorm.weight!;
+    probe.trainable = true; // the encoder now has a trainable weight: it runs on the tape (not asked for here)
+    const onTape = headGrads();
+    probe.trainable = false;
+    expect(offTape.out).toEqual(onTape.out);
+    // The head's few ops against the whole encoder's.
+    expect(offTape.recorded).toBeLessThan(30);
+    expect(onTape.recorded).toBeGreaterThan(offTape.recorded + 50);
+    model.dispose();
+  });
 });

@@ -7,6 +7,7 @@ import * as F from "../nn/functional";
 import * as path from "path";
 import { loadCheckpoint, saveCheckpoint, readJson, LoadReport, SaveOptions } from "./checkpoint";
 import { projectHeadsTogether } from "./attention-projections";
+import { withoutGradients } from "../nn/autograd";
 
 // DistilBERT (Sanh et al., 2019) as Hugging Face transformers builds it: the same module tree,
 // the same names (so checkpoint keys map 1:1 onto namedParameters()) and the same math.
@@ -336,7 +337,11 @@ export class DistilBertForSequenceClassification extends Module {
 
   /** ids [B, T], mask [B, T] -> logits [B, numLabels] */
   forward(inputIds: tf.Tensor, attentionMask?: tf.Tensor): tf.Tensor {
-    const hidden = this.distilbert.forward(inputIds, attentionMask); // [B, T, dim]
+    // A frozen encoder (training the last layers only) gets no gradient: run off the tape, as
+    // PyTorch would, its activations are freed as it goes instead of kept for a backward pass.
+    const encoderFrozen = !this.distilbert.parameters().some((p) => p.trainable);
+    const encode = () => this.distilbert.forward(inputIds, attentionMask);
+    const hidden = encoderFrozen ? withoutGradients(encode) : encode(); // [B, T, dim]
     const [B, , dim] = hidden.shape as number[];
     const first = hidden.slice([0, 0, 0], [B, 1, dim]).reshape([B, dim]); // the [CLS] position
     const pooled = this.dropout.forward(tf.relu(this.pre_classifier.forward(first)));

@@ -43,3 +43,20 @@ export function customOpMany<K extends string>(
     inputs,
   }) as unknown as tf.Tensor[];
 }
+
+/**
+ * Run `f` without recording its ops on the gradient tape, as under torch.no_grad(): nothing it
+ * computes gets a gradient, and no op keeps tensors for a backward pass. For a frozen module whose
+ * input needs no gradient: PyTorch records no op none of whose inputs needs one, while tfjs records
+ * every op and prunes at the backward pass, keeping each op's saved tensors until then.
+ */
+export function withoutGradients<T>(f: () => T): T {
+  const { state } = tf.engine() as unknown as { state: { gradientDepth: number } };
+  const depth = state.gradientDepth;
+  state.gradientDepth = 0; // the tape is on while this is above 0 (tfjs's engine.isTapeOn)
+  try {
+    return f();
+  } finally {
+    state.gradientDepth = depth;
+  }
+}
