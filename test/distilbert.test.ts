@@ -96,6 +96,21 @@ describe("parity with transformers on a small random checkpoint", () => {
     model.dispose();
   });
 
+  test("each block's intermediates are freed when the block ends, not after the last block", () => {
+    const model = DistilBertForSequenceClassification.fromPretrained(TINY, quiet).eval();
+    const input = [ids(), mask()];
+    const tensorsAfter = (f: () => unknown) => tf.tidy(() => {
+      const before = tf.memory().numTensors;
+      f();
+      return tf.memory().numTensors - before;
+    });
+    const embeddingsOnly = tensorsAfter(() => model.distilbert.embeddings.forward(input[0]));
+    // The embeddings' own tensors and the encoder's output: none of the blocks' dozens each.
+    expect(tensorsAfter(() => model.distilbert.forward(input[0], input[1]))).toBeLessThanOrEqual(embeddingsOnly + 2);
+    tf.dispose(input);
+    model.dispose();
+  });
+
   test("the loss and its gradients equal PyTorch's autograd", () => {
     const model = DistilBertForSequenceClassification.fromPretrained(TINY, quiet).eval();
     const labels = tf.tensor1d(ref.labels, "int32");

@@ -268,7 +268,10 @@ export class Transformer extends Module {
   }
 
   forward(x: tf.Tensor, attentionMask: tf.Tensor): tf.Tensor {
-    for (const block of this.layer) x = block.forward(x, attentionMask);
+    // tfjs frees a scope's tensors only when the scope ends: a scope per block frees each block's
+    // intermediates as it ends, not after the last block (those a backward pass needs were kept by
+    // the ops that saved them). PyTorch frees each as soon as nothing refers to it.
+    for (const block of this.layer) x = tf.tidy(() => block.forward(x, attentionMask));
     return x;
   }
 }
