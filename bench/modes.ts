@@ -11,6 +11,7 @@ import { GradientPlan, useGradientPlan, useSkinnyFactorKernels } from "../lib/we
 import { useThreadGridTiles } from "../lib/webgpu/matmul";
 import { useDirectSaves } from "../lib/webgpu/saved-tensors";
 import { useUniformCache } from "../lib/webgpu/uniforms";
+import { useLoRAInsideProjections } from "../lib/models/attention-projections";
 
 /** Switches back to earlier kernels and CPU paths (session 8's first two, session 9's last two), in train-step and profile-step alike (parseArgs options). */
 export const KERNEL_SWITCHES = {
@@ -20,6 +21,7 @@ export const KERNEL_SWITCHES = {
   "tfjs-saves": { type: "boolean" }, // tensors kept for the backward pass through tfjs's Identity kernel and tape node
   "tfjs-uniforms": { type: "boolean" }, // every dispatch writes its uniforms into a pooled buffer (no uniform cache)
   "gradient-plan": { type: "string" }, // the LoRA factors' gradient kernel split another way: c<columns>/w<workgroups>[/q4] (bench/skinny-sweep.ts)
+  "lora-apart": { type: "boolean" }, // the attention's LoRA updates as ops of their own, not inside the projections' op
 } as const;
 
 type SwitchValues = { [name in keyof typeof KERNEL_SWITCHES]?: (typeof KERNEL_SWITCHES)[name]["type"] extends "string" ? string : boolean };
@@ -31,6 +33,7 @@ export function applyKernelSwitches(values: SwitchValues): void {
   if (values["tfjs-saves"]) useDirectSaves(false);
   if (values["tfjs-uniforms"]) useUniformCache(false);
   if (values["gradient-plan"]) useGradientPlan(parseGradientPlan(values["gradient-plan"]));
+  if (values["lora-apart"]) useLoRAInsideProjections(false);
 }
 
 /** { columns: 32, workgroups: 512, vec4Narrow: true } -> "c32/w512/q4": skinny-sweep.ts's keys, which --gradient-plan takes. */

@@ -5,6 +5,8 @@ import { linear, matmul } from "../nn/functional";
 import { customOpMany } from "../nn/autograd";
 import { isWebGpu } from "../webgpu/program";
 import { headKernelsTake, HeadLayout, mergeHeads, splitHeads } from "../webgpu/qkv-heads";
+import { linearWithBiasWebGpu, matMulPlusLowRankWebGpu, webGpuLinearTakes, webGpuLowRankTakes } from "../webgpu/matmul";
+import { skinnyGradientOfViews, skinnyOfBlocks } from "../webgpu/skinny";
 
 // On WebGPU, attention's query, key and value projections run as one matmul: x times the three
 // weights side by side, [B*T, dim] @ [3*dim, dim]^T. A 6144 x 2304 output fills the GPU where three
@@ -15,21 +17,18 @@ import { headKernelsTake, HeadLayout, mergeHeads, splitHeads } from "../webgpu/q
 
 interface Projection {
   linear: Linear;
-  /** A LinearWithLoRA's x @ A @ B, before its scale, and that scale. */
-  update: ((x: tf.Tensor) => tf.Tensor) | null;
-  updateScale: number;
+  /** A LinearWithLoRA's factors and scale. */
+  lora: LoRALayer | null;
 }
 
-/** A projection as a plain Linear plus, for a LinearWithLoRA, its update; null for any other layer. */
-function linearAndUpdate(layer: LinearLike): Projection | null {
+/** A projection as a plain Linear plus, for a LinearWithLoRA, its LoRA layer; null for any other layer. */
+function linearAndLoRA(layer: LinearLike): Projection | null {
   // Exact classes: a subclass may compute something else in forward.
   const isLinear = (m: unknown): m is Linear => m instanceof Linear && Object.getPrototypeOf(m) === Linear.prototype;
-  if (isLinear(layer)) return { linear: layer, update: null, updateScale: 1 };
+  if (isLinear(layer)) return { linear: layer, lora: null };
   const exactly = (m: object, c: { prototype: object }) => Object.getPrototypeOf(m) === c.prototype;
   if (layer instanceof LinearWithLoRA && exactly(layer, LinearWithLoRA) && exactly(layer.lora, LoRALayer) && isLinear(layer.linear)) {
-    // LoRALayer.forward's scale * (x @ A @ B), with the scale left to the head kernel: one multiply less each way.
-    const lora = layer.lora;
-    return { linear: layer.linear, update: (x) => matmul(matmul(x, lora.A), lora.B), updateScale: lora.scale };
+    return { linear: layer.linear, lora: layer.lora };
   }
   return null;
 }
@@ -42,26 +41,98 @@ function linearAndUpdate(layer: LinearLike): Projection | null {
 export function projectHeadsTogether(x: tf.Tensor, layers: [LinearLike, LinearLike, LinearLike], nHeads: number, queryScale: number): [tf.Tensor, tf.Tensor, tf.Tensor] | null {
   if (!isWebGpu() || x.rank !== 3) return null;
   const [B, T, dim] = x.shape as [number, number, number];
-  const parts = layers.map(linearAndUpdate);
+  const parts = layers.map(linearAndLoRA);
   if (dim % nHeads !== 0 || parts.some((p) => p === null || p.linear.bias === null || p.linear.inFeatures !== dim || p.linear.outFeatures !== dim)) return null;
   const layout: HeadLayout = { tokens: T, heads: nHeads, headDim: dim / nHeads };
   if (!headKernelsTake(layout, [x.dtype])) return null;
   const projections = parts as Projection[];
   const { weight, bias } = weightsSideBySide(projections.map((p) => p.linear));
-  const qkv = linear(x.reshape([B * T, dim]), weight, bias); // [B*T, 3*dim]
-  const updates = projections.map((p) => (p.update ? p.update(x).reshape([B * T, dim]) : null));
+  const x2d = x.reshape([B * T, dim]);
   const scales = [queryScale, 1, 1];
+  const adapted = projections.flatMap((p, c) => (p.lora ? [c] : []));
+  const rank = adapted.reduce((sum, c) => sum + projections[c].lora!.rank, 0);
+  if (adapted.length > 0 && loraInside(x2d, weight, bias, rank)) return projectWithLoRAInside(x2d, weight, bias, projections, adapted, layout, scales);
+  const qkv = linear(x2d, weight, bias); // [B*T, 3*dim]
+  const updates = projections.map((p) => (p.lora ? matmul(matmul(x2d, p.lora.A), p.lora.B) : null));
   const inputs: Record<string, tf.Tensor> = { qkv };
   updates.forEach((u, c) => {
     if (u) inputs[`update${c}`] = u;
   });
   const heads = customOpMany(
     inputs,
-    () => [0, 1, 2].map((c) => splitHeads(qkv, c, layout, scales[c], updates[c], projections[c].updateScale)),
+    // LoRALayer.forward's scale * (x @ A @ B), with the scale left to the head kernel: one multiply less each way.
+    () => [0, 1, 2].map((c) => splitHeads(qkv, c, layout, scales[c], updates[c], projections[c].lora?.scale ?? 1)),
     (dys) => {
       const thunks: Record<string, () => tf.Tensor> = { qkv: () => mergeHeads(dys, scales, layout) };
       updates.forEach((u, c) => {
-        if (u) thunks[`update${c}`] = () => mergeHeads([dys[c]], [scales[c] * projections[c].updateScale], layout);
+        if (u) thunks[`update${c}`] = () => mergeHeads([dys[c]], [scales[c] * projections[c].lora!.scale], layout);
+      });
+      return thunks;
+    },
+  );
+  return heads as [tf.Tensor, tf.Tensor, tf.Tensor];
+}
+
+let loraInsideOn = true;
+
+/** Run the adapted projections' LoRA updates inside the projections' op (on) or as ops of their own (off): the benchmark times both. */
+export function useLoRAInsideProjections(on: boolean): void {
+  loraInsideOn = on;
+}
+
+/** Whether the kernels of projectWithLoRAInside take these shapes: R (the ranks together) at most 16, rows and dim enough for the skinny kernels. */
+function loraInside(x2d: tf.Tensor, weight: tf.Tensor, bias: tf.Tensor, rank: number): boolean {
+  const [rows, dim] = x2d.shape as [number, number];
+  const float32 = [x2d, weight, bias].every((t) => t.dtype === "float32");
+  return loraInsideOn && float32 && rows >= 64 && dim >= 64 && dim % 4 === 0 && webGpuLinearTakes(x2d, weight, bias) && webGpuLowRankTakes([rows, 3 * dim], [3 * dim, dim], rank);
+}
+
+/**
+ * The three projections and the adapted ones' LoRA updates as one op. Forward: x @ W^T + b; h = x
+ * @ [A_q | A_v] (one read of x for every adapted projection); each update h_c @ B_c, times its
+ * scale, added as its heads are split out. Backward, from the heads' gradients merged into dqkv:
+ * dh = dqkv_c @ B_c^T for every adapted c in one pass that reads dqkv's blocks in place; dx = dqkv
+ * @ W + dh @ [A_q | A_v]^T in one matmul, the low-rank term added as it writes (it was a product
+ * and an add of its own per projection); dA = x^T @ dh; dB_c = h_c^T @ dqkv_c. Same numbers as the
+ * updates run as ops of their own.
+ */
+function projectWithLoRAInside(x2d: tf.Tensor, weight: tf.Tensor, bias: tf.Tensor, projections: Projection[], adapted: number[], layout: HeadLayout, scales: number[]): [tf.Tensor, tf.Tensor, tf.Tensor] {
+  const dim = x2d.shape[1] as number;
+  const loras = adapted.map((c) => projections[c].lora!);
+  const offsets = loras.map((_, i) => loras.slice(0, i).reduce((sum, l) => sum + l.rank, 0));
+  const inputs: Record<string, tf.Tensor> = { x: x2d, weight, bias };
+  adapted.forEach((c, i) => {
+    inputs[`A${c}`] = loras[i].A;
+    inputs[`B${c}`] = loras[i].B;
+  });
+  const heads = customOpMany(
+    inputs,
+    (save) => {
+      const aSideBySide = loras.length > 1 ? tf.concat(loras.map((l) => l.A), 1) : loras[0].A; // [dim, R]
+      const h = tf.matMul(x2d, aSideBySide); // [B*T, R]
+      const qkv = linearWithBiasWebGpu(x2d, weight, bias);
+      save([x2d, weight, h, aSideBySide]);
+      return [0, 1, 2].map((c) => {
+        const i = adapted.indexOf(c);
+        return splitHeads(qkv, c, layout, scales[c], i < 0 ? null : { h, offset: offsets[i], b: loras[i].B }, i < 0 ? 1 : loras[i].scale);
+      });
+    },
+    (dys, [xSaved, weightSaved, h, aSideBySide]) => {
+      // Needed by most of the gradients below: made once (they live until the backward pass ends, as the heads' gradients do).
+      const dqkv = mergeHeads(dys, scales, layout); // [B*T, 3*dim]
+      const bStacked = loras.length > 1 ? tf.concat(loras.map((l) => l.B), 0) : loras[0].B; // [R, dim]
+      const blocks = loras.flatMap((l, i) => Array(l.rank).fill(adapted[i]) as number[]);
+      const blockScales = loras.flatMap((l) => Array(l.rank).fill(l.scale) as number[]);
+      const dh = skinnyOfBlocks(dqkv, bStacked, blocks, blockScales); // [B*T, R]
+      const thunks: Record<string, () => tf.Tensor> = {
+        x: () => matMulPlusLowRankWebGpu(dqkv, weightSaved, dh, aSideBySide),
+        weight: () => tf.matMul(dqkv, xSaved, true, false),
+        bias: () => tf.sum(dqkv, 0),
+      };
+      adapted.forEach((c, i) => {
+        const { rank, scale } = loras[i];
+        thunks[`A${c}`] = () => skinnyGradientOfViews(xSaved, { stride: dim, offset: 0, width: dim }, dh, { stride: dh.shape[1] as number, offset: offsets[i], width: rank }, 1);
+        thunks[`B${c}`] = () => skinnyGradientOfViews(h, { stride: h.shape[1] as number, offset: offsets[i], width: rank }, dqkv, { stride: 3 * dim, offset: c * dim, width: dim }, scale);
       });
       return thunks;
     },

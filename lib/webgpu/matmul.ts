@@ -88,28 +88,69 @@ interface TileLoad {
   vec4: boolean;
 }
 
-/** What our matmul does to each output besides the product: a bias added, and then a multiply by GELU's derivative at H (the FFN's backward, F.linearOfGelu). */
-interface Epilogue {
+/**
+ * What our matmul does to each output besides the product: a bias added; a low-rank product
+ * Left @ Right^T added (LoRA's dh @ A^T inside the attention projections' dx: Left [M, R], Right
+ * [N, R], R at most 16); then a multiply by GELU's derivative at H (the FFN's backward, F.linearOfGelu).
+ */
+export interface Epilogue {
   bias?: tf.TensorInfo;
+  lowRank?: { left: tf.TensorInfo; right: tf.TensorInfo };
   geluGrad?: tf.TensorInfo;
 }
 
-/** WGSL: the output `value` with the epilogue applied; `column` indexes Bias, `element` H (the output's own index), both in vec4s when `vec4`. */
-function epilogueOf(e: Epilogue, value: string, column: string, element: string, vec4: boolean): string {
-  const biased = e.bias ? `(${value} + Bias[${column}])` : value;
-  if (!e.geluGrad) return biased;
-  return vec4 ? `${biased} * geluGrad(H[${element}])` : `${biased} * geluGrad(vec4<f32>(H[${element}])).x`;
+/**
+ * WGSL: the output `value` at `row` and float column `col` (the first of four when `vec4`) with the
+ * epilogue applied; `element` indexes H (the output's own index, in vec4s when `vec4`).
+ */
+function epilogueOf(e: Epilogue, value: string, row: string, col: string, element: string, vec4: boolean): string {
+  let out = value;
+  if (e.bias) out = `${out} + Bias[${vec4 ? `(${col}) / 4` : col}]`;
+  if (e.lowRank) out = `${out} + ${vec4 ? "lowRank4" : "lowRank1"}(${row}, ${col})`;
+  if (e.geluGrad) out = vec4 ? `(${out}) * geluGrad(H[${element}])` : `(${out}) * geluGrad(vec4<f32>(H[${element}])).x`;
+  return out;
+}
+
+/** The rank of an epilogue's low-rank term (0 without one). */
+const rankOf = (e: Epilogue) => (e.lowRank ? e.lowRank.left.shape[e.lowRank.left.shape.length - 1] : 0);
+
+/** WGSL functions the epilogue calls. */
+function epilogueFunctions(e: Epilogue): string {
+  const r = rankOf(e);
+  const lowRank = r === 0 ? "" : `
+    fn lowRank1(row : i32, col : i32) -> f32 {
+      var acc = 0.0;
+      for (var j = 0; j < ${r}; j = j + 1) { acc = fma(Left[row * ${r} + j], Right[col * ${r} + j], acc); }
+      return acc;
+    }
+    fn lowRank4(row : i32, col : i32) -> vec4<f32> {
+      var acc = vec4<f32>(0.0);
+      for (var j = 0; j < ${r}; j = j + 1) {
+        let right = vec4<f32>(Right[col * ${r} + j], Right[(col + 1) * ${r} + j], Right[(col + 2) * ${r} + j], Right[(col + 3) * ${r} + j]);
+        acc = fma(vec4<f32>(Left[row * ${r} + j]), right, acc);
+      }
+      return acc;
+    }`;
+  return `${e.geluGrad ? geluFunctions : ""}${lowRank}`;
 }
 
 /** The epilogue's inputs after A and B, their names and those read as vec4s (when the output is), and its part of the shader key. */
 function epilogueInputs(e: Epilogue, vec4Out: boolean): { infos: tf.TensorInfo[]; names: string[]; vec4: string[]; key: string } {
-  const names = [...(e.bias ? ["Bias"] : []), ...(e.geluGrad ? ["H"] : [])];
-  return {
-    infos: [e.bias, e.geluGrad].filter((i): i is tf.TensorInfo => i !== undefined),
-    names,
-    vec4: vec4Out ? names : [],
-    key: `${e.bias ? "-bias" : ""}${e.geluGrad ? "-gelugrad" : ""}`,
+  const infos: tf.TensorInfo[] = [];
+  const names: string[] = [];
+  const vec4: string[] = [];
+  const add = (name: string, info: tf.TensorInfo, asVec4: boolean) => {
+    infos.push(info);
+    names.push(name);
+    if (asVec4) vec4.push(name);
   };
+  if (e.bias) add("Bias", e.bias, vec4Out);
+  if (e.lowRank) {
+    add("Left", e.lowRank.left, false);
+    add("Right", e.lowRank.right, false);
+  }
+  if (e.geluGrad) add("H", e.geluGrad, vec4Out);
+  return { infos, names, vec4, key: `${e.bias ? "-bias" : ""}${e.lowRank ? `-lowrank${rankOf(e)}` : ""}${e.geluGrad ? "-gelugrad" : ""}` };
 }
 
 /**
@@ -181,10 +222,10 @@ function matmulCode(t: Tile, a: TileLoad, b: TileLoad, epilogue: Epilogue, vec4O
   const write = (g: number, r: number, h: number) => {
     const value = acc(g, r, h);
     const column = `let col = colStart + ${h * 4 * grid.cols} + threadCol * 4;`;
-    const vec4Store = `result[(rowBase + col) / 4] = ${epilogueOf(epilogue, value, "col / 4", "(rowBase + col) / 4", true)};`;
+    const vec4Store = `result[(rowBase + col) / 4] = ${epilogueOf(epilogue, value, "row", "col", "(rowBase + col) / 4", true)};`;
     if (exact) return `{ ${column} ${vec4Store} }`;
     if (vec4Out) return `{ ${column} if (col < N) { ${vec4Store} } }`;
-    return `{ ${column} ${[0, 1, 2, 3].map((q) => `if (col + ${q} < N) { result[rowBase + col + ${q}] = ${epilogueOf(epilogue, `${value}[${q}]`, `col + ${q}`, `rowBase + col + ${q}`, false)}; }`).join(" ")} }`;
+    return `{ ${column} ${[0, 1, 2, 3].map((q) => `if (col + ${q} < N) { result[rowBase + col + ${q}] = ${epilogueOf(epilogue, `${value}[${q}]`, "row", `col + ${q}`, `rowBase + col + ${q}`, false)}; }`).join(" ")} }`;
   };
   const stores = rowGroups
     .flatMap((g) =>
@@ -197,7 +238,7 @@ function matmulCode(t: Tile, a: TileLoad, b: TileLoad, epilogue: Epilogue, vec4O
       ),
     )
     .join("\n      ");
-  return `${epilogue.geluGrad ? geluFunctions : ""}
+  return `${epilogueFunctions(epilogue)}
     // 2-D, so that at each constant k of the unrolled loop Tint's bounds clamp is on the inner index
     // alone, the same at every k and computed once: on the flat [k * stride + m / 4] it was a new
     // clamp at each of a K step's 64 loads (results/workgroup-2d-ab-gpu.json).
@@ -378,14 +419,16 @@ function runSplitK(backend: unknown, a: tf.TensorInfo, b: tf.TensorInfo, transpo
         { name: "all", type: "i32", value: s.batch * count },
         { name: "rowLength", type: "i32", value: s.n / width },
       ],
-      code: `${epilogue.geluGrad ? geluFunctions : ""}
+      code: `${epilogueFunctions(epilogue)}
       fn main() {
         let i = ${WORKGROUP_INDEX} * 256 + i32(localIndex);
         if (i < uniforms.all) {
           let first = (i / uniforms.count) * ${split} * uniforms.count + i % uniforms.count;
           var total = Partial[first];
           for (var c = 1; c < ${split}; c = c + 1) { total = total + Partial[first + c * uniforms.count]; }
-          result[i] = ${epilogueOf(epilogue, "total", "i % uniforms.rowLength", "i", vec4)};
+          let row = (i % uniforms.count) / uniforms.rowLength; // within its product (a low-rank term: batch 1)
+          let col = (i % uniforms.rowLength) * ${width};
+          result[i] = ${epilogueOf(epilogue, "total", "row", "col", "i", vec4)};
         }
       }`,
     },
@@ -431,6 +474,27 @@ export function linearWithBiasWebGpu(x: tf.Tensor, weight: tf.Tensor, bias: tf.T
   const t = ourTileFor(s, [x.dtype, weight.dtype, bias.dtype], false, true);
   if (!t || !s) throw new Error(`linearWithBiasWebGpu: our kernel does not take x [${x.shape}] and weight [${weight.shape}]`);
   const info = runPlanned(tf.backend(), x, weight, false, true, s, t, undefined, { bias });
+  return tf.engine().makeTensorFromTensorInfo({ ...info, shape: [s.m, s.n] });
+}
+
+/** Whether matMulPlusLowRankWebGpu takes float32 a [M, K] @ b [K, N] + left [M, R] @ right [N, R]^T. */
+export function webGpuLowRankTakes(aShape: number[], bShape: number[], rank: number): boolean {
+  return rank >= 1 && rank <= 16 && aShape.length === 2 && bShape.length === 2 && ourTileFor(matmulShapes(aShape, bShape, false, false), ["float32"], false, false) !== null;
+}
+
+/**
+ * a @ b + left @ right^T in one product: the low-rank term added as each output is written (LoRA's
+ * dh @ A^T inside the attention projections' dx, where it was a product and an add of its own).
+ */
+export function matMulPlusLowRankWebGpu(a: tf.Tensor, b: tf.Tensor, left: tf.Tensor, right: tf.Tensor): tf.Tensor {
+  const s = matmulShapes(a.shape, b.shape, false, false);
+  const rank = left.shape[1] ?? 0;
+  const t = ourTileFor(s, [a.dtype, b.dtype], false, false);
+  const float32 = [a, b, left, right].every((x) => x.dtype === "float32");
+  if (!t || !s || !float32 || s.batch !== 1 || left.shape.join() !== [s.m, rank].join() || right.shape.join() !== [s.n, rank].join() || !webGpuLowRankTakes(a.shape, b.shape, rank)) {
+    throw new Error(`matMulPlusLowRankWebGpu: our kernel does not take a [${a.shape}] @ b [${b.shape}] + left [${left.shape}] @ right [${right.shape}]^T`);
+  }
+  const info = runPlanned(tf.backend(), a, b, false, false, s, t, undefined, { lowRank: { left, right } });
   return tf.engine().makeTensorFromTensorInfo({ ...info, shape: [s.m, s.n] });
 }
 

@@ -20,16 +20,37 @@ export function headKernelsTake(layout: HeadLayout, dtypes: tf.DataType[]): bool
   return layout.headDim % 4 === 0 && dtypes.every((d) => d === "float32");
 }
 
-/** Column block `block` of x [B*T, blocks*dim] (+ delta [B*T, dim] * deltaScale), times scale, as heads [B*H, T, headDim]. */
-export function splitHeads(x: tf.Tensor, block: number, l: HeadLayout, scale: number, delta: tf.Tensor | null, deltaScale = 1): tf.Tensor {
+/**
+ * A low-rank update of one projection, computed as its heads are split out: h[:, offset : offset + r]
+ * @ b, with h [B*T, R] (LoRA's x @ A of the adapted projections side by side) and b [r, dim].
+ */
+export interface LowRankDelta {
+  h: tf.Tensor;
+  offset: number;
+  b: tf.Tensor;
+}
+
+/**
+ * Column block `block` of x [B*T, blocks*dim] (+ delta * deltaScale: a [B*T, dim] tensor, or a
+ * low-rank product computed here), times scale, as heads [B*H, T, headDim].
+ */
+export function splitHeads(x: tf.Tensor, block: number, l: HeadLayout, scale: number, delta: tf.Tensor | LowRankDelta | null, deltaScale = 1): tf.Tensor {
   const [rows, width] = x.shape as [number, number];
   const dim4 = (l.heads * l.headDim) / 4;
   const d4 = l.headDim / 4;
   const count = rows * dim4;
+  const lowRank = delta && !(delta instanceof tf.Tensor) ? delta : null;
+  const [hWidth, rank] = lowRank ? [lowRank.h.shape[1] as number, lowRank.b.shape[0] as number] : [0, 0];
+  // sum over j of h[row, offset + j] * b[j, column]: the r floats of h's row, each times a vec4 of b's row j.
+  const deltaCode = lowRank
+    ? `var d = vec4<f32>(0.0);
+          for (var j = 0; j < ${rank}; j = j + 1) { d = fma(vec4<f32>(h[row * ${hWidth} + uniforms.offset + j]), b[j * uniforms.dim4 + column], d); }
+          value = value + d * uniforms.deltaScale;`
+    : delta ? "value = value + delta[row * uniforms.dim4 + column] * uniforms.deltaScale;" : "";
   return runWgsl({
-    key: `split-heads${delta ? "-delta" : ""}`,
-    inputs: delta ? { x, delta } : { x },
-    vec4Inputs: delta ? ["x", "delta"] : ["x"],
+    key: `split-heads${lowRank ? `-lowrank-${hWidth}-${rank}` : delta ? "-delta" : ""}`,
+    inputs: lowRank ? { x, h: lowRank.h, b: lowRank.b } : delta ? { x, delta: delta as tf.Tensor } : { x },
+    vec4Inputs: lowRank ? ["x", "b"] : delta ? ["x", "delta"] : ["x"],
     vec4Output: true,
     outputShape: [(rows / l.tokens) * l.heads, l.tokens, l.headDim],
     workgroupSize: [THREADS, 1, 1],
@@ -44,6 +65,7 @@ export function splitHeads(x: tf.Tensor, block: number, l: HeadLayout, scale: nu
       { name: "block", type: "i32", value: block },
       { name: "scale", type: "f32", value: scale },
       { name: "deltaScale", type: "f32", value: deltaScale },
+      { name: "offset", type: "i32", value: lowRank?.offset ?? 0 },
     ],
     code: `
       fn main() {
@@ -56,7 +78,7 @@ export function splitHeads(x: tf.Tensor, block: number, l: HeadLayout, scale: nu
           let row = (bh / uniforms.heads) * uniforms.tokens + t;
           let column = (bh % uniforms.heads) * uniforms.d4 + q; // within the block
           var value = x[row * uniforms.width4 + uniforms.block * uniforms.dim4 + column];
-          ${delta ? "value = value + delta[row * uniforms.dim4 + column] * uniforms.deltaScale;" : ""}
+          ${deltaCode}
           result[i] = value * uniforms.scale;
         }
       }`,

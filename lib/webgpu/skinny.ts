@@ -110,6 +110,70 @@ function skinnyTransposedB(backend: unknown, a: tf.TensorInfo, b: tf.TensorInfo,
 }
 
 /**
+ * out [M, R]: out[:, j] = scales[j] * A[:, blocks[j] * K : (blocks[j] + 1) * K] @ B[j, :] for A [M,
+ * blocks * K] and B [R, K]: LoRA's dh = dy @ B^T of several adapted projections in one pass, each
+ * reading its own columns of the projections' joint gradient dy in place.
+ */
+export function skinnyOfBlocks(a: tf.Tensor, b: tf.Tensor, blocks: number[], scales: number[]): tf.Tensor {
+  const [m, width] = a.shape as [number, number];
+  const [n, k] = b.shape as [number, number];
+  if (a.rank !== 2 || b.rank !== 2 || blocks.length !== n || scales.length !== n || n > SKINNY_MAX || k % 4 !== 0 || blocks.some((c) => (c + 1) * k > width)) {
+    throw new Error(`skinnyOfBlocks: A [${a.shape}] and B [${b.shape}] with blocks [${blocks}] do not fit (B's rows at most ${SKINNY_MAX}, K a multiple of 4, each block inside A's rows)`);
+  }
+  const outputs = [...Array(n).keys()];
+  const info = runWgslOnInfos(
+    tf.backend(),
+    {
+      key: `skinny-blocks-${blocks.join("")}`,
+      inputs: { A: null, B: null },
+      vec4Inputs: ["A", "B"],
+      outputShape: [m, n],
+      workgroupSize: [THREADS, 1, 1],
+      dispatch: dispatch2d(Math.ceil(m / ROWS_PER_GROUP)),
+      uniforms: [
+        { name: "M", type: "i32", value: m },
+        { name: "K4", type: "i32", value: k / 4 },
+        { name: "W4", type: "i32", value: width / 4 },
+        ...scales.map((value, j) => ({ name: `scale${j}`, type: "f32" as const, value })),
+      ],
+      code: () => `
+      var<workgroup> sums : array<f32, ${THREADS * n}>; // [row][lane][output]
+      fn main() {
+        let K4 = uniforms.K4;
+        let lane = i32(localIndex) % 32;
+        let rowInGroup = i32(localIndex) / 32;
+        let row = min(${WORKGROUP_INDEX} * ${ROWS_PER_GROUP} + rowInGroup, uniforms.M - 1); // past the end: redo the last row
+        ${outputs.map((j) => `var acc${j} = 0.0;`).join(" ")}
+        for (var k4 = lane; k4 < K4; k4 = k4 + 32) {
+          ${[...new Set(blocks)].map((c) => `let x${c} = A[row * uniforms.W4 + ${c} * K4 + k4];`).join(" ")}
+          ${outputs.map((j) => `acc${j} = acc${j} + dot(x${blocks[j]}, B[${j} * K4 + k4]);`).join("\n          ")}
+        }
+        let base = (rowInGroup * 32 + lane) * ${n};
+        ${outputs.map((j) => `sums[base + ${j}] = acc${j} * uniforms.scale${j};`).join(" ")}
+        workgroupBarrier();
+        if (lane < ${n}) {
+          var total = 0.0;
+          for (var l = 0; l < 32; l = l + 1) { total = total + sums[(rowInGroup * 32 + l) * ${n} + lane]; }
+          result[row * ${n} + lane] = total;
+        }
+      }`,
+    },
+    [a, b],
+  );
+  return tf.engine().makeTensorFromTensorInfo(info);
+}
+
+/** a[:, aView]^T @ b[:, bView] * scale, the views' widths the output's [M, N] (one of them at most 16), tokens K = a's rows: LoRA's factors' gradients read from wider tensors in place. */
+export function skinnyGradientOfViews(a: tf.Tensor, aView: ColumnView & { width: number }, b: tf.Tensor, bView: ColumnView & { width: number }, scale: number): tf.Tensor {
+  const s: MatMulShapes = { batch: 1, m: aView.width, n: bView.width, k: a.shape[0], aBatch: 1, bBatch: 1 };
+  if (a.rank !== 2 || b.rank !== 2 || b.shape[0] !== s.k || a.shape[1] !== aView.stride || b.shape[1] !== bView.stride || !takesSkinnyGradient(s, true, false)) {
+    throw new Error(`skinnyGradientOfViews: a [${a.shape}] (columns ${aView.offset}+${aView.width}) and b [${b.shape}] (columns ${bView.offset}+${bView.width}) are not a LoRA factor's gradient this kernel takes`);
+  }
+  const info = runSkinnyGradient(tf.backend(), a, b, s, { a: aView, b: bView, scale });
+  return tf.engine().makeTensorFromTensorInfo({ ...info, shape: [s.m, s.n] });
+}
+
+/**
  * Whether the short-K kernel takes a product: A [M, K] @ B, B [K, N], K <= 16, N = 4j, no batch.
  * Not A @ B^T (dh @ A^T): reading B^T's columns as four strided floats, it took 158 us at [6144, 8]
  * x [768, 8]^T and 603 at [3072, 8]^T on the H200, where our tiles take 24 and 50
@@ -199,8 +263,17 @@ export function gradientChunks(k: number, wide: number, plan: GradientPlan = gra
   return Math.max(1, Math.min(Math.ceil(plan.workgroups / columnGroups), Math.floor(k / (4 * lanes)), 1024));
 }
 
-/** out [1, M, N] = A^T @ B, A [K, M], B [K, N], one of M, N at most 16 (check takesSkinnyGradient first). */
-export function runSkinnyGradient(backend: unknown, a: tf.TensorInfo, b: tf.TensorInfo, s: MatMulShapes): tf.TensorInfo {
+/**
+ * Columns [offset, offset + width) of a tensor [K, stride] read in place: LoRA's factors' gradients
+ * inside the attention projections read one projection's block of their joint gradient.
+ */
+export interface ColumnView {
+  stride: number;
+  offset: number;
+}
+
+/** out [1, M, N] = A^T @ B, A [K, M], B [K, N], one of M, N at most 16 (check takesSkinnyGradient first); A and B may be column views of wider tensors, and the product scaled. */
+export function runSkinnyGradient(backend: unknown, a: tf.TensorInfo, b: tf.TensorInfo, s: MatMulShapes, views: { a?: ColumnView; b?: ColumnView; scale?: number } = {}): tf.TensorInfo {
   // The wide operand P [K, W] is read as vec4s; the narrow one Q [K, r] as scalars or vec4s (a
   // lane's threads all read the same: broadcasts).
   const wideIsA = s.m > s.n;
@@ -208,12 +281,15 @@ export function runSkinnyGradient(backend: unknown, a: tf.TensorInfo, b: tf.Tens
   const plan = gradientPlan;
   const columns = plan.columns;
   const lanes = THREADS / columns;
-  const vec4Narrow = plan.vec4Narrow && r % 4 === 0;
+  const pView = (wideIsA ? views.a : views.b) ?? { stride: wide, offset: 0 };
+  const qView = (wideIsA ? views.b : views.a) ?? { stride: r, offset: 0 };
+  if (pView.stride % 4 !== 0 || pView.offset % 4 !== 0) throw new Error(`runSkinnyGradient: the wide operand's view (stride ${pView.stride}, offset ${pView.offset}) is not of whole vec4s`);
+  const vec4Narrow = plan.vec4Narrow && r % 4 === 0 && qView.stride % 4 === 0 && qView.offset % 4 === 0;
   const chunks = gradientChunks(s.k, wide, plan);
   const tokensPerChunk = Math.ceil(s.k / chunks);
   const outputs = [...Array(r).keys()];
-  const narrow = (j: number) => (vec4Narrow ? `q${j >> 2}[${j & 3}]` : `Q[t * ${r} + ${j}]`);
-  const narrowLoads = vec4Narrow ? [...Array(r / 4).keys()].map((i) => `let q${i} = Q[t * ${r / 4} + ${i}];`).join(" ") : "";
+  const narrow = (j: number) => (vec4Narrow ? `q${j >> 2}[${j & 3}]` : `Q[t * uniforms.qStride + uniforms.qOffset + ${j}]`);
+  const narrowLoads = vec4Narrow ? [...Array(r / 4).keys()].map((i) => `let q${i} = Q[(t * uniforms.qStride + uniforms.qOffset) / 4 + ${i}];`).join(" ") : "";
   // out[i][j] = sum over tokens of P[t][i] Q[t][j] is [W, r] when P is A (dA = x^T @ dh), [r, W] when P is B (dB = h^T @ dy).
   const at = (j: number, q: number) => (wideIsA ? `(column * 4 + ${q}) * ${r} + ${j}` : `${j} * uniforms.W + column * 4 + ${q}`);
   const partial = runWgslOnInfos(
@@ -229,6 +305,11 @@ export function runSkinnyGradient(backend: unknown, a: tf.TensorInfo, b: tf.Tens
         { name: "K", type: "i32", value: s.k },
         { name: "W", type: "i32", value: wide },
         { name: "tokensPerChunk", type: "i32", value: tokensPerChunk },
+        { name: "pStride4", type: "i32", value: pView.stride / 4 },
+        { name: "pOffset4", type: "i32", value: pView.offset / 4 },
+        { name: "qStride", type: "i32", value: qView.stride },
+        { name: "qOffset", type: "i32", value: qView.offset },
+        { name: "scale", type: "f32", value: views.scale ?? 1 },
       ],
       code: () => `
       var<workgroup> laneSums : array<vec4<f32>, ${THREADS}>;
@@ -242,7 +323,7 @@ export function runSkinnyGradient(backend: unknown, a: tf.TensorInfo, b: tf.Tens
         let readColumn = min(column, W4 - 1);
         ${outputs.map((j) => `var acc${j} = vec4<f32>(0.0);`).join(" ")}
         for (var t = first + lane; t < end; t = t + ${lanes}) {
-          let p = P[t * W4 + readColumn];
+          let p = P[t * uniforms.pStride4 + uniforms.pOffset4 + readColumn];
           ${narrowLoads}
           ${outputs.map((j) => `acc${j} = fma(p, vec4<f32>(${narrow(j)}), acc${j});`).join("\n          ")}
         }
@@ -252,7 +333,7 @@ export function runSkinnyGradient(backend: unknown, a: tf.TensorInfo, b: tf.Tens
             (j) => `laneSums[tid] = acc${j};
         workgroupBarrier();
         if (lane == 0 && column < W4) {
-          let total = ${[...Array(lanes).keys()].map((l) => `laneSums[tid + ${l * columns}]`).join(" + ")};
+          let total = (${[...Array(lanes).keys()].map((l) => `laneSums[tid + ${l * columns}]`).join(" + ")}) * uniforms.scale;
           ${[0, 1, 2, 3].map((q) => `result[outBase + ${at(j, q)}] = total[${q}];`).join(" ")}
         }
         workgroupBarrier();`,

@@ -240,7 +240,7 @@ export const CASES: KernelCase[] = [
       const named = new Map(block.namedParameters());
       let seed = 40;
       for (const p of named.values()) p.assign(tf.tensor(values(p.size, seed++, 0.2), p.shape).add(p.name.includes("norm.weight") ? 1 : 0));
-      const T = 24; // 48 rows: enough for our matmul tiles, so the fused FFN runs
+      const T = 40; // 80 rows: enough for our matmul tiles and the skinny kernels, so the fused FFN and LoRA inside the projections run
       const x = tf.variable(tf.tensor(values(2 * T * 128, 33), [2, T, 128]));
       const mask = tf.tensor([...Array(T + T - 3).fill(1), 0, 0, 0], [2, T], "int32");
       const dy = tf.tensor(values(2 * T * 128, 34), [2, T, 128]);
