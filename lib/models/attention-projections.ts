@@ -108,16 +108,17 @@ function projectWithLoRAInside(x2d: tf.Tensor, weight: tf.Tensor, bias: tf.Tenso
   const heads = customOpMany(
     inputs,
     (save) => {
-      const aSideBySide = loras.length > 1 ? tf.concat(loras.map((l) => l.A), 1) : loras[0].A; // [dim, R]
-      const h = tf.matMul(x2d, aSideBySide); // [B*T, R]
+      // The factors A_c [dim, r] laid out as rows, [R, dim]: x @ A^T reads them along dim, as the dx epilogue does.
+      const aRows = tf.concat(loras.map((l) => tf.transpose(l.A)), 0);
+      const h = tf.matMul(x2d, aRows, false, true); // [B*T, R]
       const qkv = linearWithBiasWebGpu(x2d, weight, bias);
-      save([x2d, weight, h, aSideBySide]);
+      save([x2d, weight, h, aRows]);
       return [0, 1, 2].map((c) => {
         const i = adapted.indexOf(c);
         return splitHeads(qkv, c, layout, scales[c], i < 0 ? null : { h, offset: offsets[i], b: loras[i].B }, i < 0 ? 1 : loras[i].scale);
       });
     },
-    (dys, [xSaved, weightSaved, h, aSideBySide]) => {
+    (dys, [xSaved, weightSaved, h, aRows]) => {
       // Needed by most of the gradients below: made once (they live until the backward pass ends, as the heads' gradients do).
       const dqkv = mergeHeads(dys, scales, layout); // [B*T, 3*dim]
       const bStacked = loras.length > 1 ? tf.concat(loras.map((l) => l.B), 0) : loras[0].B; // [R, dim]
@@ -125,7 +126,7 @@ function projectWithLoRAInside(x2d: tf.Tensor, weight: tf.Tensor, bias: tf.Tenso
       const blockScales = loras.flatMap((l) => Array(l.rank).fill(l.scale) as number[]);
       const dh = skinnyOfBlocks(dqkv, bStacked, blocks, blockScales); // [B*T, R]
       const thunks: Record<string, () => tf.Tensor> = {
-        x: () => matMulPlusLowRankWebGpu(dqkv, weightSaved, dh, aSideBySide),
+        x: () => matMulPlusLowRankWebGpu(dqkv, weightSaved, dh, aRows),
         weight: () => tf.matMul(dqkv, xSaved, true, false),
         bias: () => tf.sum(dqkv, 0),
       };

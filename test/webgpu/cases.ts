@@ -3,7 +3,7 @@ import { layerNorm, gelu, maskedSoftmax, maskedSoftmaxDropout, linear, linearOfG
 import { Dropout } from "../../lib/nn/layers";
 import { manualSeed } from "../../lib/nn/random";
 import { values } from "../helpers/values";
-import { TILES, Tile, tileKey } from "../../lib/webgpu/matmul";
+import { TILES, Tile, tileKey, matMulPlusLowRankWebGpu } from "../../lib/webgpu/matmul";
 import { Adam } from "../../lib/train/adam";
 import { dropout } from "../../lib/nn/dropout";
 import { DistilBertSelfAttention, TransformerBlock, distilBertConfig } from "../../lib/models/distilbert";
@@ -136,6 +136,23 @@ export const CASES: KernelCase[] = [
     run: () =>
       withGradients((x, w, b) => linear(x, w, b), [tf.tensor(values(7200, 14), [2, 50, 72]), tf.tensor(values(6624, 15), [92, 72]), tf.tensor(values(92, 16))], tf.tensor(values(9200, 17), [2, 50, 92])),
   },
+  // a @ b + left @ right with the low-rank term added as the product writes its output (LoRA's dx
+  // inside the attention projections): vec4 and float widths, and K in 3 chunks, where the chunks'
+  // sum adds it. On the cpu backend, the two products and the add.
+  ...([
+    [96, null, null],
+    [90, null, null],
+    [96, TILES.large, 3],
+  ] as [number, Tile | null, number | null][]).map(([n, tile, split]): KernelCase => ({
+    name: `matMul [130,72] x [72,${n}] + [130,12] x [12,${n}]${tile ? ` (${tileKey(tile)} tile, K in ${split})` : ""}`,
+    tile: tile ?? undefined,
+    split: split ?? undefined,
+    outputs: ["y"],
+    run: () => {
+      const [a, b, left, right] = [[130, 72], [72, n], [130, 12], [12, n]].map((shape, i) => tf.tensor(values(shape[0] * shape[1], 35 + i), shape));
+      return [tf.getBackend() === "webgpu" ? matMulPlusLowRankWebGpu(a, b, left, right) : tf.add(tf.matMul(a, b), tf.matMul(left, right))];
+    },
+  })),
   // GELU into a Linear (the FFN): on WebGPU GELU's derivative is applied as dy @ weight writes its
   // output, as the chunks of K are summed when K is split, and over floats where the width is not
   // of vec4s; a frozen weight (a variable, trainable = false) keeps neither GELU's output nor a gradient.
