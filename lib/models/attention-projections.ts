@@ -3,6 +3,7 @@ import { Linear, LinearLike } from "../nn/layers";
 import { LinearWithLoRA, LoRALayer } from "../lora/lora";
 import { linear, matmul } from "../nn/functional";
 import { customOpMany } from "../nn/autograd";
+import { isExactly } from "../nn/module";
 import { isWebGpu } from "../webgpu/program";
 import { headKernelsTake, HeadLayout, mergeHeads, splitHeads } from "../webgpu/qkv-heads";
 import { linearWithBiasWebGpu, matMulPlusLowRankWebGpu, webGpuLinearTakes, webGpuLowRankTakes } from "../webgpu/matmul";
@@ -12,8 +13,9 @@ import { skinnyGradientOfViews, skinnyOfBlocks } from "../webgpu/skinny";
 // weights side by side, [B*T, dim] @ [3*dim, dim]^T. A 6144 x 2304 output fills the GPU where three
 // 6144 x 768 ones each leave it half idle in their last wave, and the backward pass's three dx
 // products become one with K = 2304. Each projection's LoRA update x @ A @ B, times its alpha, and
-// the queries' scale are applied as the heads are split out (lib/webgpu/qkv-heads.ts). The numbers
-// are those of the three Linears run one by one, as Attention.forward does everywhere else.
+// the queries' scale are applied as the heads are split out (lib/webgpu/qkv-heads.ts); at a
+// training step's size the updates' own products run inside the same op (projectWithLoRAInside).
+// The numbers are those of the three Linears run one by one, as Attention.forward does everywhere else.
 
 interface Projection {
   linear: Linear;
@@ -24,10 +26,8 @@ interface Projection {
 /** A projection as a plain Linear plus, for a LinearWithLoRA, its LoRA layer; null for any other layer. */
 function linearAndLoRA(layer: LinearLike): Projection | null {
   // Exact classes: a subclass may compute something else in forward.
-  const isLinear = (m: unknown): m is Linear => m instanceof Linear && Object.getPrototypeOf(m) === Linear.prototype;
-  if (isLinear(layer)) return { linear: layer, lora: null };
-  const exactly = (m: object, c: { prototype: object }) => Object.getPrototypeOf(m) === c.prototype;
-  if (layer instanceof LinearWithLoRA && exactly(layer, LinearWithLoRA) && exactly(layer.lora, LoRALayer) && isLinear(layer.linear)) {
+  if (isExactly(layer, Linear)) return { linear: layer, lora: null };
+  if (isExactly(layer, LinearWithLoRA) && isExactly(layer.lora, LoRALayer) && isExactly(layer.linear, Linear)) {
     return { linear: layer.linear, lora: layer.lora };
   }
   return null;

@@ -1,5 +1,5 @@
 import * as tf from "@tensorflow/tfjs";
-import { Module } from "../nn/module";
+import { isExactly, Module } from "../nn/module";
 import { CrossEntropyLoss, Dropout, Embedding, GELU, LayerNorm, Linear, LinearLike, ReLU, zeroRow } from "../nn/layers";
 import { ModuleList } from "../nn/containers";
 import { randn } from "../nn/random";
@@ -230,11 +230,6 @@ export class FFN extends Module {
     const y = fused ? F.linearOfGelu(h, lin2.weight, lin2.bias) : lin2.forward(activation.forward(h));
     return this.dropout.forward(y);
   }
-}
-
-/** Whether `module` is an instance of `type` itself, not of a subclass (whose forward may compute something else). */
-function isExactly<T extends object>(module: object, type: abstract new (...args: never[]) => T): module is T {
-  return Object.getPrototypeOf(module) === type.prototype;
 }
 
 /** Post-norm transformer block: x = LN(x + attention(x)); x = LN(x + ffn(x)). */

@@ -124,3 +124,8 @@ export abstract class Module {
 export function printModel(module: Module): string {
   return module.toString();
 }
+
+/** Whether `module` is an instance of `type` itself, not of a subclass (whose forward may compute something else). */
+export function isExactly<T extends object>(module: object, type: abstract new (...args: never[]) => T): module is T {
+  return Object.getPrototypeOf(module) === type.prototype;
+}

@@ -67,20 +67,34 @@ function transposeSmall(backend: unknown, x: tf.TensorInfo, rows: number, cols: 
 }
 
 function skinnyTransposedB(backend: unknown, a: tf.TensorInfo, b: tf.TensorInfo, s: MatMulShapes): tf.TensorInfo {
-  const n = s.n;
+  const info = skinnyRows(backend, a, b, { m: s.m, n: s.n, k: s.k, width: s.k });
+  return { ...info, shape: [1, s.m, s.n] };
+}
+
+/**
+ * out [M, N] with out[:, j] = A[:, blocks[j] * K : (blocks[j] + 1) * K] @ B[j, :] (times scales[j]),
+ * for A [M, width] and B [N, K]: 32 threads to a row of A, striding over K in vec4s. Without blocks,
+ * every output reads A's first K columns (width = K: the plain A @ B^T).
+ */
+function skinnyRows(backend: unknown, a: tf.TensorInfo, b: tf.TensorInfo, p: { m: number; n: number; k: number; width: number; blocks?: number[]; scales?: number[] }): tf.TensorInfo {
+  const n = p.n;
   const outputs = [...Array(n).keys()];
+  const blocks = p.blocks ?? outputs.map(() => 0);
+  const scaled = (j: number) => (p.scales ? ` * uniforms.scale${j}` : "");
   return runWgslOnInfos(
     backend,
     {
-      key: `skinny-${n}`,
+      key: p.blocks ? `skinny-blocks-${p.blocks.join("")}${p.scales ? "-scaled" : ""}` : `skinny-${n}${p.scales ? "-scaled" : ""}`,
       inputs: { A: null, B: null },
       vec4Inputs: ["A", "B"],
-      outputShape: [1, s.m, n],
+      outputShape: [p.m, n],
       workgroupSize: [THREADS, 1, 1],
-      dispatch: dispatch2d(Math.ceil(s.m / ROWS_PER_GROUP)),
+      dispatch: dispatch2d(Math.ceil(p.m / ROWS_PER_GROUP)),
       uniforms: [
-        { name: "M", type: "i32", value: s.m },
-        { name: "K4", type: "i32", value: s.k / 4 },
+        { name: "M", type: "i32", value: p.m },
+        { name: "K4", type: "i32", value: p.k / 4 },
+        { name: "W4", type: "i32", value: p.width / 4 },
+        ...(p.scales ?? []).map((value, j) => ({ name: `scale${j}`, type: "f32" as const, value })),
       ],
       code: () => `
       var<workgroup> sums : array<f32, ${THREADS * n}>; // [row][lane][output]
@@ -91,11 +105,11 @@ function skinnyTransposedB(backend: unknown, a: tf.TensorInfo, b: tf.TensorInfo,
         let row = min(${WORKGROUP_INDEX} * ${ROWS_PER_GROUP} + rowInGroup, uniforms.M - 1); // past the end: redo the last row
         ${outputs.map((j) => `var acc${j} = 0.0;`).join(" ")}
         for (var k4 = lane; k4 < K4; k4 = k4 + 32) {
-          let x = A[row * K4 + k4];
-          ${outputs.map((j) => `acc${j} = acc${j} + dot(x, B[${j} * K4 + k4]);`).join("\n          ")}
+          ${[...new Set(blocks)].map((c) => `let x${c} = A[${p.blocks ? `row * uniforms.W4 + ${c} * K4 + k4` : "row * K4 + k4"}];`).join(" ")}
+          ${outputs.map((j) => `acc${j} = acc${j} + dot(x${blocks[j]}, B[${j} * K4 + k4]);`).join("\n          ")}
         }
         let base = (rowInGroup * 32 + lane) * ${n};
-        ${outputs.map((j) => `sums[base + ${j}] = acc${j};`).join(" ")}
+        ${outputs.map((j) => `sums[base + ${j}] = acc${j}${scaled(j)};`).join(" ")}
         workgroupBarrier();
         // Thread (row, j) for j < N adds the 32 lanes' partial sums of output j.
         if (lane < ${n}) {
@@ -117,50 +131,10 @@ function skinnyTransposedB(backend: unknown, a: tf.TensorInfo, b: tf.TensorInfo,
 export function skinnyOfBlocks(a: tf.Tensor, b: tf.Tensor, blocks: number[], scales: number[]): tf.Tensor {
   const [m, width] = a.shape as [number, number];
   const [n, k] = b.shape as [number, number];
-  if (a.rank !== 2 || b.rank !== 2 || blocks.length !== n || scales.length !== n || n > SKINNY_MAX || k % 4 !== 0 || blocks.some((c) => (c + 1) * k > width)) {
+  if (a.rank !== 2 || b.rank !== 2 || blocks.length !== n || scales.length !== n || n > SKINNY_MAX || k % 4 !== 0 || width % 4 !== 0 || blocks.some((c) => (c + 1) * k > width)) {
     throw new Error(`skinnyOfBlocks: A [${a.shape}] and B [${b.shape}] with blocks [${blocks}] do not fit (B's rows at most ${SKINNY_MAX}, K a multiple of 4, each block inside A's rows)`);
   }
-  const outputs = [...Array(n).keys()];
-  const info = runWgslOnInfos(
-    tf.backend(),
-    {
-      key: `skinny-blocks-${blocks.join("")}`,
-      inputs: { A: null, B: null },
-      vec4Inputs: ["A", "B"],
-      outputShape: [m, n],
-      workgroupSize: [THREADS, 1, 1],
-      dispatch: dispatch2d(Math.ceil(m / ROWS_PER_GROUP)),
-      uniforms: [
-        { name: "M", type: "i32", value: m },
-        { name: "K4", type: "i32", value: k / 4 },
-        { name: "W4", type: "i32", value: width / 4 },
-        ...scales.map((value, j) => ({ name: `scale${j}`, type: "f32" as const, value })),
-      ],
-      code: () => `
-      var<workgroup> sums : array<f32, ${THREADS * n}>; // [row][lane][output]
-      fn main() {
-        let K4 = uniforms.K4;
-        let lane = i32(localIndex) % 32;
-        let rowInGroup = i32(localIndex) / 32;
-        let row = min(${WORKGROUP_INDEX} * ${ROWS_PER_GROUP} + rowInGroup, uniforms.M - 1); // past the end: redo the last row
-        ${outputs.map((j) => `var acc${j} = 0.0;`).join(" ")}
-        for (var k4 = lane; k4 < K4; k4 = k4 + 32) {
-          ${[...new Set(blocks)].map((c) => `let x${c} = A[row * uniforms.W4 + ${c} * K4 + k4];`).join(" ")}
-          ${outputs.map((j) => `acc${j} = acc${j} + dot(x${blocks[j]}, B[${j} * K4 + k4]);`).join("\n          ")}
-        }
-        let base = (rowInGroup * 32 + lane) * ${n};
-        ${outputs.map((j) => `sums[base + ${j}] = acc${j} * uniforms.scale${j};`).join(" ")}
-        workgroupBarrier();
-        if (lane < ${n}) {
-          var total = 0.0;
-          for (var l = 0; l < 32; l = l + 1) { total = total + sums[(rowInGroup * 32 + l) * ${n} + lane]; }
-          result[row * ${n} + lane] = total;
-        }
-      }`,
-    },
-    [a, b],
-  );
-  return tf.engine().makeTensorFromTensorInfo(info);
+  return tf.engine().makeTensorFromTensorInfo(skinnyRows(tf.backend(), a, b, { m, n, k, width, blocks, scales }));
 }
 
 /** a[:, aView]^T @ b[:, bView] * scale, the views' widths the output's [M, N] (one of them at most 16), tokens K = a's rows: LoRA's factors' gradients read from wider tensors in place. */
