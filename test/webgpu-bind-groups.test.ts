@@ -37,9 +37,12 @@ describe.each(["lora-qv-r8", "full"])("%s", (mode) => {
     const { steps } = report[mode];
     expect(steps).toHaveLength(8);
     expect(steps[0].made).toBeGreaterThan(100); // the first step makes its own
-    // A step's dispatches: the first LoRA step also lays the frozen q, k, v weights side by side (kept after).
+    // A step's dispatches. The first LoRA step also lays the frozen q, k, v weights side by side (4
+    // concats, kept after), while its LoRA factors' small transposes and concats inside the
+    // projections' op (A's 4, B's 2) run on the CPU: the factors are made there, and tfjs's webgpu
+    // backend runs ops on small tensors whose values are still on the CPU without a dispatch.
     const dispatches = steps[1].made + steps[1].reused;
-    expect(steps[0].made + steps[0].reused).toBe(dispatches + (mode === "full" ? 0 : 4));
+    expect(steps[0].made + steps[0].reused).toBe(dispatches + (mode === "full" ? 0 : 4 - 6));
     for (const step of steps.slice(5)) expect(step).toMatchObject({ made: 0, reused: dispatches });
   });
 
