@@ -337,7 +337,7 @@ export class DistilBertForSequenceClassification extends Module {
   forward(inputIds: tf.Tensor, attentionMask?: tf.Tensor): tf.Tensor {
     // A frozen encoder (training the last layers only) gets no gradient: run off the tape, as
     // PyTorch would, its activations are freed as it goes instead of kept for a backward pass.
-    const encoderFrozen = !this.distilbert.parameters().some((p) => p.trainable);
+    const encoderFrozen = !this.distilbert.hasTrainableParameters();
     const encode = () => this.distilbert.forward(inputIds, attentionMask);
     const hidden = encoderFrozen ? withoutGradients(encode) : encode(); // [B, T, dim]
     const [B, , dim] = hidden.shape as number[];

@@ -60,6 +60,11 @@ export abstract class Module {
     return this.namedParameters().map(([, parameter]) => parameter);
   }
 
+  /** Whether any parameter of the tree has `trainable` set: without building names, cheap enough to ask at every step. */
+  hasTrainableParameters(): boolean {
+    return this.namedOwnParameters().some(([, parameter]) => parameter.trainable) || this.namedChildren().some(([, child]) => child.hasTrainableParameters());
+  }
+
   /** The parameters an optimizer should update: those with `trainable` set. */
   trainableParameters(): tf.Variable[] {
     return this.parameters().filter((parameter) => parameter.trainable);
