@@ -98,11 +98,12 @@ async function main(): Promise<void> {
       ...KERNEL_SWITCHES,
       // Dawn rounds timestamps down to 65.5 us unless its timestamp_quantization toggle is off:
       // --dawn "disable-dawn-features=timestamp_quantization" times the short kernels exactly.
+      "webgpu-checks": { type: "string" }, // on: Dawn's bounds clamps and workgroup zeroing kept (lib/backend.ts; off by default)
       dawn: { type: "string" },
       out: { type: "string" },
     },
   });
-  const backend = await initBackend(values.backend as BackendName | "auto", { dawnFlags: values.dawn?.split(" ") });
+  const backend = await initBackend(values.backend as BackendName | "auto", { dawnFlags: values.dawn?.split(" "), webgpuChecks: values["webgpu-checks"] as "on" | "off" | undefined });
   applyKernelSwitches(values);
   const results = [];
   for (const mode of values.modes!.split(",")) {
@@ -125,7 +126,7 @@ async function main(): Promise<void> {
       console.log(`  ${g.ms.toFixed(2).padStart(9)} ms ${String(g.count).padStart(5)}x  ${g.kernel} ${g.shapes}`);
     }
   }
-  if (values.out) fs.writeFileSync(values.out, JSON.stringify({ backend: backend.name, device: backend.device, date: new Date().toISOString(), dawn_flags: values.dawn ?? null, argv: process.argv.slice(2), results }, null, 2) + "\n");
+  if (values.out) fs.writeFileSync(values.out, JSON.stringify({ backend: backend.name, device: backend.device, date: new Date().toISOString(), dawn_flags: backend.dawnFlags ?? null, argv: process.argv.slice(2), results }, null, 2) + "\n");
 }
 
 main().catch((error) => {

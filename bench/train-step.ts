@@ -110,12 +110,13 @@ async function main(): Promise<void> {
       "bind-groups-uncached": { type: "boolean" }, // a new bind group for every dispatch, as tfjs makes them
       "checked-tiles": { type: "boolean" }, // matmul code with bounds checks even for whole tiles
       "tfjs-sum": { type: "boolean" }, // tfjs's Sum instead of ours for sums over all axes but the last
+      "webgpu-checks": { type: "string" }, // on: Dawn's bounds clamps and workgroup zeroing kept (lib/backend.ts; off by default)
       dawn: { type: "string" }, // Dawn toggles, e.g. enable-dawn-features=disable_robustness
       ...KERNEL_SWITCHES,
       out: { type: "string" },
     },
   });
-  const backend = await initBackend(values.backend as BackendName | "auto", { dawnFlags: values.dawn?.split(" ") });
+  const backend = await initBackend(values.backend as BackendName | "auto", { dawnFlags: values.dawn?.split(" "), webgpuChecks: values["webgpu-checks"] as "on" | "off" | undefined });
   if (values["tfjs-sum"]) useOurColumnSum(false);
   if (values["checked-tiles"]) useExactTiles(false);
   applyKernelSwitches(values);
@@ -130,7 +131,7 @@ async function main(): Promise<void> {
   for (const m of BENCH_MODES.filter((m) => !wanted || wanted.includes(m.name))) {
     rows.push(await measure(m.name, m.mode, m.flags, config, Number(values.batch), Number(values.seq), Number(values.warmup), Number(values.steps)));
   }
-  const result = { side: "ours (tfjs)", backend: backend.name, device: backend.device, date: new Date().toISOString(), batch: Number(values.batch), seq: Number(values.seq), config: values.shape ?? (values.small ? "small" : "distilbert-base"), dawn_flags: values.dawn ?? null, argv: process.argv.slice(2), rows };
+  const result = { side: "ours (tfjs)", backend: backend.name, device: backend.device, date: new Date().toISOString(), batch: Number(values.batch), seq: Number(values.seq), config: values.shape ?? (values.small ? "small" : "distilbert-base"), dawn_flags: backend.dawnFlags ?? null, argv: process.argv.slice(2), rows };
   if (values.out) fs.writeFileSync(values.out, JSON.stringify(result, null, 2) + "\n");
 }
 

@@ -23,7 +23,11 @@ export interface BackendInfo {
   name: BackendName;
   /** What runs the math, in words: "NVIDIA H200 (WebGPU, Vulkan)", "CPU (WebAssembly, SIMD)". */
   device: string;
+  /** On WebGPU, the flags Dawn was created with (webgpuChecks' toggles among them). */
+  dawnFlags?: string[];
 }
+
+let dawnFlagsInUse: string[] | undefined;
 
 let current: BackendInfo | null = null;
 
@@ -34,8 +38,35 @@ export function backendInfo(): BackendInfo | null {
 
 export interface BackendOptions {
   quiet?: boolean;
-  /** Dawn toggles for WebGPU, e.g. ["enable-dawn-features=disable_robustness"] (benchmarks try them). */
+  /**
+   * WebGPU through Dawn: whether shaders run with the checks a browser needs against a web page's
+   * shaders. "off" (the default, or LORA_WEBGPU_CHECKS=off) drops Tint's bounds clamp on every
+   * array access and the zeroing of workgroup memory before each workgroup, as CUDA kernels run:
+   * this process runs only its own kernels, which bound their own reads and writes (the kernel
+   * cases check them at ragged shapes, with the checks off, on the H200 as well). "on" keeps them.
+   */
+  webgpuChecks?: "on" | "off";
+  /** More Dawn flags for WebGPU, e.g. ["disable-dawn-features=timestamp_quantization"] (benchmarks try them). */
   dawnFlags?: string[];
+}
+
+/** Dawn's device toggles that webgpuChecks: "off" turns on (results/dawn-toggles-ab-gpu.json). */
+export const UNCHECKED_DAWN_TOGGLES = ["disable_robustness", "disable_workgroup_init"];
+
+/**
+ * The flags for the `webgpu` package's create(): Dawn keeps the last value of a repeated flag, so
+ * the toggles webgpuChecks turns on are merged into the caller's own enable-dawn-features list.
+ */
+export function dawnFlagsFor(checks: "on" | "off", flags: readonly string[] = []): string[] {
+  if (checks !== "on" && checks !== "off") throw new Error(`webgpuChecks (or LORA_WEBGPU_CHECKS) is "${checks}": choose "on" or "off"`);
+  const enable = "enable-dawn-features=";
+  const toggles = checks === "off" ? [...UNCHECKED_DAWN_TOGGLES] : [];
+  const others: string[] = [];
+  for (const flag of flags) {
+    if (flag.startsWith(enable)) toggles.push(...flag.slice(enable.length).split(",").filter((t) => t && !toggles.includes(t)));
+    else others.push(flag);
+  }
+  return toggles.length > 0 ? [...others, enable + toggles.join(",")] : others;
 }
 
 /**
@@ -60,7 +91,7 @@ export async function initBackend(
         reasons.push(`${name}: not available here`);
         continue;
       }
-      current = { name, device };
+      current = { name, device, ...(name === "webgpu" && dawnFlagsInUse ? { dawnFlags: dawnFlagsInUse } : {}) };
       if (!options.quiet) console.log(`backend: ${name} — ${device}`);
       return current;
     } catch (error) {
@@ -92,7 +123,9 @@ const starters: Record<BackendName, Starter> = {
       const { create, globals } = require("webgpu") as { create: (flags: string[]) => GpuLike; globals: object };
       Object.assign(globalThis, globals);
       // navigator.gpu must exist before the webgpu backend's module loads: it checks at load time.
-      g.navigator = { ...(g.navigator ?? {}), gpu: create(options.dawnFlags ?? []) };
+      const checks = options.webgpuChecks ?? (process.env.LORA_WEBGPU_CHECKS as "on" | "off" | undefined) ?? "off";
+      dawnFlagsInUse = dawnFlagsFor(checks, options.dawnFlags);
+      g.navigator = { ...(g.navigator ?? {}), gpu: create(dawnFlagsInUse) };
     }
     const adapter = await g.navigator.gpu!.requestAdapter();
     if (!adapter) return null;
