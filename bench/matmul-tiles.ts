@@ -94,7 +94,7 @@ async function main(): Promise<void> {
     rows.push({ what, a: aShape, b: bShape, transposeA: ta, transposeB: tb, gflop, tfjs_ms: tfjsMs, ours_ms: timings });
     tf.dispose([a, b]);
     // After every shape, so a run cut short by its time limit still leaves what it measured.
-    if (values.out) fs.writeFileSync(values.out, JSON.stringify({ backend: backend.name, device: backend.device, dawn_flags: values.dawn ?? null, date: new Date().toISOString(), rows }, null, 2) + "\n");
+    if (values.out) fs.writeFileSync(values.out, JSON.stringify({ backend: backend.name, device: backend.device, dawn_flags: backend.dawnFlags ?? null, date: new Date().toISOString(), rows }, null, 2) + "\n");
   }
 }
 

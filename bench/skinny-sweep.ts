@@ -49,7 +49,7 @@ async function main(): Promise<void> {
     console.log(`${what.padEnd(34)} best ${sorted[0][0]} ${sorted[0][1].toFixed(1)} us; default (${gradientPlanKey(DEFAULT_GRADIENT_PLAN)}) ${us[gradientPlanKey(DEFAULT_GRADIENT_PLAN)].toFixed(1)} us`);
     console.log("   " + sorted.map(([k, v]) => `${k} ${v.toFixed(1)}`).join(" | "));
     rows.push({ what, a: aShape, b: bShape, us });
-    if (values.out) fs.writeFileSync(values.out, JSON.stringify({ what: "LoRA factor-gradient kernel plans (lib/webgpu/skinny.ts), GPU us of each product, best of five", backend: backend.name, device: backend.device, dawn_flags: values.dawn ?? null, date: new Date().toISOString(), rows }, null, 2) + "\n");
+    if (values.out) fs.writeFileSync(values.out, JSON.stringify({ what: "LoRA factor-gradient kernel plans (lib/webgpu/skinny.ts), GPU us of each product, best of five", backend: backend.name, device: backend.device, dawn_flags: backend.dawnFlags ?? null, date: new Date().toISOString(), rows }, null, 2) + "\n");
   }
 }
 
