@@ -12,6 +12,7 @@ import { useThreadGridTiles } from "../lib/webgpu/matmul";
 import { useDirectSaves } from "../lib/webgpu/saved-tensors";
 import { useUniformCache } from "../lib/webgpu/uniforms";
 import { useLoRAInsideProjections } from "../lib/models/attention-projections";
+import { ColumnSumPlan, useColumnSumPlan } from "../lib/webgpu/column-sum";
 
 /** Switches back to earlier kernels and CPU paths (session 8's first two, session 9's last two), in train-step and profile-step alike (parseArgs options). */
 export const KERNEL_SWITCHES = {
@@ -22,6 +23,7 @@ export const KERNEL_SWITCHES = {
   "tfjs-uniforms": { type: "boolean" }, // every dispatch writes its uniforms into a pooled buffer (no uniform cache)
   "gradient-plan": { type: "string" }, // the LoRA factors' gradient kernel split another way: c<columns>/w<workgroups>[/q4] (bench/skinny-sweep.ts)
   "lora-apart": { type: "boolean" }, // the attention's LoRA updates as ops of their own, not inside the projections' op
+  "column-sum-plan": { type: "string" }, // our Sum over all axes but the last split another way: c<columns>/l<lanes>/r<rows per lane> (c64/l4/r32 before session 14)
 } as const;
 
 type SwitchValues = { [name in keyof typeof KERNEL_SWITCHES]?: (typeof KERNEL_SWITCHES)[name]["type"] extends "string" ? string : boolean };
@@ -34,6 +36,17 @@ export function applyKernelSwitches(values: SwitchValues): void {
   if (values["tfjs-uniforms"]) useUniformCache(false);
   if (values["gradient-plan"]) useGradientPlan(parseGradientPlan(values["gradient-plan"]));
   if (values["lora-apart"]) useLoRAInsideProjections(false);
+  if (values["column-sum-plan"]) useColumnSumPlan(parseColumnSumPlan(values["column-sum-plan"]));
+}
+
+/** { columns: 16, lanes: 16, rowsPerLane: 8 } -> "c16/l16/r8", the key --column-sum-plan takes. */
+export const columnSumPlanKey = (p: ColumnSumPlan) => `c${p.columns}/l${p.lanes}/r${p.rowsPerLane}`;
+
+/** "c16/l16/r8" -> { columns: 16, lanes: 16, rowsPerLane: 8 }: columnSumPlanKey's inverse. */
+export function parseColumnSumPlan(key: string): ColumnSumPlan {
+  const match = /^c(\d+)\/l(\d+)\/r(\d+)$/.exec(key);
+  if (!match) throw new Error(`--column-sum-plan: "${key}" is not a plan such as c16/l16/r8`);
+  return { columns: Number(match[1]), lanes: Number(match[2]), rowsPerLane: Number(match[3]) };
 }
 
 /** { columns: 32, workgroups: 512, vec4Narrow: true } -> "c32/w512/q4": skinny-sweep.ts's keys, which --gradient-plan takes. */

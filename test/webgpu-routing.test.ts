@@ -1,5 +1,7 @@
 import * as tf from "@tensorflow/tfjs";
-import { sumsAllButLastAxis } from "../lib/webgpu/column-sum";
+import { DEFAULT_COLUMN_SUM_PLAN, sumsAllButLastAxis, useColumnSumPlan } from "../lib/webgpu/column-sum";
+import { isIdentityPerm } from "../lib/webgpu/transpose";
+import { columnSumPlanKey, parseColumnSumPlan } from "../bench/modes";
 import { headKernelsTake } from "../lib/webgpu/qkv-heads";
 import { projectHeadsTogether } from "../lib/models/attention-projections";
 import { Linear } from "../lib/nn/layers";
@@ -23,6 +25,26 @@ describe("Sum over every axis but the last (lib/webgpu/column-sum.ts)", () => {
 
   test("int32 stays with tfjs", () => {
     expect(sumsAllButLastAxis([6144, 768], [0], "int32")).toBe(false);
+  });
+
+  test("a plan of more than 256 threads, or of a part below 1, is refused with the plan named", () => {
+    expect(() => useColumnSumPlan({ columns: 32, lanes: 16, rowsPerLane: 8 })).toThrow('column-sum plan {"columns":32,"lanes":16,"rowsPerLane":8}: columns x lanes must be at most 256 threads');
+    expect(() => useColumnSumPlan({ columns: 16, lanes: 16, rowsPerLane: 0 })).toThrow("each a whole number >= 1");
+  });
+
+  test("the benchmarks' plan keys: c16/l16/r8 is the default, and a key reads back as its plan", () => {
+    expect(columnSumPlanKey(DEFAULT_COLUMN_SUM_PLAN)).toBe("c16/l16/r8");
+    expect(parseColumnSumPlan("c64/l4/r32")).toEqual({ columns: 64, lanes: 4, rowsPerLane: 32 });
+    expect(() => parseColumnSumPlan("c64/l4")).toThrow('--column-sum-plan: "c64/l4" is not a plan such as c16/l16/r8');
+  });
+});
+
+describe("Transpose (lib/webgpu/transpose.ts)", () => {
+  test("an identity perm, as tf.gather's gradient asks for twice, is not copied; any other is", () => {
+    expect(isIdentityPerm([0, 1])).toBe(true);
+    expect(isIdentityPerm([0, 1, 2, 3])).toBe(true);
+    expect(isIdentityPerm([1, 0])).toBe(false);
+    expect(isIdentityPerm([0, 2, 1, 3])).toBe(false);
   });
 });
 

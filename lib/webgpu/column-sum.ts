@@ -4,14 +4,32 @@ import { overrideWebGpuKernel, runWgslOnInfos } from "./program";
 // A bias's gradient and LayerNorm's weight and bias gradients sum a [tokens, features] gradient
 // over its tokens: Sum over every axis but the last. tfjs's Sum first transposes the features to
 // the front, then reduces rows (4.5 of a full fine-tuning step's 75 ms of GPU time). Ours reads
-// the gradient as it lies: each workgroup sums ROWS_PER_WORKGROUP rows of 64 vec4 columns (four
-// lanes of threads take every fourth row, then add their sums), and the partial sums, a row per
+// the gradient as it lies: each workgroup sums a block of rows of `columns` vec4 columns (`lanes`
+// lanes of threads take every lanes-th row, then add their sums), and the partial sums, a row per
 // workgroup, are summed again the same way until one row is left: 6144 rows take two passes.
 
-const COLUMNS = 64; // vec4 columns per workgroup
-const LANES = 4;
-const ROWS_PER_LANE = 32;
-const ROWS_PER_WORKGROUP = LANES * ROWS_PER_LANE;
+/** How a pass splits the work: vec4 columns per workgroup, lanes of threads down the rows, rows per lane. */
+export interface ColumnSumPlan {
+  columns: number;
+  lanes: number;
+  rowsPerLane: number;
+}
+
+// 16 columns by 16 lanes, 8 rows a lane: a warp's 32 threads read two rows' 256 contiguous bytes.
+// Timed exactly on the H200 (results/column-sum-plans-gpu.json), both passes: 17.2 us against
+// 17.8 for 64 x 4 x 32 at 6144 x 768, 32.6 against 34.6 at 6144 x 3072; 4 rows a lane lost.
+export const DEFAULT_COLUMN_SUM_PLAN: ColumnSumPlan = { columns: 16, lanes: 16, rowsPerLane: 8 };
+let plan = DEFAULT_COLUMN_SUM_PLAN;
+
+/** Split the passes another way (bench/column-sum.ts times plans): columns x lanes threads, at most 256. */
+export function useColumnSumPlan(p: ColumnSumPlan): void {
+  if (p.columns * p.lanes > 256 || [p.columns, p.lanes, p.rowsPerLane].some((v) => !Number.isInteger(v) || v < 1)) {
+    throw new Error(`column-sum plan ${JSON.stringify(p)}: columns x lanes must be at most 256 threads, each a whole number >= 1`);
+  }
+  plan = p;
+}
+
+const rowsPerWorkgroup = (p: ColumnSumPlan) => p.lanes * p.rowsPerLane;
 
 /** Whether ours takes this Sum: float32, over every axis but the last, which divides by 4. */
 export function sumsAllButLastAxis(shape: number[], axes: number[], dtype: tf.DataType): boolean {
@@ -19,45 +37,48 @@ export function sumsAllButLastAxis(shape: number[], axes: number[], dtype: tf.Da
   const sorted = [...axes].sort((a, b) => a - b);
   if (sorted.join() !== [...Array(shape.length - 1).keys()].join()) return false;
   const rows = shape.slice(0, -1).reduce((a, b) => a * b, 1);
-  return rows > 1 && Math.ceil(rows / ROWS_PER_WORKGROUP) <= 65535;
+  return rows > 1 && Math.ceil(rows / rowsPerWorkgroup(plan)) <= 65535;
 }
 
-/** One pass: x [rows, n] -> [ceil(rows / ROWS_PER_WORKGROUP), n], each row the sum of a block of x's rows. */
-function sumRowBlocks(backend: unknown, x: tf.TensorInfo, rows: number, n: number): tf.TensorInfo {
-  const blocks = Math.ceil(rows / ROWS_PER_WORKGROUP);
+/** One pass: x [rows, n] -> [ceil(rows / rows per workgroup), n], each row the sum of a block of x's rows. */
+function sumRowBlocks(backend: unknown, x: tf.TensorInfo, rows: number, n: number, p: ColumnSumPlan): tf.TensorInfo {
+  const blocks = Math.ceil(rows / rowsPerWorkgroup(p));
   const n4 = n / 4;
+  const { columns, lanes } = p;
   return runWgslOnInfos(
     backend,
     {
-      key: "column-sum",
+      key: `column-sum-c${columns}-l${lanes}-r${p.rowsPerLane}`,
       inputs: { x: null },
       vec4Inputs: ["x"],
       vec4Output: true,
       outputShape: [blocks, n],
-      workgroupSize: [COLUMNS * LANES, 1, 1],
-      dispatch: [Math.ceil(n4 / COLUMNS), blocks, 1],
+      workgroupSize: [columns * lanes, 1, 1],
+      dispatch: [Math.ceil(n4 / columns), blocks, 1],
       uniforms: [
         { name: "rows", type: "i32", value: rows },
         { name: "n4", type: "i32", value: n4 },
       ],
       code: `
-      var<workgroup> laneSums : array<vec4<f32>, ${COLUMNS * LANES}>;
+      var<workgroup> laneSums : array<vec4<f32>, ${columns * lanes}>;
       fn main() {
         let tid = i32(localIndex);
-        let column = i32(workgroupId.x) * ${COLUMNS} + tid % ${COLUMNS};
-        let lane = tid / ${COLUMNS};
-        let firstRow = i32(workgroupId.y) * ${ROWS_PER_WORKGROUP} + lane;
+        let column = i32(workgroupId.x) * ${columns} + tid % ${columns};
+        let lane = tid / ${columns};
+        let firstRow = i32(workgroupId.y) * ${rowsPerWorkgroup(p)} + lane;
         var sum = vec4<f32>(0.0);
         if (column < uniforms.n4) {
-          for (var r = 0; r < ${ROWS_PER_LANE}; r = r + 1) {
-            let row = firstRow + r * ${LANES};
+          for (var r = 0; r < ${p.rowsPerLane}; r = r + 1) {
+            let row = firstRow + r * ${lanes};
             if (row < uniforms.rows) { sum = sum + x[row * uniforms.n4 + column]; }
           }
         }
         laneSums[tid] = sum;
         workgroupBarrier();
         if (lane == 0 && column < uniforms.n4) {
-          result[i32(workgroupId.y) * uniforms.n4 + column] = ${[...Array(LANES).keys()].map((l) => `laneSums[tid + ${l * COLUMNS}]`).join(" + ")};
+          var total = laneSums[tid];
+          for (var l = 1; l < ${lanes}; l = l + 1) { total = total + laneSums[tid + l * ${columns}]; }
+          result[i32(workgroupId.y) * uniforms.n4 + column] = total;
         }
       }`,
     },
@@ -71,10 +92,10 @@ export function runColumnSum(backend: unknown, x: tf.TensorInfo): tf.TensorInfo 
   let rows = x.shape.reduce((a, b) => a * b, 1) / n;
   let current = x;
   while (rows > 1) {
-    const next = sumRowBlocks(backend, current, rows, n);
+    const next = sumRowBlocks(backend, current, rows, n, plan);
     if (current !== x) (backend as { disposeData(id: object): void }).disposeData(current.dataId);
     current = next;
-    rows = Math.ceil(rows / ROWS_PER_WORKGROUP);
+    rows = Math.ceil(rows / rowsPerWorkgroup(plan));
   }
   return { ...current, shape: [n] };
 }

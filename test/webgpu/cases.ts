@@ -372,7 +372,8 @@ export const CASES: KernelCase[] = [
   }),
   // Attention's head split and merge: perm [0, 2, 1, 3] with a last axis of 4k runs our vec4
   // kernel (its gradient is the same transpose); other perms and sizes, tfjs's.
-  ...([[[2, 5, 3, 8], [0, 2, 1, 3]], [[2, 5, 3, 6], [0, 2, 1, 3]], [[2, 5, 3, 8], [0, 1, 3, 2]]] as number[][][]).map(([shape, perm]): KernelCase => {
+  // An identity perm shares the input's buffer, no copy (tf.gather's gradient asks for two).
+  ...([[[2, 5, 3, 8], [0, 2, 1, 3]], [[2, 5, 3, 6], [0, 2, 1, 3]], [[2, 5, 3, 8], [0, 1, 3, 2]], [[6, 8], [0, 1]]] as number[][][]).map(([shape, perm]): KernelCase => {
     const n = shape.reduce((a, b) => a * b, 1);
     const out = perm.map((axis) => shape[axis]);
     return {
@@ -381,6 +382,17 @@ export const CASES: KernelCase[] = [
       run: () => withGradients((x) => tf.transpose(x, perm), [tf.tensor(values(n, 20), shape)], tf.tensor(values(n, 21), out)),
     };
   }),
+  {
+    // An embedding's gradient (full fine-tuning): rows summed per id, repeated ids among them.
+    name: "gather [30,8] rows by ids [2,5] and its gradient",
+    outputs: ["y", "dtable"],
+    run: () => {
+      const ids = tf.tensor2d([[3, 7, 3, 0, 29], [7, 7, 1, 3, 12]], [2, 5], "int32");
+      const outputs = withGradients((table) => tf.gather(table, ids), [tf.tensor(values(240, 22), [30, 8])], tf.tensor(values(80, 23), [2, 5, 8]));
+      ids.dispose();
+      return outputs;
+    },
+  },
   layerNormCase("layerNorm [2,5,300] offset 50", [2, 5, 300], 50),
   layerNormCase("layerNorm [3,768]", [3, 768], 0),
   layerNormCase("layerNorm [2,3,70] (rows not of vec4s)", [2, 3, 70], 10),
