@@ -59,7 +59,7 @@ function sumRowBlocks(backend: unknown, x: tf.TensorInfo, rows: number, n: numbe
         { name: "rows", type: "i32", value: rows },
         { name: "n4", type: "i32", value: n4 },
       ],
-      code: `
+      code: () => `
       var<workgroup> laneSums : array<vec4<f32>, ${columns * lanes}>;
       fn main() {
         let tid = i32(localIndex);

@@ -46,7 +46,7 @@ export function elementwiseWebGpu(key: string, inputs: Record<string, tf.Tensor>
     workgroupSize: [THREADS, 1, 1],
     dispatch: dispatch2d(Math.ceil(size / width / THREADS)),
     uniforms: [{ name: "count", type: "i32", value: size / width }, ...uniforms],
-    code: `
+    code: () => `
       ${/gelu|erfApprox/.test(expression) ? geluCode(width === 4 ? "vec4<f32>" : "f32") : ""}
       fn main() {
         let i = ${WORKGROUP_INDEX} * ${THREADS} + i32(localIndex);

@@ -424,7 +424,7 @@ function runSplitK(backend: unknown, a: tf.TensorInfo, b: tf.TensorInfo, transpo
         { name: "rowLength", type: "i32", value: s.n / width },
         { name: "N", type: "i32", value: s.n },
       ],
-      code: `${epilogueFunctions(epilogue)}
+      code: () => `${epilogueFunctions(epilogue)}
       fn main() {
         let i = ${WORKGROUP_INDEX} * 256 + i32(localIndex);
         if (i < uniforms.all) {

@@ -136,7 +136,7 @@ export function runRowKernel(k: RowKernel): tf.Tensor {
     workgroupSize: [k.threads, 1, 1],
     dispatch: dispatch2d(rows),
     uniforms: [{ name: "rows", type: "i32", value: rows }, { name: "cols", type: "i32", value: cols }, ...(k.uniforms ?? [])],
-    code: `
+    code: () => `
       ${k.prelude}
       fn main() {
         // Workgroups past the last row (dispatch2d rounds up) redo the last row: same values.

@@ -67,7 +67,7 @@ export function splitHeads(x: tf.Tensor, block: number, l: HeadLayout, scale: nu
       { name: "deltaScale", type: "f32", value: deltaScale },
       { name: "offset", type: "i32", value: lowRank?.offset ?? 0 },
     ],
-    code: `
+    code: () => `
       fn main() {
         let i = ${WORKGROUP_INDEX} * ${THREADS} + i32(localIndex);
         if (i < uniforms.count) {
@@ -115,7 +115,7 @@ export function mergeHeads(heads: tf.Tensor[], scales: number[], l: HeadLayout):
       { name: "width4", type: "i32", value: width4 },
       ...scales.map((value, c) => ({ name: `scale${c}`, type: "f32" as const, value })),
     ],
-    code: `
+    code: () => `
       fn main() {
         let i = ${WORKGROUP_INDEX} * ${THREADS} + i32(localIndex);
         if (i < uniforms.count) {

@@ -54,7 +54,7 @@ function transposeSmall(backend: unknown, x: tf.TensorInfo, rows: number, cols: 
         { name: "rows", type: "i32", value: rows },
         { name: "cols", type: "i32", value: cols },
       ],
-      code: `
+      code: () => `
       fn main() {
         let i = ${WORKGROUP_INDEX} * ${THREADS} + i32(localIndex); // index into the output [cols, rows]
         if (i < uniforms.rows * uniforms.cols) {

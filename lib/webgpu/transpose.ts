@@ -33,7 +33,7 @@ export function runSwapMiddleAxes(backend: unknown, x: tf.TensorInfo): tf.Tensor
         { name: "c", type: "i32", value: c },
         { name: "d4", type: "i32", value: d / 4 },
       ],
-      code: `
+      code: () => `
       fn main() {
         let i = ${WORKGROUP_INDEX} * ${THREADS} + i32(localIndex);
         if (i < uniforms.count) {
