@@ -40,10 +40,12 @@ export interface BackendOptions {
   quiet?: boolean;
   /**
    * WebGPU through Dawn: whether shaders run with the checks a browser needs against a web page's
-   * shaders. "off" (the default, or LORA_WEBGPU_CHECKS=off) drops Tint's bounds clamp on every
-   * array access and the zeroing of workgroup memory before each workgroup, as CUDA kernels run:
-   * this process runs only its own kernels, which bound their own reads and writes (the kernel
-   * cases check them at ragged shapes, with the checks off, on the H200 as well). "on" keeps them.
+   * shaders. "on" (the default, or LORA_WEBGPU_CHECKS=on) keeps them. "off" drops Tint's bounds
+   * clamp on every array access and the zeroing of workgroup memory before each workgroup: a LoRA
+   * step on an H200 runs 4-5% faster (results/dawn-toggles-ab-gpu.json), but tfjs's own kernels
+   * count on the clamps. Without them its BatchMatMul gave NaN for a transposed product over 16
+   * tokens (a weight's gradient over a small batch; results/unchecked-nan.json), so "off" is for
+   * benchmarks, not for training.
    */
   webgpuChecks?: "on" | "off";
   /** More Dawn flags for WebGPU, e.g. ["disable-dawn-features=timestamp_quantization"] (benchmarks try them). */
@@ -123,7 +125,7 @@ const starters: Record<BackendName, Starter> = {
       const { create, globals } = require("webgpu") as { create: (flags: string[]) => GpuLike; globals: object };
       Object.assign(globalThis, globals);
       // navigator.gpu must exist before the webgpu backend's module loads: it checks at load time.
-      const checks = options.webgpuChecks ?? (process.env.LORA_WEBGPU_CHECKS as "on" | "off" | undefined) ?? "off";
+      const checks = options.webgpuChecks ?? (process.env.LORA_WEBGPU_CHECKS as "on" | "off" | undefined) ?? "on";
       dawnFlagsInUse = dawnFlagsFor(checks, options.dawnFlags);
       g.navigator = { ...(g.navigator ?? {}), gpu: create(dawnFlagsInUse) };
     }

@@ -1,8 +1,8 @@
 import { dawnFlagsFor, UNCHECKED_DAWN_TOGGLES } from "../lib/backend";
 
 // WebGPU's checks for untrusted shaders (lib/backend.ts, webgpuChecks): which Dawn flags each
-// setting gives the `webgpu` package. That the kernels compute the same without the checks is
-// checked on SwiftShader and the H200 (webgpu-kernels.test.ts, webgpu-bind-groups.test.ts).
+// setting gives the `webgpu` package. "on" is the default: tfjs's own kernels count on them
+// (bench/unchecked-nan.ts).
 
 describe("dawnFlagsFor", () => {
   test('"off" turns on Dawn\'s toggles that drop the bounds clamps and the zeroing of workgroup memory', () => {

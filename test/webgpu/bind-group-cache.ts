@@ -1,8 +1,7 @@
 import "../../scripts/gpu/dirname-shim";
 // Trains a small encoder a few steps on webgpu, as train() queues them, and prints one JSON line:
 // per step, the bind groups made and reused and the uniform buffers written and bound from the
-// uniform cache, and the losses with each cache on and off. With the argument "losses", only the
-// losses with both caches on (the test runs that again with LORA_WEBGPU_CHECKS=on).
+// uniform cache, and the losses with each cache on and off.
 // Run by webgpu-bind-groups.test.ts in its own process (the `webgpu` package is an ES module).
 import { runCheck } from "./backend";
 import { distilBertConfig } from "../../lib/models/distilbert";
@@ -41,10 +40,6 @@ async function train(modeName: string) {
 runCheck(async () => {
   const report: Record<string, unknown> = {};
   for (const mode of ["lora-qv-r8", "full"]) {
-    if (process.argv[2] === "losses") {
-      report[mode] = { losses: (await train(mode)).losses };
-      continue;
-    }
     useBindGroupCache(true);
     const cachedRun = await train(mode);
     useBindGroupCache(false);
