@@ -98,7 +98,7 @@ async function main(): Promise<void> {
       ...KERNEL_SWITCHES,
       // Dawn rounds timestamps down to 65.5 us unless its timestamp_quantization toggle is off:
       // --dawn "disable-dawn-features=timestamp_quantization" times the short kernels exactly.
-      "webgpu-checks": { type: "string" }, // on: Dawn's bounds clamps and workgroup zeroing kept (lib/backend.ts; off by default)
+      "webgpu-checks": { type: "string" }, // off: without Dawn's bounds clamps and workgroup zeroing (lib/backend.ts; on by default, and off is unsafe for training)
       dawn: { type: "string" },
       out: { type: "string" },
     },

@@ -110,7 +110,7 @@ async function main(): Promise<void> {
       "bind-groups-uncached": { type: "boolean" }, // a new bind group for every dispatch, as tfjs makes them
       "checked-tiles": { type: "boolean" }, // matmul code with bounds checks even for whole tiles
       "tfjs-sum": { type: "boolean" }, // tfjs's Sum instead of ours for sums over all axes but the last
-      "webgpu-checks": { type: "string" }, // on: Dawn's bounds clamps and workgroup zeroing kept (lib/backend.ts; off by default)
+      "webgpu-checks": { type: "string" }, // off: without Dawn's bounds clamps and workgroup zeroing (lib/backend.ts; on by default, and off is unsafe for training)
       dawn: { type: "string" }, // Dawn toggles, e.g. enable-dawn-features=disable_robustness
       ...KERNEL_SWITCHES,
       out: { type: "string" },

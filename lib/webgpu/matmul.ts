@@ -179,35 +179,55 @@ function matmulCode(t: Tile, a: TileLoad, b: TileLoad, epilogue: Epilogue, vec4O
     const perRow = (kContiguous ? t.bk : span) / width;
     const count = (t.bk * span) / width;
     const slots = blocks(Math.ceil(count / grid.count));
-    const guard = count % grid.count === 0 ? "true" : `v < ${count}`;
+    const guard = (slot: number) => ((slot + 1) * grid.count <= count ? "true" : `tid + ${slot * grid.count} < ${count}`);
     const reg = (slot: number) => `stage${l.operand}${slot}`;
     // Row-per-thread staging writes a K-contiguous vec4 as four floats down a tile column: with 8
     // rows per warp, 4-way bank conflicts. Two threads per 32-byte sector, 16 rows per warp, rows
     // padded by 4 floats: a warp's 32 stores land in 32 banks, and global reads stay whole sectors.
     const padded = Boolean(t.pad) && kContiguous && l.vec4 && perRow % 2 === 0;
     const pairs = perRow / 2;
-    const position = padded
-      ? `let mn = (v / 2) % 16 + 16 * (v / ${32 * pairs}); let k = (v % 2 + 2 * ((v / 32) % ${pairs})) * 4;`
-      : kContiguous
-      ? `let mn = v / ${perRow}; let k = (v % ${perRow}) * ${width};`
-      : `let k = v / ${perRow}; let mn = (v % ${perRow}) * ${width};`;
+    // Each slot's place in the tile depends on the thread alone: worked out once, before the K loop.
+    const mnOf = (slot: number) => `${l.operand}mn${slot}`;
+    const kOf = (slot: number) => `${l.operand}k${slot}`;
+    const position = (slot: number) => {
+      const v = `(tid + ${slot * grid.count})`;
+      const [mn, k] = padded
+        ? [`(${v} / 2) % 16 + 16 * (${v} / ${32 * pairs})`, `(${v} % 2 + 2 * ((${v} / 32) % ${pairs})) * 4`]
+        : kContiguous
+        ? [`${v} / ${perRow}`, `(${v} % ${perRow}) * ${width}`]
+        : [`(${v} % ${perRow}) * ${width}`, `${v} / ${perRow}`];
+      return `let ${mnOf(slot)} = ${mn}; let ${kOf(slot)} = ${k};`;
+    };
     const stride = (span + (padded ? 4 : 0)) / 4;
-    const index = kContiguous ? `(${start} + mn) * K + kNext + k` : `(kNext + k) * ${outer} + ${start} + mn`;
-    const inside = `${guard} && ${start} + mn < ${outer} && kNext + k < kEnd`;
+    const index = (kNext: string) => (kContiguous ? `(${start} + mn) * K + ${kNext} + k` : `(${kNext} + k) * ${outer} + ${start} + mn`);
+    // Whole tiles: the vec4 index without the K step's offset, also worked out before the loop (a
+    // vec4 load then costs an add, and Tint's clamp, instead of the index arithmetic each step).
+    const startOf = (slot: number) => `${l.operand}At${slot}`;
+    const stepOffset = kContiguous ? "(kNext >> 2)" : `kNext * (${outer} >> 2)`;
+    const inside = (slot: number) => `${guard(slot)} && ${start} + mn < ${outer} && kNext + k < kEnd`;
     const zero = l.vec4 ? "vec4<f32>(0.0)" : "0.0";
-    const read = exact ? `${l.operand}[(${base} + ${index}) / 4]`
-      : l.vec4 ? `${l.operand}[min((${base} + ${index}) / 4, ${size} / 4 - 1)]` : `${l.operand}[min(${base} + ${index}, ${size} - 1)]`;
-    const at = (k: string) => `${tile}[${k}][mn / 4]`;
+    const read = (slot: number) =>
+      exact ? `${l.operand}[${startOf(slot)} + ${stepOffset}]`
+      : l.vec4 ? `${l.operand}[min((${base} + ${index("kNext")}) / 4, ${size} / 4 - 1)]` : `${l.operand}[min(${base} + ${index("kNext")}, ${size} - 1)]`;
+    // K-contiguous vec4s are stored as four floats down four rows of K: in a tile of [K / 4][4][...],
+    // those rows are one clamped index and four constants, not four clamped indices (Tint clamps
+    // every index it cannot prove in range; results/checks-per-kernel-gpu.json).
+    const quads = kContiguous && l.vec4;
     const store = (slot: number) =>
-      !l.vec4 ? `${at("k")}[mn % 4] = ${reg(slot)};`
-      : kContiguous ? [0, 1, 2, 3].map((q) => `${at(`k + ${q}`)}[mn % 4] = ${reg(slot)}[${q}];`).join(" ")
-      : `${at("k")} = ${reg(slot)};`;
+      !l.vec4 ? `${tile}[k][mn / 4][mn % 4] = ${reg(slot)};`
+      : kContiguous ? [0, 1, 2, 3].map((q) => `${tile}[k / 4][${q}][mn / 4][mn % 4] = ${reg(slot)}[${q}];`).join(" ")
+      : `${tile}[k][mn / 4] = ${reg(slot)};`;
+    const at = (slot: number) => `let mn = ${mnOf(slot)}; let k = ${kOf(slot)};`;
     return {
       stride,
-      declare: slots.map((slot) => `var ${reg(slot)} : ${l.vec4 ? "vec4<f32>" : "f32"};`).join(" "),
+      declare: `var<workgroup> ${tile} : ${quads ? `array<array<array<vec4<f32>, ${stride}>, 4>, ${t.bk / 4}>` : `array<array<vec4<f32>, ${stride}>, ${t.bk}>`};`,
+      /** The tile's row of vec4s at K index k (a number, or WGSL). */
+      row: (k: number | string) => (!quads ? `${tile}[${k}]` : typeof k === "number" ? `${tile}[${k >> 2}][${k & 3}]` : `${tile}[${k} / 4][${k} % 4]`),
+      setup: slots.map((slot) => `${position(slot)}${exact ? ` let ${startOf(slot)} = (${base} + ${index("0").replace(/\bmn\b/g, mnOf(slot)).replace(/\bk\b/g, kOf(slot))}) / 4;` : ""}`).join("\n      "),
+      registers: slots.map((slot) => `var ${reg(slot)} : ${l.vec4 ? "vec4<f32>" : "f32"};`).join(" "),
       clear: slots.map((slot) => `${reg(slot)} = ${zero};`).join(" "),
-      load: slots.map((slot) => `{ let v = tid + ${slot * grid.count}; ${position} ${reg(slot)} = ${exact ? read : `select(${zero}, ${read}, ${inside})`}; }`).join("\n        "),
-      store: slots.map((slot) => `{ let v = tid + ${slot * grid.count}; if (${guard}) { ${position} ${store(slot)} } }`).join("\n        "),
+      load: slots.map((slot) => `{ ${at(slot)} ${reg(slot)} = ${exact ? read(slot) : `select(${zero}, ${read(slot)}, ${inside(slot)})`}; }`).join("\n        "),
+      store: slots.map((slot) => `if (${guard(slot)}) { ${at(slot)} ${store(slot)} }`).join("\n        "),
     };
   };
   const A = staging(a);
@@ -215,13 +235,13 @@ function matmulCode(t: Tile, a: TileLoad, b: TileLoad, epilogue: Epilogue, vec4O
   const acc = (g: number, r: number, h: number) => `c${g}_${r}_${h}`;
   const each = (f: (g: number, r: number, h: number) => string, sep = " ") =>
     rowGroups.flatMap((g) => [0, 1, 2, 3].flatMap((r) => colGroups.map((h) => f(g, r, h)))).join(sep);
-  const multiply = (k: string) => `{
-          ${rowGroups.map((g) => `let a${g} = tileA[${k}][${g * grid.rows} + threadRow];`).join(" ")}
-          ${colGroups.map((h) => `let b${h} = tileB[${k}][${h * grid.cols} + threadCol];`).join(" ")}
+  const multiply = (k: number | string) => `{
+          ${rowGroups.map((g) => `let a${g} = ${A.row(k)}[${g * grid.rows} + threadRow];`).join(" ")}
+          ${colGroups.map((h) => `let b${h} = ${B.row(k)}[${h * grid.cols} + threadCol];`).join(" ")}
           ${each((g, r, h) => `${acc(g, r, h)} = fma(vec4<f32>(a${g}[${r}]), b${h}, ${acc(g, r, h)});`, "\n          ")}
         }`;
   const multiplyTile = t.unroll
-    ? blocks(t.bk).map((k) => multiply(String(k))).join("\n        ")
+    ? blocks(t.bk).map((k) => multiply(k)).join("\n        ")
     : `for (var k = 0; k < ${t.bk}; k = k + 1) ${multiply("k")}`;
   const write = (g: number, r: number, h: number) => {
     const value = acc(g, r, h);
@@ -246,8 +266,8 @@ function matmulCode(t: Tile, a: TileLoad, b: TileLoad, epilogue: Epilogue, vec4O
     // 2-D, so that at each constant k of the unrolled loop Tint's bounds clamp is on the inner index
     // alone, the same at every k and computed once: on the flat [k * stride + m / 4] it was a new
     // clamp at each of a K step's 64 loads (results/workgroup-2d-ab-gpu.json).
-    var<workgroup> tileA : array<array<vec4<f32>, ${A.stride}>, ${t.bk}>; // [k][m / 4]
-    var<workgroup> tileB : array<array<vec4<f32>, ${B.stride}>, ${t.bk}>; // [k][n / 4]
+    ${A.declare} // [k][m / 4], or [k / 4][k % 4][m / 4]
+    ${B.declare} // [k][n / 4], or [k / 4][k % 4][n / 4]
     fn main() {
       let M = uniforms.M;
       let N = uniforms.N;
@@ -264,7 +284,9 @@ function matmulCode(t: Tile, a: TileLoad, b: TileLoad, epilogue: Epilogue, vec4O
       let threadRow = tid / ${grid.cols};
       let threadCol = tid % ${grid.cols};
       ${each((g, r, h) => `var ${acc(g, r, h)} = vec4<f32>(0.0);`)}
-      ${A.declare} ${B.declare}
+      ${A.registers} ${B.registers}
+      ${A.setup}
+      ${B.setup}
       var kNext = kBegin;
       ${A.load}
       ${B.load}
