@@ -66,12 +66,24 @@ describe("matmul plan at distilbert-base's shapes", () => {
 
   test.each([
     ["768 x 768 (attention's out projection): 36 tiles", [6144, 768], [6144, 768], TILES.large, 8],
-    ["lin1's 3072 x 768: 288 tiles", [6144, 3072], [6144, 768], TILES.tall, 4],
-    ["lin2's 768 x 3072: 288 tiles", [6144, 768], [6144, 3072], TILES.wide, 4],
-    ["q, k, v together's 2304 x 768: 216 tiles", [6144, 2304], [6144, 768], TILES.tall, 2],
+    ["lin1's 3072 x 768: 288 tiles of 128 x 64 on 128 threads", [6144, 3072], [6144, 768], TILES.tall8x8, 4],
+    ["lin2's 768 x 3072: 288 tiles of 64 x 128 on 128 threads", [6144, 768], [6144, 3072], TILES.wide8x8, 4],
+    ["q, k, v together's 2304 x 768: 108 tiles of 128 x 128", [6144, 2304], [6144, 768], TILES.large, 3],
   ])("a weight's gradient dy^T @ x over 6144 tokens, %s: our kernel, K split", (_what, a, b, tile, split) => {
     expect(plan(a, b, true, false)).toEqual({ tile, split });
     expect(takesSkinny(matmulShapes(a, b, true, false)!, true, false)).toBe(false);
+  });
+
+  test("a weight's gradient four times as long as wide, with the tiles of 256 threads back: tall and wide", () => {
+    expect(TILES.wide8x8.threads).toEqual([8, 16]);
+    useThreadGridTiles(false);
+    try {
+      expect(plan([6144, 3072], [6144, 768], true, false).tile).toEqual(TILES.tall);
+      expect(plan([6144, 768], [6144, 3072], true, false).tile).toEqual(TILES.wide);
+      expect(plan([6144, 2304], [6144, 768], true, false).tile).toEqual(TILES.large);
+    } finally {
+      useThreadGridTiles(true);
+    }
   });
 
   test("a weight's gradient over a short K (the classifier's, over a batch's [CLS] rows): tfjs's kernel", () => {

@@ -46,6 +46,8 @@ export const TILES = {
   // 64 threads of 8 x 8 sums: 1,152 workgroups for a 6144 x 768 output, where tall8x8 makes 576,
   // about one wave of the H200's 132 SMs and a few left over.
   small8x8: tile(64, 64, 16, { unroll: true, threads: [8, 8] }),
+  // tall8x8 turned on its side, for a weight's gradient with four times as many columns as rows.
+  wide8x8: tile(64, 128, 16, { unroll: true, threads: [8, 16] }),
 };
 
 /**
@@ -61,9 +63,16 @@ export function pickTile(s: MatMulShapes, transposeA: boolean, transposeB: boole
     if (s.batch > 1) return tall; // attention dv = p^T @ dctx: 24.2-25.0 vs 20.8-22.3 (tall)
     // LoRA factors' gradients x^T @ dh, h^T @ dy (768 x 8): K split, 0.7 vs 0.4
     if (Math.min(s.m, s.n) < 32) return s.m >= s.n ? TILES.tall : TILES.wide;
-    // Weights' gradients dy^T @ x over a batch's tokens, K split (splitKFor), since whole tiles
-    // run bounds-free: 768 x 768 22.4 vs 19.7, lin1's 3072 x 768 30.6 vs 26.2 (matmul-tiles-exact.json).
-    if (s.k >= LONG_K) return s.m === s.n ? TILES.large : s.m > s.n ? TILES.tall : TILES.wide;
+    // Weights' gradients dy^T @ x over a batch's tokens, K split (splitKFor). Each timed in a full
+    // step (results/dw-tiles-gpu.json): outputs four times as long as wide (lin1's 3072 x 768, lin2's
+    // 768 x 3072) on 128 threads of 8 x 8 sums, 4.66 -> 4.34 and 4.80 -> 4.34 ms a step where 256
+    // threads of 8 x 4 ran; the others on 128 x 128 (q, k, v's 2304 x 768: 4.19 -> 3.77 ms).
+    if (s.k >= LONG_K) {
+      const long = Math.max(s.m, s.n) >= 4 * Math.min(s.m, s.n);
+      if (!long) return TILES.large;
+      if (eightByEight) return s.m > s.n ? TILES.tall8x8 : TILES.wide8x8;
+      return s.m > s.n ? TILES.tall : TILES.wide;
+    }
     return null; // a short K (the classifier's gradient over a batch's [CLS] rows): tfjs's
   }
   if (Math.min(s.m, s.n) < 32) return null; // LoRA's x @ A, where the skinny kernel does not take it: 0.9 vs 0.9 (lib/webgpu/skinny.ts)
