@@ -208,7 +208,7 @@ function matmulCode(t: Tile, a: TileLoad, b: TileLoad, epilogue: Epilogue, vec4O
       return `let ${mnOf(slot)} = ${mn}; let ${kOf(slot)} = ${k};`;
     };
     const stride = (span + (padded ? 4 : 0)) / 4;
-    const index = (kNext: string) => (kContiguous ? `(${start} + mn) * K + ${kNext} + k` : `(${kNext} + k) * ${outer} + ${start} + mn`);
+    const index = (kNext: string, mn = "mn", k = "k") => (kContiguous ? `(${start} + ${mn}) * K + ${kNext} + ${k}` : `(${kNext} + ${k}) * ${outer} + ${start} + ${mn}`);
     // Whole tiles: the vec4 index without the K step's offset, also worked out before the loop (a
     // vec4 load then costs an add, and Tint's clamp, instead of the index arithmetic each step).
     const startOf = (slot: number) => `${l.operand}At${slot}`;
@@ -228,11 +228,10 @@ function matmulCode(t: Tile, a: TileLoad, b: TileLoad, epilogue: Epilogue, vec4O
       : `${tile}[k][mn / 4] = ${reg(slot)};`;
     const at = (slot: number) => `let mn = ${mnOf(slot)}; let k = ${kOf(slot)};`;
     return {
-      stride,
       declare: `var<workgroup> ${tile} : ${quads ? `array<array<array<vec4<f32>, ${stride}>, 4>, ${t.bk / 4}>` : `array<array<vec4<f32>, ${stride}>, ${t.bk}>`};`,
       /** The tile's row of vec4s at K index k (a number, or WGSL). */
       row: (k: number | string) => (!quads ? `${tile}[${k}]` : typeof k === "number" ? `${tile}[${k >> 2}][${k & 3}]` : `${tile}[${k} / 4][${k} % 4]`),
-      setup: slots.map((slot) => `${position(slot)}${exact ? ` let ${startOf(slot)} = (${base} + ${index("0").replace(/\bmn\b/g, mnOf(slot)).replace(/\bk\b/g, kOf(slot))}) / 4;` : ""}`).join("\n      "),
+      setup: slots.map((slot) => `${position(slot)}${exact ? ` let ${startOf(slot)} = (${base} + ${index("0", mnOf(slot), kOf(slot))}) / 4;` : ""}`).join("\n      "),
       registers: slots.map((slot) => `var ${reg(slot)} : ${l.vec4 ? "vec4<f32>" : "f32"};`).join(" "),
       clear: slots.map((slot) => `${reg(slot)} = ${zero};`).join(" "),
       load: slots.map((slot) => `{ ${at(slot)} ${reg(slot)} = ${exact ? read(slot) : `select(${zero}, ${read(slot)}, ${inside(slot)})`}; }`).join("\n        "),
