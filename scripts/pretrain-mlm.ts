@@ -19,7 +19,8 @@ import { writeFileAtomic } from "../lib/data/files";
 
 const USAGE = `usage: npm run pretrain -- [flags]
 
-  --size base|small|tiny   base: distilbert-base's shape (6 x 768); small: 4 layers x 256 (1024 inside);
+  --size base|small|mini|tiny   base: distilbert-base's shape (6 x 768); small: 4 layers x 256 (1024
+                           inside); mini: 4 x 128 (512 inside), the book's quick-profile backbone;
                            tiny: 2 x 128 (default small)
   --tokenizer DIR          folder with vocab.txt or tokenizer.json (required)
   --data DIR               prepared IMDb splits (default datasets/cache/imdb); only the train split is read
@@ -41,6 +42,7 @@ const USAGE = `usage: npm run pretrain -- [flags]
 const SIZES: Record<string, Partial<DistilBertConfig>> = {
   base: {},
   small: { dim: 256, nLayers: 4, nHeads: 4, hiddenDim: 1024 },
+  mini: { dim: 128, nLayers: 4, nHeads: 2, hiddenDim: 512 },
   tiny: { dim: 128, nLayers: 2, nHeads: 2, hiddenDim: 512 },
 };
 
