@@ -56,6 +56,8 @@ def main():
     parser.add_argument("--minutes", type=float, required=True)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--out", required=True)
+    parser.add_argument("--init", help="start from this Hugging Face folder's weights (a fresh optimizer)")
+    parser.add_argument("--decay", action="store_true", help="after the warm-up, decay the learning rate linearly to 0 at --minutes")
     parser.add_argument("--checkpoint", help="a file holding the run's state: a run finding it there continues from it")
     args = parser.parse_args()
 
@@ -65,7 +67,7 @@ def main():
     torch.manual_seed(args.seed)
     rng = np.random.default_rng(args.seed)
     config = DistilBertConfig(vocab_size=vocab, dim=args.dim, n_layers=args.layers, n_heads=args.heads, hidden_dim=args.hidden, pad_token_id=PAD_ID)
-    model = DistilBertForMaskedLM(config).cuda().train()
+    model = (DistilBertForMaskedLM.from_pretrained(args.init, dtype=torch.float32) if args.init else DistilBertForMaskedLM(config)).cuda().train()
     decay = [p for n, p in model.named_parameters() if not (n.endswith("bias") or "LayerNorm" in n or "layer_norm" in n)]
     rest = [p for n, p in model.named_parameters() if n.endswith("bias") or "LayerNorm" in n or "layer_norm" in n]
     optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": args.weight_decay}, {"params": rest, "weight_decay": 0.0}], lr=args.lr)
@@ -92,7 +94,9 @@ def main():
         masked = torch.where(pick & (r < 0.8), torch.full_like(input_ids, MASK_ID), input_ids)
         masked = torch.where(pick & (r >= 0.8) & (r < 0.9), torch.randint_like(input_ids, vocab), masked)
         for group in optimizer.param_groups:
-            group["lr"] = args.lr * min(1.0, (step + 1) / args.warmup) if args.warmup > 0 else args.lr
+            warm = min(1.0, (step + 1) / args.warmup) if args.warmup > 0 else 1.0
+            left = max(0.0, 1.0 - (time.time() - started) / (args.minutes * 60)) if args.decay else 1.0
+            group["lr"] = args.lr * min(warm, left)
         loss = model(input_ids=masked, attention_mask=attention, labels=labels).loss
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
