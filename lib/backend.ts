@@ -224,53 +224,34 @@ function registerSegmentSum(backendName: "wasm" | "cpu"): void {
 }
 
 /**
- * Two slow paths of the wasm backend's matmul, measured on 2 cores:
- * - with transposeA or transposeB it runs about 12x slower than on an explicitly transposed copy
- *   ([1536,768]x[768,768]^T: 1.3 s vs 0.11 s), and every matmul's gradient uses those flags;
- * - a batch of matrices ([24,128,32]x[24,32,128], attention) runs 3-5x slower than the same
- *   matrices one at a time, which take the fast single-matrix path.
- * Wrap both kernels: transpose first, and split batches into single matrices.
+ * A slow path of the wasm backend's matmul, measured on 2 cores: with transposeA or transposeB it
+ * runs about 12x slower than on an explicitly transposed copy ([1536,768]x[768,768]^T: 1.3 s vs
+ * 0.11 s), and every matmul's gradient uses those flags. Wrap the kernels: transpose first.
+ *
+ * Batches of matrices (attention's [B*H, T, T] x [B*H, T, d]) stay one batched call. Split into
+ * single matrices they take XNNPACK's path, whose operator is made and packed anew for every new
+ * right-hand matrix: a training step of the book's 4 x 128 backbone (batch 16 x 128 tokens) then
+ * took 0.9 to 5.6 s and slowed from step to step, against a steady 1.2 to 1.5 s batched.
  */
 function wrapWasmTransposedMatMul(): void {
-  const kernel = (name: string) => tf.getKernel(name, "wasm")!;
   for (const kernelName of ["BatchMatMul", "_FusedMatMul"]) {
     const original = tf.getKernel(kernelName, "wasm");
     if (!original || (original.kernelFunc as { wrapped?: boolean }).wrapped) continue;
     const kernelFunc: tf.KernelFunc = ({ inputs, attrs, backend }) => {
       const { transposeA, transposeB } = attrs as unknown as { transposeA: boolean; transposeB: boolean };
-      const wasm = backend as tf.KernelBackend;
       const temporaries: tf.TensorInfo[] = [];
-      const run = (name: string, kernelInputs: object, kernelAttrs: object): tf.TensorInfo => {
-        const out = kernel(name).kernelFunc({ inputs: kernelInputs as tf.NamedTensorInfoMap, attrs: kernelAttrs as tf.NamedAttrMap, backend }) as tf.TensorInfo;
-        temporaries.push(out);
-        return out;
-      };
       const swapLastTwo = (x: tf.TensorInfo): tf.TensorInfo => {
         const perm = x.shape.map((_, i) => i);
         [perm[perm.length - 2], perm[perm.length - 1]] = [perm[perm.length - 1], perm[perm.length - 2]];
-        return run("Transpose", { x }, { perm });
+        const out = tf.getKernel("Transpose", "wasm")!.kernelFunc({ inputs: { x }, attrs: { perm }, backend }) as tf.TensorInfo;
+        temporaries.push(out);
+        return out;
       };
       let { a, b } = inputs as { a: tf.TensorInfo; b: tf.TensorInfo };
       if (transposeA) a = swapLastTwo(a);
       if (transposeB) b = swapLastTwo(b);
-      const plainAttrs = { ...attrs, transposeA: false, transposeB: false };
-      const batch = Math.max(a.shape[0], b.shape[0]);
-      let result: tf.TensorInfo;
-      if (kernelName === "BatchMatMul" && a.shape.length === 3 && batch > 1) {
-        const [, m, k] = a.shape;
-        const n = b.shape[2];
-        const pick = (x: tf.TensorInfo, i: number, rows: number, cols: number) =>
-          run("Slice", { x }, { begin: [x.shape[0] === 1 ? 0 : i, 0, 0], size: [1, rows, cols] });
-        const parts = Array.from({ length: batch }, (_, i) => {
-          const part = original.kernelFunc({ inputs: { a: pick(a, i, m, k), b: pick(b, i, k, n) }, attrs: plainAttrs, backend }) as tf.TensorInfo;
-          temporaries.push(part);
-          return part;
-        });
-        result = kernel("Concat").kernelFunc({ inputs: parts as unknown as tf.NamedTensorInfoMap, attrs: { axis: 0 }, backend }) as tf.TensorInfo;
-      } else {
-        result = original.kernelFunc({ inputs: { ...inputs, a, b }, attrs: plainAttrs, backend }) as tf.TensorInfo;
-      }
-      for (const t of temporaries) wasm.disposeData(t.dataId);
+      const result = original.kernelFunc({ inputs: { ...inputs, a, b }, attrs: { ...attrs, transposeA: false, transposeB: false }, backend }) as tf.TensorInfo;
+      for (const t of temporaries) (backend as tf.KernelBackend).disposeData(t.dataId);
       return result;
     };
     (kernelFunc as { wrapped?: boolean }).wrapped = true;
