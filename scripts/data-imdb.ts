@@ -1,10 +1,12 @@
 // npm run data:imdb [-- --source PATH] [--out DIR] [--seed N] [--tokenizer DIR] (--help for all)
-// Downloads the IMDb movie review archive (or takes a local copy) and prepares the train/val/test
-// splits of rasbt's LoRA-from-scratch experiment. See datasets/README.md.
+// Downloads the IMDb movie review archive (or takes a local copy: --source, or the mirror folder of
+// lib/data/assets.ts) and prepares the train/val/test splits of rasbt's LoRA-from-scratch
+// experiment. See datasets/README.md.
 
 import * as fs from "fs";
 import * as path from "path";
 import { parseArgs } from "util";
+import { IMDB_ASSET, locateAsset, MIRROR_ENV } from "../lib/data/assets";
 import { downloadFile, IMDB_ARCHIVE, IMDB_URL, UnreachableError } from "../lib/data/download";
 import { DEFAULT_IMDB_DIR } from "../lib/data/imdb-files";
 import { prepareImdb } from "../lib/data/imdb-prepare";
@@ -14,23 +16,23 @@ import { loadTokenizer } from "../lib/data/tokenizer";
 import { SPLIT_NAMES } from "../lib/data/types";
 
 const ROOT = path.resolve(__dirname, "..");
-const DEFAULT_ARCHIVE = path.join(ROOT, "datasets", "cache", "aclImdb_v1.tar.gz");
-// The read-only copy this workplace keeps beside the project (labelled reviews only).
-const SHARED_COPY = path.resolve(ROOT, "..", "shared", "datasets", "aclImdb_v1.tar.gz");
+const DEFAULT_ARCHIVE = path.join(ROOT, IMDB_ASSET.dest);
 
 const USAGE = `Usage: npm run data:imdb -- [options]
 
 Downloads ${IMDB_URL}
 (about 84 MB, resumable) and writes train.jsonl, val.jsonl, test.jsonl and manifest.json.
+Where the mirror folder (${MIRROR_ENV}, or "mirror" in book.config.json) holds the archive, it is
+read from there instead.
 
   --source PATH   use a local aclImdb_v1.tar.gz or extracted aclImdb folder; no download
   --out DIR       where the splits go (default ${path.relative(process.cwd(), DEFAULT_IMDB_DIR) || "."})
   --seed N        seed of the shuffle into splits (default ${DEFAULT_SPLIT_SEED})
   --force         prepare again even if the folder already matches
   --tokenizer DIR also fill the token cache with the tokenizer in DIR (vocab.txt or tokenizer.json),
-                  e.g. ../shared/models/bert-base-uncased
+                  e.g. models/bert-base-uncased
   --max-length N  truncation length for --tokenizer (default 512)
-  --url URL       download from a mirror instead (no size or hash check)
+  --url URL       download from another address instead (no size or hash check)
   --archive FILE  where the download goes (default datasets/cache/aclImdb_v1.tar.gz)
   --balance-tolerance X  allowed distance of each split's positive share from 0.5 (default ${DEFAULT_BALANCE_TOLERANCE})
   --help          this text`;
@@ -59,6 +61,12 @@ async function main(): Promise<void> {
   const tolerance = values["balance-tolerance"] === undefined ? undefined : Number(values["balance-tolerance"]);
 
   let source = values.source;
+  if (source === undefined && values.url === undefined && values.archive === undefined) {
+    // The archive an earlier run downloaded, or the mirror's copy.
+    const found = locateAsset(IMDB_ASSET);
+    if (found) console.log(`archive: ${found}`);
+    source = found ?? undefined;
+  }
   if (source === undefined) {
     const archive = path.resolve(values.archive ?? DEFAULT_ARCHIVE);
     const official = values.url === undefined;
@@ -92,8 +100,11 @@ async function main(): Promise<void> {
 main().catch((error: Error) => {
   console.error(`error: ${error.message}`);
   if (error instanceof UnreachableError) {
-    const local = fs.existsSync(SHARED_COPY) ? path.relative(process.cwd(), SHARED_COPY) : "path/to/aclImdb_v1.tar.gz";
-    console.error(`The download needs the internet. Use a local copy of the archive instead:\n  npm run data:imdb -- --source ${local}`);
+    console.error(
+      "The download needs the internet. Use a local copy of the archive instead:\n" +
+        "  npm run data:imdb -- --source path/to/aclImdb_v1.tar.gz\n" +
+        `or name a mirror folder that holds it as aclImdb_v1.tar.gz: ${MIRROR_ENV}=DIR npm run data:imdb`,
+    );
   }
   process.exitCode = 1;
 });

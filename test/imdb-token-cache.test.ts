@@ -17,12 +17,12 @@ import {
 import { loadTokenizer } from "../lib/data/tokenizer";
 import type { Tokenizer } from "../lib/data/tokenizer";
 import type { TokenizerLike } from "../lib/data/types";
+import { vocabDir } from "./helpers/assets";
 import { fakeTokenizer, makeTempDir, removeTempDir, writeFakeImdbTarGz } from "./helpers/fake-imdb";
 
 // Compile-time check (tsc): the real tokenizer is what the token cache expects.
 const fits: (t: Tokenizer) => TokenizerLike = (t) => t;
 void fits;
-const VOCAB_DIR = path.resolve(__dirname, "..", "..", "shared", "models", "bert-base-uncased");
 
 let tmp: string;
 let archive: string;
@@ -143,8 +143,8 @@ test("without prepared splits it says what to run", async () => {
   );
 });
 
-(fs.existsSync(path.join(VOCAB_DIR, "vocab.txt")) ? test : test.skip)("the real WordPiece tokenizer fills the cache too", async () => {
-  const tok = await loadTokenizer(VOCAB_DIR);
+test("the real WordPiece tokenizer fills the cache too", async () => {
+  const tok = await loadTokenizer(await vocabDir());
   const { data, cached } = await loadTokenizedSplit("test", tok, { dir, maxLength: 32, progress: false });
   expect(cached).toBe(false);
   expect(path.basename(tokenCacheFile(dir, "test", tok.name, 32))).toMatch(/^test\.bert-wordpiece-uncased_[0-9a-f]{12}\.32\.bin$/);

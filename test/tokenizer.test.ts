@@ -3,23 +3,25 @@ import * as os from "os";
 import * as path from "path";
 import { loadTokenizer, bertWordPieceJson, bertNormalize, parseVocab, Tokenizer } from "../lib/data/tokenizer";
 import { sha256 } from "../lib/data/files";
+import { vocabDir } from "./helpers/assets";
 
-// bert-base-uncased's vocabulary is read where it lies (../shared), never copied into the repo.
-const VOCAB_DIR = path.resolve(__dirname, "..", "..", "shared", "models", "bert-base-uncased");
-const VOCAB_FILE = path.join(VOCAB_DIR, "vocab.txt");
+// bert-base-uncased's vocabulary is read where it is (the mirror or the download), never copied
+// into the repo.
 const CASES_FILE = path.join(__dirname, "fixtures", "tokenizer", "cases.json");
 const MAKE_CASES =
-  "python scripts/fixtures/make_tokenizer_fixtures.py --vocab ../shared/models/bert-base-uncased/vocab.txt " +
+  "python scripts/fixtures/make_tokenizer_fixtures.py --vocab models/bert-base-uncased/vocab.txt " +
   "--out test/fixtures/tokenizer/cases.json  (needs `pip install tokenizers`)";
 
+let vocabFile: string;
 let tmp: string;
 let fromVocab: Tokenizer;
 let fromJson: Tokenizer;
 let vocab: string[];
 beforeAll(async () => {
-  if (!fs.existsSync(VOCAB_FILE)) throw new Error(`${VOCAB_FILE} is missing: these tests need bert-base-uncased's vocab.txt there`);
-  vocab = parseVocab(fs.readFileSync(VOCAB_FILE, "utf8"));
-  fromVocab = await loadTokenizer(VOCAB_DIR);
+  const dir = await vocabDir();
+  vocabFile = path.join(dir, "vocab.txt");
+  vocab = parseVocab(fs.readFileSync(vocabFile, "utf8"));
+  fromVocab = await loadTokenizer(dir);
   // The tokenizer.json path, from the same tokenizer written out the way Python serialises it.
   tmp = fs.mkdtempSync(path.join(os.tmpdir(), "tokenizer-test-"));
   fs.writeFileSync(path.join(tmp, "tokenizer.json"), JSON.stringify(bertWordPieceJson(vocab)));
@@ -42,7 +44,7 @@ describe("hand-checked cases (no fixture needed)", () => {
     expect({ pad: fromVocab.padId, cls: fromVocab.clsId, sep: fromVocab.sepId, unk: fromVocab.unkId, size: fromVocab.vocabSize }).toEqual({
       pad: 0, cls: 101, sep: 102, unk: 100, size: 30522,
     });
-    expect(fromVocab.name).toBe("bert-wordpiece-uncased:07eced375cec"); // sha256 of vocab.txt, from ../shared/README.md
+    expect(fromVocab.name).toBe("bert-wordpiece-uncased:07eced375cec"); // sha256 of vocab.txt (VOCAB_SHA256 in lib/data/assets.ts)
     expect(fromJson.name).toMatch(/^tokenizer-json:[0-9a-f]{12}$/);
   });
 
@@ -134,7 +136,7 @@ describe("parity with Python tokenizers (fixtures/tokenizer/cases.json)", () => 
   const { cases, truncate_to: maxLength } = fixture;
 
   test("the fixture was made from this vocab, with at least 40 cases", () => {
-    expect(fixture.vocab_sha256).toBe(sha256(fs.readFileSync(VOCAB_FILE)));
+    expect(fixture.vocab_sha256).toBe(sha256(fs.readFileSync(vocabFile)));
     expect(cases.length).toBeGreaterThanOrEqual(40);
   });
 
