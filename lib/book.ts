@@ -29,9 +29,13 @@ export function chapterResultFile(profile: Profile, name: string): string {
   return path.join(ROOT, "build", "results", profile, `${name}.json`);
 }
 
+/** What the quick profile's results say of their backbone. */
+export const QUICK_BACKBONE = "distilbert-mini-imdb: a 4 x 128 DistilBERT MLM-pretrained on the 35,000 IMDb training reviews only, shipped with the book";
+
 /**
- * The settings a chapter trains with: the profile's (quick: a tiny random DistilBERT, a few hundred
- * reviews; full: distilbert-base-uncased from models/, the whole splits, the tutorial's training).
+ * The settings a chapter trains with: the profile's (quick: the shipped 4 x 128 backbone on 2,000
+ * reviews of up to 128 tokens; full: distilbert-base-uncased from models/, the whole splits, the
+ * tutorial's training).
  */
 export function chapterSpec(mode: Mode, name: string, profile: Profile = bookProfile()): ExperimentSpec {
   if (profile === "full" && !fs.existsSync(path.join(PRETRAINED_DIR, "model.safetensors"))) {
@@ -39,8 +43,8 @@ export function chapterSpec(mode: Mode, name: string, profile: Profile = bookPro
   }
   return defaultSpec(mode, profile, {
     name,
-    modelDir: profile === "full" ? PRETRAINED_DIR : null,
-    backbone: profile === "full" ? "distilbert-base-uncased" : undefined,
+    ...(profile === "full" ? { modelDir: PRETRAINED_DIR } : {}),
+    backbone: profile === "full" ? "distilbert-base-uncased" : QUICK_BACKBONE,
     out: chapterResultFile(profile, name),
   });
 }

@@ -25,11 +25,42 @@ export interface BuildBookOptions {
 export async function buildBook(options: BuildBookOptions): Promise<RenderedBook> {
   const config = readBookConfig(options.configPath);
   if (options.execute) {
-    for (const chapter of config.book.chapters) {
-      if (chapter.file.endsWith(".ipynb")) await options.execute(chapter.file);
-    }
+    const notebooks = config.book.chapters.map((c) => c.file).filter((f) => f.endsWith(".ipynb"));
+    await runAll(notebooks, config.after, config.parallel, options.execute);
   }
   return renderBook(config.book, { outDir: options.outDir ?? config.outDir, onWarning: options.onWarning });
+}
+
+/**
+ * Run every notebook, at most `parallel` at once, each after the ones it reads (`after`), in the
+ * book's order otherwise. The first failure stops new starts and is thrown once the running ones end.
+ */
+export async function runAll(notebooks: string[], after: Map<string, string[]>, parallel: number, run: (notebook: string) => Promise<void>): Promise<void> {
+  const done = new Set<string>();
+  const waiting = [...notebooks];
+  let failure: unknown = null;
+  let running = 0;
+  await new Promise<void>((resolve) => {
+    const next = () => {
+      while (failure === null && running < parallel) {
+        const i = waiting.findIndex((nb) => (after.get(nb) ?? []).every((dep) => done.has(dep) || !notebooks.includes(dep)));
+        if (i < 0) break;
+        const [nb] = waiting.splice(i, 1);
+        running++;
+        run(nb).then(
+          () => done.add(nb),
+          (error: unknown) => (failure ??= error),
+        ).finally(() => {
+          running--;
+          next();
+        });
+      }
+      if (running === 0) resolve();
+    };
+    next();
+  });
+  if (failure !== null) throw failure;
+  if (waiting.length > 0) throw new Error(`these notebooks wait on each other and never ran: ${waiting.join(", ")}`);
 }
 
 const USAGE = "usage: tsx scripts/build-book.ts [--config FILE] [--out DIR] [--execute [--timeout SECONDS]]";
@@ -69,7 +100,13 @@ export async function main(argv: string[]): Promise<number> {
     execute = async (notebook) => {
       console.log(`executing ${path.relative(process.cwd(), notebook)}`);
       // The kernel runs where the one users register runs: at the project's root (notebooks import ./lib).
-      await executeNotebook(notebook, { timeoutMs: cli.timeoutSeconds * 1000, kernelCwd: PROJECT_ROOT });
+      try {
+        await executeNotebook(notebook, { timeoutMs: cli.timeoutSeconds * 1000, kernelCwd: PROJECT_ROOT });
+      } catch (error) {
+        // Said at once: the build itself stops only when the notebooks still running end.
+        console.error(`failed: ${path.relative(process.cwd(), notebook)}; waiting for the notebooks still running`);
+        throw error;
+      }
     };
   }
   try {

@@ -7,11 +7,13 @@ import type { BackendName } from "../lib/backend";
 export const EXPERIMENT_HELP = `
 
   --mode last-layers|lora|full   what trains (default lora)
-  --profile quick|full           quick: tiny DistilBERT-shaped model, a few hundred reviews, 128 tokens (CPU, ~1 min);
-                                 full: distilbert-base, 35k/5k/10k reviews, 512 tokens (default quick)
-  --model DIR                    Hugging Face checkpoint folder (config.json + model.safetensors);
-                                 without it the model starts from a random initialisation
-  --random-init                  with --model: its config.json only, weights randomly initialised (a floor)
+  --profile quick|full           quick: the book's 4 x 128 pretrained backbone (models/distilbert-mini-imdb),
+                                 2,000 / 500 / 1,000 reviews of up to 128 tokens, batch 16, 2 epochs, each
+                                 mode's own learning rate (a CPU, minutes); full: distilbert-base, 35k/5k/10k
+                                 reviews, 512 tokens, the tutorial's training (default quick)
+  --model DIR                    Hugging Face checkpoint folder (config.json + model.safetensors); default:
+                                 the quick profile's backbone, or none for full (then random weights)
+  --random-init                  the model's config.json only, weights randomly initialised (a floor)
   --tokenizer DIR                folder with tokenizer.json or vocab.txt (default: the model's, or bert-base-uncased's vocab)
   --data DIR                     prepared IMDb splits (default datasets/cache/imdb; npm run data:imdb makes them)
   --backend auto|tensorflow|webgpu|wasm|cpu
@@ -106,8 +108,8 @@ export function parseExperimentArgs(argv: string[], help: string, extra: Options
     flags: anyLayer ? Object.fromEntries(Object.entries(layerFlags).map(([k, v]) => [k, Boolean(v)])) : spec.lora.flags,
   };
   if (!["alpha", "alpha/rank", "alpha/sqrt(rank)"].includes(spec.lora.scaling)) throw new Error(`--lora-scaling must be alpha, alpha/rank or alpha/sqrt(rank)`);
-  spec.modelDir = values.model ?? null;
-  if (values["random-init"] && !values.model) throw new Error("--random-init takes the shape from --model DIR: give the folder too");
+  spec.modelDir = values.model ?? spec.modelDir;
+  if (values["random-init"] && !spec.modelDir) throw new Error("--random-init takes the shape from --model DIR: give the folder too");
   spec.randomInit = Boolean(values["random-init"]);
   spec.tokenizerDir = values.tokenizer ?? values.model ?? spec.tokenizerDir;
   spec.dataDir = values.data ?? spec.dataDir;

@@ -1,15 +1,15 @@
 import * as childProcess from "child_process";
 import * as fs from "fs";
 import * as path from "path";
+import { vocabDir } from "./helpers/assets";
 import { makeTempDir, removeTempDir, writeFakeImdbTarGz } from "./helpers/fake-imdb";
 import { prepareImdb } from "../lib/data/imdb-prepare";
 
 // scripts/experiment.ts end to end, as `npm run experiment` runs it, on a fake IMDb archive and the
-// real bert-base-uncased vocabulary (read from ../shared by path).
+// real bert-base-uncased vocabulary (from the mirror or the download).
 
 const ROOT = path.resolve(__dirname, "..");
 const TSX = path.join(ROOT, "node_modules", ".bin", "tsx");
-const VOCAB_DIR = path.resolve(ROOT, "..", "shared", "models", "bert-base-uncased");
 
 function run(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
@@ -33,22 +33,22 @@ test("a LoRA run prints the backend, the counts and the accuracies, and writes a
   const out = path.join(tmp, "results", "lora.json");
   const { code, stdout, stderr } = await run([
     "--mode", "lora", "--lora-r", "4", "--lora-alpha", "8", "--lora-query", "--lora-value", "--lora-mlp", "--profile", "quick", "--backend", "wasm",
-    "--data", dataDir, "--tokenizer", VOCAB_DIR, "--epochs", "1", "--train-limit", "24", "--val-limit", "8", "--test-limit", "8",
+    "--data", dataDir, "--tokenizer", await vocabDir(), "--epochs", "1", "--train-limit", "24", "--val-limit", "8", "--test-limit", "8",
     "--out", out,
   ]);
   expect(stderr).toBe("");
   expect(code).toBe(0);
   expect(stdout).toContain("backend: wasm — CPU (WebAssembly, SIMD)");
-  expect(stdout).toMatch(/mode: lora \(r=4, alpha=8, 8 layers\) — [\d,]+ of [\d,]+ parameters train/);
+  expect(stdout).toMatch(/mode: lora \(r=4, alpha=8, 16 layers\) — [\d,]+ of [\d,]+ parameters train/);
   expect(stdout).toMatch(/accuracy \(best epoch 1\): train \d+\.\d\d%, validation \d+\.\d\d%, test \d+\.\d\d%/);
   const result = JSON.parse(fs.readFileSync(out, "utf8"));
   for (const key of ["mode", "config", "trainable_params", "total_params", "backend", "device", "date", "epochs", "best_epoch", "val_accuracy", "test_accuracy", "samples_per_second", "peak_memory_bytes"]) {
     expect(result).toHaveProperty(key);
   }
   expect(result.mode).toBe("lora");
-  // quick model: dim 64, 2 layers, hidden 256; LoRA r=4 on q_lin, v_lin (64x64) and lin1 (64x256), lin2 (256x64)
-  expect(result.trainable_params).toBe(2 * (2 * 4 * (64 + 64) + 4 * (64 + 256) + 4 * (256 + 64)));
-  expect(result.config.lora_targets).toHaveLength(8);
+  // the quick profile's backbone: dim 128, 4 layers, hidden 512; LoRA r=4 on q_lin, v_lin (128x128), lin1 (128x512), lin2 (512x128)
+  expect(result.trainable_params).toBe(4 * (2 * 4 * (128 + 128) + 4 * (128 + 512) + 4 * (512 + 128)));
+  expect(result.config.lora_targets).toHaveLength(16);
   expect(result.epochs).toHaveLength(1);
   expect(result.epochs[0].steps).toBe(2);
   expect(new Date(result.date).getTime()).toBeGreaterThan(0);
@@ -61,7 +61,7 @@ test("bad flags get clear errors", async () => {
   const bad = await run(["--mode", "lorra"]);
   expect(bad.code).toBe(1);
   expect(bad.stderr).toContain('--mode must be one of last-layers, lora, full, got "lorra"');
-  const noData = await run(["--data", path.join(tmp, "nowhere"), "--tokenizer", VOCAB_DIR, "--backend", "cpu"]);
+  const noData = await run(["--data", path.join(tmp, "nowhere"), "--tokenizer", await vocabDir(), "--backend", "cpu"]);
   expect(noData.code).toBe(1);
   expect(noData.stderr).toContain("no prepared IMDb splits here; run `npm run data:imdb` first");
 });
@@ -69,7 +69,7 @@ test("bad flags get clear errors", async () => {
 test("grid-search runs the chosen points for real, then finds them done", async () => {
   const outDir = path.join(tmp, "grid");
   const args = [
-    "scripts/grid-search.ts", "--profile", "quick", "--backend", "wasm", "--data", dataDir, "--tokenizer", VOCAB_DIR,
+    "scripts/grid-search.ts", "--profile", "quick", "--backend", "wasm", "--data", dataDir, "--tokenizer", await vocabDir(),
     "--epochs", "1", "--train-limit", "12", "--val-limit", "8", "--test-limit", "8", "--no-train-eval",
     "--ranks", "1,4", "--alphas", "8", "--flag-sets", "qv", "--out-dir", outDir,
   ];
@@ -82,8 +82,8 @@ test("grid-search runs the chosen points for real, then finds them done", async 
   expect(first.stdout).toContain("grid: 2 points, 0 done before, running 2 now");
   const rows = JSON.parse(fs.readFileSync(path.join(outDir, "grid-summary.json"), "utf8"));
   expect(rows.map((r: { name: string }) => r.name).sort()).toEqual(["lora-qv-r1-a8", "lora-qv-r4-a8"]);
-  // quick model: 2 layers, q_lin and v_lin of 64x64: rank x (64 + 64) each
-  expect(rows.find((r: { rank: number }) => r.rank === 4).trainable_params).toBe(2 * 2 * 4 * 128);
+  // the quick profile's backbone: 4 layers, q_lin and v_lin of 128x128: rank x (128 + 128) each
+  expect(rows.find((r: { rank: number }) => r.rank === 4).trainable_params).toBe(4 * 2 * 4 * (128 + 128));
   const second = await runGridCli();
   expect(second.stdout).toContain("grid: 2 points, 2 done before, running 0 now");
 });

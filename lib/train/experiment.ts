@@ -8,6 +8,7 @@ import { freeze, unfreeze, countParameters } from "../nn/parameters";
 import { manualSeed } from "../nn/random";
 import * as tf from "@tensorflow/tfjs";
 import { initBackend, backendInfo, BackendName } from "../backend";
+import { locateVocabDir } from "../data/assets";
 import { loadTokenizer, Tokenizer } from "../data/tokenizer";
 import { loadTokenizedSplit, TokenizedSplit } from "../data/token-cache";
 import { firstReviews } from "../data/subset";
@@ -56,26 +57,42 @@ export function prepareForMode(model: DistilBertForSequenceClassification, mode:
 
 export type Profile = "quick" | "full";
 
-/** A DistilBERT-shaped model small enough to train in seconds on a CPU. */
+/** A DistilBERT-shaped model small enough to train in seconds on a CPU (random weights: tests, floors). */
 export const QUICK_MODEL: Partial<DistilBertConfig> = { dim: 64, nLayers: 2, nHeads: 2, hiddenDim: 256 };
+
+/**
+ * The backbone the quick profile fine-tunes, shipped with the book: a 4 x 128 DistilBERT with
+ * bert-base-uncased's vocabulary, pretrained with the masked-language-model objective on the
+ * 35,000 training reviews only (its README says how; results/backbone/ holds the record).
+ */
+export const QUICK_BACKBONE_DIR = path.resolve(__dirname, "..", "..", "models", "distilbert-mini-imdb");
 
 export interface ProfileSettings {
   model: Partial<DistilBertConfig>;
+  /** The checkpoint it fine-tunes; null for distilbert-base-uncased, which `--model` names. */
+  modelDir: string | null;
   maxLength: number;
   limits: { train: number; val: number; test: number };
   train: Partial<TrainConfig>;
+  /** Each mode's Adam step size, where the profile gives each its own. */
+  learningRates?: Record<Mode, number>;
 }
 
 export const PROFILES: Record<Profile, ProfileSettings> = {
-  // A few hundred short reviews and a tiny model: the whole pipeline in about a minute on CPU.
+  // The shipped 4 x 128 backbone on 2,000 reviews of up to 128 tokens, 2 epochs: minutes per mode
+  // on a laptop's CPU. At this size and step count each mode wants its own learning rate (chosen on
+  // validation accuracy, results/backbone/settings.json): the head alone takes large steps, LoRA's
+  // factors (scaled by alpha = 16) small ones, all weights smaller still.
   quick: {
     model: QUICK_MODEL,
+    modelDir: QUICK_BACKBONE_DIR,
     maxLength: 128,
-    limits: { train: 600, val: 200, test: 400 },
-    train: { learningRate: 5e-4, bucketChunks: 10 },
+    limits: { train: 2000, val: 500, test: 1000 },
+    train: { batchSize: 16, epochs: 2, bucketChunks: 10, evaluateTrain: false },
+    learningRates: { "last-layers": 1e-3, lora: 2e-4, full: 1e-4 },
   },
   // The tutorial: distilbert-base, all 35k/5k/10k reviews, 512 tokens, Adam 5e-5, batch 12, 3 epochs.
-  full: { model: {}, maxLength: 512, limits: { train: Infinity, val: Infinity, test: Infinity }, train: {} },
+  full: { model: {}, modelDir: null, maxLength: 512, limits: { train: Infinity, val: Infinity, test: Infinity }, train: {} },
 };
 
 export interface ExperimentSpec {
@@ -115,12 +132,12 @@ export function defaultSpec(mode: Mode, profile: Profile, overrides: Partial<Exp
     mode,
     lora: TUTORIAL_LORA,
     profile,
-    modelDir: null,
+    modelDir: settings.modelDir,
     tokenizerDir: defaultTokenizerDir(),
     dataDir: DEFAULT_IMDB_DIR,
     maxLength: settings.maxLength,
     limits: settings.limits,
-    train: { ...TUTORIAL_TRAIN_CONFIG, ...settings.train },
+    train: { ...TUTORIAL_TRAIN_CONFIG, ...settings.train, ...(settings.learningRates ? { learningRate: settings.learningRates[mode] } : {}) },
     seed: 123,
     backend: "auto",
     out: null,
@@ -130,11 +147,13 @@ export function defaultSpec(mode: Mode, profile: Profile, overrides: Partial<Exp
   };
 }
 
-/** The bert-base-uncased vocab beside the project (this workplace), else the downloaded model's folder. */
+/**
+ * bert-base-uncased's vocabulary where it is (downloaded to models/bert-base-uncased, or in the
+ * mirror folder; see lib/data/assets.ts), else the folder of the downloaded distilbert-base-uncased,
+ * which carries the same vocabulary.
+ */
 export function defaultTokenizerDir(): string {
-  const shared = path.resolve(__dirname, "..", "..", "..", "shared", "models", "bert-base-uncased");
-  if (fs.existsSync(path.join(shared, "vocab.txt"))) return shared;
-  return path.resolve(__dirname, "..", "..", "models", "distilbert-base-uncased");
+  return locateVocabDir() ?? path.resolve(__dirname, "..", "..", "models", "distilbert-base-uncased");
 }
 
 /** What a run writes to results/NAME.json. */

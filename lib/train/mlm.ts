@@ -125,7 +125,7 @@ export interface PretrainOptions {
   config: MlmConfig;
   /** Where checkpoints go; a run finding one there continues from it. */
   checkpointDir?: string;
-  /** Stop (with a checkpoint) once this much time has passed: runs of at most 10 minutes on a lent GPU. */
+  /** Stop (with a checkpoint) once this much time has passed: for GPU jobs with a time limit; the next run continues. */
   timeBudgetSeconds?: number;
   progress?: ProgressOptions | false;
   log?: (line: string) => void;

@@ -101,7 +101,7 @@ export interface TrainOptions {
   log?: (line: string) => void;
   /**
    * Start no epoch that would end past this many seconds from now (judged by the last epoch's time):
-   * for machines lent for a limited time. The result says how many epochs ran.
+   * for jobs with a time limit. The result says how many epochs ran.
    */
   timeBudgetSeconds?: number;
 }

@@ -7,11 +7,18 @@
  *     "intro": "README.md",                                 (optional: its opening, up to the first ##)
  *     "profile": "quick",                                   (optional: named on the index page)
  *     "outDir": "build/book",                               (optional, default build/book)
+ *     "mirror": "../mirror",                                (optional: where the files the book
+ *                                                            downloads already are; lib/data/assets.ts)
+ *     "parallel": 2,                                        (optional: notebooks executed at once
+ *                                                            by --execute, default 1)
  *     "chapters": [
  *       { "file": "notebooks/00_lora_layer.ipynb" },
+ *       { "file": "notebooks/05_results.ipynb", "after": ["notebooks/01_finetune_last_layers.ipynb"] },
  *       { "file": "docs/reproduce.md", "title": "Reproduce the experiment" }
  *     ]
  *   }
+ *
+ * "after" names the chapters whose results a notebook reads: --execute starts it once they are done.
  */
 import * as fs from "fs";
 import * as path from "path";
@@ -21,10 +28,14 @@ export interface BookConfig {
   book: BookSpec;
   /** Absolute output folder. */
   outDir: string;
+  /** How many notebooks --execute runs at once. */
+  parallel: number;
+  /** For each chapter (absolute path), the chapters (absolute paths) it must run after. */
+  after: Map<string, string[]>;
 }
 
-const KEYS = ["title", "description", "intro", "profile", "outDir", "chapters"];
-const CHAPTER_KEYS = ["file", "title"];
+const KEYS = ["title", "description", "intro", "profile", "outDir", "mirror", "parallel", "chapters"];
+const CHAPTER_KEYS = ["file", "title", "after"];
 
 export function readBookConfig(configPath: string): BookConfig {
   const file = path.resolve(configPath);
@@ -54,8 +65,15 @@ export function readBookConfig(configPath: string): BookConfig {
     for (const key of Object.keys(c)) if (!CHAPTER_KEYS.includes(key)) fail(`${where}: unknown key "${key}"`);
     const chapterFile = text(c.file, `${where}.file`, false)!;
     if (!/\.(ipynb|md)$/.test(chapterFile)) fail(`${where}.file must be an .ipynb or .md file`);
-    return { file: path.resolve(dir, chapterFile), title: text(c.title, `${where}.title`, true) };
+    const after = c.after === undefined ? [] : Array.isArray(c.after) ? c.after.map((a, j) => path.resolve(dir, text(a, `${where}.after[${j}]`, false)!)) : fail(`${where}.after must be a list of chapter files`);
+    return { file: path.resolve(dir, chapterFile), title: text(c.title, `${where}.title`, true), after };
   });
+  const files = new Set(chapters.map((c) => c.file));
+  chapters.forEach((c, i) => {
+    for (const a of c.after) if (!files.has(a) || a === c.file) fail(`chapters[${i}].after: ${path.relative(dir, a)} is not another chapter of the book`);
+  });
+  const parallel = raw.parallel === undefined ? 1 : raw.parallel;
+  if (typeof parallel !== "number" || !Number.isInteger(parallel) || parallel < 1) fail(`"parallel" must be a whole number of notebooks, 1 or more; got ${JSON.stringify(raw.parallel)}`);
   const intro = text(raw.intro, '"intro"', true);
   return {
     book: {
@@ -63,9 +81,11 @@ export function readBookConfig(configPath: string): BookConfig {
       description: text(raw.description, '"description"', true),
       intro: intro === undefined ? undefined : path.resolve(dir, intro),
       profile: text(raw.profile, '"profile"', true),
-      chapters,
+      chapters: chapters.map(({ file: f, title: t }) => ({ file: f, title: t })),
     },
     outDir: path.resolve(dir, text(raw.outDir, '"outDir"', true) ?? "build/book"),
+    parallel: parallel as number,
+    after: new Map(chapters.map((c) => [c.file, c.after])),
   };
 }
 
