@@ -15,8 +15,8 @@ import { time as timeWall, timeKernels } from "./gpu-timing";
 // Tiles with the K loop unrolled (u), some also with padded, conflict-free staging (p); the
 // first three also with K split in chunks, for the products whose output tiles fill the GPU only
 // a wave and a bit (288 tiles of 128 x 128 for a 6144 x 768 output on 132 SMs). Double-buffered
-// workgroup tiles and K steps of 32 lost at every shape (session 6, results/bench-history.jsonl);
-// double buffering lost again with 2-D tiles (session 10, results/double-buffer-2d-ab-gpu.json); warps
+// workgroup tiles and K steps of 32 lost at every shape (results/matmul-tiles-double.json);
+// double buffering lost again with 2-D tiles (results/double-buffer-2d-ab-gpu.json); warps
 // laid out 4 x 8 or 8 x 4 lanes instead of 2 x 16 changed nothing (results/matmul-tiles-lanes.json).
 const VARIANTS: Tile[] = [
   tile(128, 128, 16, { unroll: true }),
@@ -28,7 +28,7 @@ const VARIANTS: Tile[] = [
   tile(64, 64, 16),
   tile(128, 128, 8, { unroll: true }),
   // K steps of 32 again, since whole tiles run without bounds checks: they lost at every shape
-  // but one (session 7, results/matmul-tiles-exact.json).
+  // but one (results/matmul-tiles-exact.json).
   tile(128, 128, 32, { unroll: true }),
   tile(128, 64, 32, { unroll: true }),
   tile(64, 128, 32, { unroll: true }),

@@ -14,7 +14,7 @@ import { useUniformCache } from "../lib/webgpu/uniforms";
 import { useLoRAInsideProjections } from "../lib/models/attention-projections";
 import { ColumnSumPlan, useColumnSumPlan } from "../lib/webgpu/column-sum";
 
-/** Switches back to earlier kernels and CPU paths (session 8's first two, session 9's last two), in train-step and profile-step alike (parseArgs options). */
+/** Switches back to the kernels and CPU paths that later code replaced, so that a change can be timed against what it replaced in one run; in train-step and profile-step alike (parseArgs options). */
 export const KERNEL_SWITCHES = {
   "unfused-softmax-dropout": { type: "boolean" }, // attention's softmax and dropout as two kernels each way
   "tiled-lora-factors": { type: "boolean" }, // x @ A on tfjs's kernel, LoRA factors' gradients and the short-K h @ B on our tiles
@@ -23,7 +23,7 @@ export const KERNEL_SWITCHES = {
   "tfjs-uniforms": { type: "boolean" }, // every dispatch writes its uniforms into a pooled buffer (no uniform cache)
   "gradient-plan": { type: "string" }, // the LoRA factors' gradient kernel split another way: c<columns>/w<workgroups>[/q4] (bench/skinny-sweep.ts)
   "lora-apart": { type: "boolean" }, // the attention's LoRA updates as ops of their own, not inside the projections' op
-  "column-sum-plan": { type: "string" }, // our Sum over all axes but the last split another way: c<columns>/l<lanes>/r<rows per lane> (c64/l4/r32 before session 14)
+  "column-sum-plan": { type: "string" }, // our Sum over all axes but the last split another way: c<columns>/l<lanes>/r<rows per lane> (c64/l4/r32 was the plan before c16/l16/r8)
 } as const;
 
 type SwitchValues = { [name in keyof typeof KERNEL_SWITCHES]?: (typeof KERNEL_SWITCHES)[name]["type"] extends "string" ? string : boolean };

@@ -31,7 +31,7 @@ beforeAll(() => {
 }, 320000);
 
 describe.each(["lora-qv-r8", "full"])("%s", (mode) => {
-  // Since the fused softmax (session 8) full mode's fifth step still makes one here; on the H200 at
+  // With the fused softmax and dropout kernel, full mode's fifth step still makes one here; on the H200 at
   // distilbert-base's shape, the timed loop's fifth step made one too (results/bench-gpu.json).
   test("once the buffers settle (by the sixth step), every bind group comes from the cache", () => {
     const { steps } = report[mode];

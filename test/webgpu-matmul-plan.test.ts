@@ -113,7 +113,7 @@ describe("matmul plan at distilbert-base's shapes", () => {
     expect(gradientChunks(6144, 3072)).toBe(11);
     expect(gradientChunks(200, 768)).toBe(3); // at least 64 tokens a chunk: four for each of 16 lanes
     expect(gradientChunks(40, 768)).toBe(1);
-    // The plan before session 12: 64 columns of four lanes, about 256 workgroups.
+    // The plan before c16/w512/q4: 64 columns of four lanes, about 256 workgroups.
     expect(gradientChunks(6144, 768, { columns: 64, workgroups: 256, vec4Narrow: false })).toBe(86);
     // A plan whose columns do not divide the 256 threads would make lanes of fractional threads.
     expect(() => useGradientPlan({ columns: 48 })).toThrow(/columns 48 must divide the workgroup's 256 threads/);

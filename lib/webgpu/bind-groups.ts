@@ -45,8 +45,8 @@ export function rememberBindGroupLayouts(backend: object): void {
 // the oldest free buffer instead, a step's buffers settle within a few steps and then its bind
 // groups recur: all of them, for a small encoder (test/webgpu/bind-group-cache.ts counts them) and
 // at distilbert-base's shape on the H200, where a LoRA step's 453 and a full step's 630 came from
-// the cache from the fifth step of a run on (results/bind-groups-settle-gpu.json; since session 8's
-// kernels, full mode's fifth step still makes one). A cached group replaces a createBindGroup
+// the cache from the fifth step of a run on (results/bind-groups-settle-gpu.json; with the fused softmax
+// and dropout kernel, full mode's fifth step still makes one). A cached group replaces a createBindGroup
 // call, 24 us of CPU on the H200's host (results/dawn-calls-gpu.json).
 
 interface PooledBuffer {

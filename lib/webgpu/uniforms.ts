@@ -55,7 +55,7 @@ export function uniformCounts(): { written: number; kept: number } {
 }
 
 // A string key (types and values joined) cost more CPU than the write it saved (a CPU profile on
-// the H200's host, session 10): the content is hashed as numbers instead, and checked on a hit.
+// the H200's host, results/cpu-profile/lora-qv-r8.txt): the content is hashed as numbers instead, and checked on a hit.
 const float64 = new Float64Array(1);
 const words = new Uint32Array(float64.buffer);
 

@@ -322,7 +322,7 @@ export class Kernel {
   private async executeNow(code: string, options: ExecuteOptions): Promise<ExecuteResult> {
     if (this.closed || !this.alive) throw new Error(`tslab kernel is not running${this.describeExit()}`);
     // After a failed cell tslab rejects its whole execute queue and only resets it 200 ms later
-    // (tslab issue #19): a request sent within that window is answered "abort" and never runs.
+    // (https://github.com/yunabe/tslab/issues/19): a request sent within that window is answered "abort" and never runs.
     const wait = this.quietUntil - Date.now();
     if (wait > 0) await within(this.exited, wait);
     const started = Date.now();

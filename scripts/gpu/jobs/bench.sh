@@ -1,5 +1,5 @@
 #!/bin/bash
-# Call C: the GPU benchmark (bench/README.md), PyTorch + PEFT beside ours in one run.
+# The GPU benchmark (bench/README.md), PyTorch + PEFT beside ours in one run.
 source .gpu/setup.sh
 for f in .gpu/app/*.xz; do xz -dkf "$f"; done  # bundles travel xz-compressed (scripts/gpu/pack-app.sh)
 python3 bench/torch_reference.py --out $OUT/torch.json > $OUT/torch.log 2>&1

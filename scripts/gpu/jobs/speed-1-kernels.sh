@@ -1,5 +1,5 @@
 #!/bin/bash
-# Session 4, call 1 (issue 7): the vec4 matmul kernel and split K, checked and timed on the H200.
+# The vec4 matmul kernel and split K, checked and timed on the H200.
 # Kernel cases against the cpu backend; the training step with and without Dawn's robustness
 # transform; every tile at every matmul shape of a step; a per-kernel profile.
 source .gpu/setup.sh

@@ -1,5 +1,5 @@
 #!/bin/bash
-# Session 5, call 7 (issue 7): the skinny kernels reading B as vec4s in every layout (call 6's
+# The skinny kernels reading B as vec4s in every layout (speed-9-bench.sh's
 # scalar reads made x @ A and dh @ A^T slower than tfjs's): kernel cases, PyTorch + PEFT beside
 # ours, a per-kernel profile, the matmul sweep.
 source .gpu/setup.sh

@@ -1,5 +1,5 @@
 #!/bin/bash
-# Session 6, call 1 (issue 7): the matmul tiles double-buffered (two workgroup tiles per operand,
+# The matmul tiles double-buffered (two workgroup tiles per operand,
 # one barrier per K step) as TILES: kernel cases, PyTorch + PEFT beside ours, a per-kernel profile,
 # our Sum over all axes but the last against tfjs's, and the sweep of every tile with and without double buffering and with K steps of 32.
 source .gpu/setup.sh

@@ -1,7 +1,7 @@
 #!/bin/bash
-# Session 6, call 2 (issue 7): the tiles back to single-buffered (call 1: double buffering lost at
+# The tiles back to single-buffered (speed-11-double.sh: double buffering lost at
 # every shape), our Sum over all axes but the last kept. Kernel cases; PyTorch + PEFT beside ours;
-# full mode with tfjs's Sum and ours alternately (call 1's full mode queued for 90 ms a step, 51-59
+# full mode with tfjs's Sum and ours alternately (speed-11-double.sh's full mode queued for 90 ms a step, 51-59
 # before); a CPU profile of full-mode steps; the per-kernel profile; the Sum timings.
 source .gpu/setup.sh
 for f in .gpu/app/*.xz; do xz -dkf "$f"; done  # bundles travel xz-compressed (scripts/gpu/pack-app.sh)

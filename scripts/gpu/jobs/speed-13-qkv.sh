@@ -1,5 +1,5 @@
 #!/bin/bash
-# Session 6, call 3 (issue 7): attention's q, k, v projections as one matmul, LoRA updates and
+# Attention's q, k, v projections as one matmul, LoRA updates and
 # the query scale added as the heads are split out. Kernel cases; PyTorch + PEFT beside ours; the
 # per-kernel profile; the sweep at the three projections' shapes and the fused ones.
 source .gpu/setup.sh

@@ -1,5 +1,5 @@
 #!/bin/bash
-# Session 6, call 4 (issue 7): where the CPU time of a last-layers and a LoRA step goes (node
+# Where the CPU time of a last-layers and a LoRA step goes (node
 # --cpu-prof, summarised by bench/cpu-profile.py on the GPU machine), and a full-mode run with
 # LayerNorm's weight gradient through the forward kernel.
 source .gpu/setup.sh

@@ -1,7 +1,7 @@
 #!/bin/bash
-# Session 6, call 5 (issue 7): the session's final code (LayerNorm's weight gradient through the
-# forward kernel since call 3): kernel cases, PyTorch + PEFT beside ours, and where the CPU time of
-# a full-mode step goes (call 4's full mode queued for 104 ms a step, call 3's for 47).
+# The code with LayerNorm's weight gradient through the
+# forward kernel (new since speed-13-qkv.sh): kernel cases, PyTorch + PEFT beside ours, and where the CPU time of
+# a full-mode step goes (speed-14-cpu.sh's full mode queued for 104 ms a step, speed-13-qkv.sh's for 47).
 source .gpu/setup.sh
 for f in .gpu/app/*.xz; do xz -dkf "$f"; done  # bundles travel xz-compressed (scripts/gpu/pack-app.sh)
 timeout 100 node .gpu/app/run-cases.mjs > $OUT/cases.json 2> $OUT/cases.err; echo "kernel cases rc=$?"

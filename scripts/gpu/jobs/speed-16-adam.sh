@@ -1,5 +1,5 @@
 #!/bin/bash
-# Session 6, call 6 (issue 7): Adam in place, one dispatch per parameter. Kernel cases; PyTorch +
+# Adam in place, one dispatch per parameter. Kernel cases; PyTorch +
 # PEFT beside ours; the CPU profile of a full-mode step; the per-kernel profile.
 source .gpu/setup.sh
 for f in .gpu/app/*.xz; do xz -dkf "$f"; done  # bundles travel xz-compressed (scripts/gpu/pack-app.sh)

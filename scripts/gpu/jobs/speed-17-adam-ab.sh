@@ -1,6 +1,6 @@
 #!/bin/bash
-# Session 6, call 7 (issue 7): Adam in place against the three-kernel update, alternately on one
-# machine (calls 5 and 6 ran on hosts whose CPU time per step differed by a third).
+# Adam in place against the three-kernel update, alternately on one
+# machine (speed-15-final.sh and speed-16-adam.sh ran on hosts whose CPU time per step differed by a third).
 source .gpu/setup.sh
 for f in .gpu/app/*.xz; do xz -dkf "$f"; done  # bundles travel xz-compressed (scripts/gpu/pack-app.sh)
 for i in 1 2 3; do

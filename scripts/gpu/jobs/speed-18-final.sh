@@ -1,5 +1,5 @@
 #!/bin/bash
-# Session 6, call 8 (issue 7): one more sample of the final code beside PyTorch + PEFT (steps'
+# One more sample of commit f8d85e2's code beside PyTorch + PEFT (steps'
 # CPU time differs by up to a third from host to host, so one run alone says little).
 source .gpu/setup.sh
 for f in .gpu/app/*.xz; do xz -dkf "$f"; done  # bundles travel xz-compressed (scripts/gpu/pack-app.sh)

@@ -1,7 +1,7 @@
 #!/bin/bash
-# Session 7, call 1 (issue 7): the matmul tiles' warps laid out 4 x 8 or 8 x 4 lanes instead of
+# The matmul tiles' warps laid out 4 x 8 or 8 x 4 lanes instead of
 # 2 x 16 (a warp then reads 4 + 8 distinct vec4s of the workgroup tiles per K step, not 2 + 16):
-# the training step A/B in one call, then every tile variant at the step's shapes.
+# the training step A/B in one run, then every tile variant at the step's shapes.
 source .gpu/setup.sh
 for f in .gpu/app/*.xz; do xz -dkf "$f"; done  # bundles travel xz-compressed (scripts/gpu/pack-app.sh)
 for round in 1 2; do

@@ -1,5 +1,5 @@
 #!/bin/bash
-# Session 4, call 3 (issue 7): steps are bound by the CPU (queue_ms ~ step_ms). The training step
+# Steps are bound by the CPU (queue_ms ~ step_ms). The training step
 # after cutting CPU costs (uploads by writeBuffer, remembered bind group layouts, WGSL written only
 # at compile), with two submit batch sizes; a CPU profile; what each Dawn call costs; the matmul
 # tiles timed again (best of five).

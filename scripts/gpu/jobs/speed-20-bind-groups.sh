@@ -1,5 +1,5 @@
 #!/bin/bash
-# Session 7, call 2 (issue 7): bind groups cached, with tfjs's pool handing out its oldest free
+# Bind groups cached, with tfjs's pool handing out its oldest free
 # buffer so a step's buffers settle (lib/webgpu/bind-groups.ts). Kernel cases; PyTorch + PEFT and
 # ours in every mode; then the cache off and on, alternating, in LoRA and full mode.
 source .gpu/setup.sh

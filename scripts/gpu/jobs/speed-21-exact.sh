@@ -1,5 +1,5 @@
 #!/bin/bash
-# Session 7, call 3 (issue 7): matmul code without bounds checks where the tiles cover the product
+# Matmul code without bounds checks where the tiles cover the product
 # exactly. Kernel cases; each shape as training routes it, exact against checked; PyTorch + PEFT and
 # ours in every mode; the step with checked tiles and exact ones, alternating.
 source .gpu/setup.sh

@@ -1,5 +1,5 @@
 #!/bin/bash
-# Session 7, call 4 (issue 7): every tile variant at the step's matmul shapes again, now that whole
+# Every tile variant at the step's matmul shapes again, now that whole
 # tiles run without bounds checks (K steps of 32 added back), to re-pick the tiles.
 source .gpu/setup.sh
 for f in .gpu/app/*.xz; do xz -dkf "$f"; done  # bundles travel xz-compressed (scripts/gpu/pack-app.sh)

@@ -1,6 +1,6 @@
 #!/bin/bash
-# Session 7, call 5 (issue 7): the session's final code (bind group cache, bounds-free whole
-# tiles): each kernel of a LoRA and a full step timed on the GPU, then PyTorch + PEFT and ours
+# The code with the bind group cache and bounds-free whole
+# tiles: each kernel of a LoRA and a full step timed on the GPU, then PyTorch + PEFT and ours
 # once more (one run says little on hosts whose queue time varies by a third).
 source .gpu/setup.sh
 for f in .gpu/app/*.xz; do xz -dkf "$f"; done  # bundles travel xz-compressed (scripts/gpu/pack-app.sh)

@@ -1,5 +1,5 @@
 #!/bin/bash
-# Session 7, call 6 (issue 7): weights' gradients on our matmul with K split (full fine-tuning).
+# Weights' gradients on our matmul with K split (full fine-tuning).
 # Kernel cases; the dW shapes, tfjs against every tile as planned; PyTorch + PEFT and ours.
 source .gpu/setup.sh
 for f in .gpu/app/*.xz; do xz -dkf "$f"; done  # bundles travel xz-compressed (scripts/gpu/pack-app.sh)

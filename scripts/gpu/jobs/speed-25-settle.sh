@@ -1,5 +1,5 @@
 #!/bin/bash
-# Session 7, call 7 (issue 7): which steps still make bind groups in LoRA mode at distilbert-base's
+# Which steps still make bind groups in LoRA mode at distilbert-base's
 # shape (426 of 453 came from the cache on average over 10 steps): bind groups made per step, 10 and
 # 30 timed steps.
 source .gpu/setup.sh

@@ -1,5 +1,5 @@
 #!/bin/bash
-# Session 8, call 1 (issue 7): attention's softmax + dropout fused; LoRA's x @ A and factor
+# Attention's softmax + dropout fused; LoRA's x @ A and factor
 # gradients on skinny kernels. Kernel cases; per-kernel GPU time with and without both changes
 # (--unfused-softmax-dropout --tiled-lora-factors); PyTorch + PEFT and ours; a step-level A/B.
 source .gpu/setup.sh

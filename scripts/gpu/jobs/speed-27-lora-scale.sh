@@ -1,8 +1,8 @@
 #!/bin/bash
-# Session 8, call 2 (issue 7): x @ A on the skinny kernel with B laid out [N, K] first; LoRA's
+# The product x @ A on the skinny kernel with B laid out [N, K] first; LoRA's
 # scale on q and v applied by the head-split kernel (no multiply each way). Kernel cases; per-kernel
-# GPU time; PyTorch + PEFT and ours; the step A/B of call 1 again (--unfused-softmax-dropout
-# --tiled-lora-factors: both changes of call 1 off, this call's scale kernel on in both).
+# GPU time; PyTorch + PEFT and ours; the step A/B of speed-26-fused.sh again (--unfused-softmax-dropout
+# --tiled-lora-factors: both of its changes off, this job's scale kernel on in both).
 source .gpu/setup.sh
 for f in .gpu/app/*.xz; do xz -dkf "$f"; done  # bundles travel xz-compressed (scripts/gpu/pack-app.sh)
 timeout 150 node .gpu/app/run-cases.mjs > $OUT/cases.json 2> /tmp/cases.log; echo "cases rc=$?"; grep -i error /tmp/cases.log | head -3

@@ -1,5 +1,5 @@
 #!/bin/bash
-# Session 8, call 3 (issue 7): where the CPU time of a LoRA step goes now (node --cpu-prof,
+# Where the CPU time of a LoRA step goes now (node --cpu-prof,
 # summarised by bench/cpu-profile.py on the GPU machine), after the bind-group cache and the fused kernels.
 source .gpu/setup.sh
 for f in .gpu/app/*.xz; do xz -dkf "$f"; done  # bundles travel xz-compressed (scripts/gpu/pack-app.sh)

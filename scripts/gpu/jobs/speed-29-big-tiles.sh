@@ -1,7 +1,7 @@
 #!/bin/bash
-# Session 8, call 4 (issue 7): tiles of 128 x 256 and 256 x 128 (8 x 16 sums per thread) against
+# Tiles of 128 x 256 and 256 x 128 (8 x 16 sums per thread) against
 # 128 x 128 at the large products; queue submits every 15 dispatches (tfjs's default) against 30,
-# 60 and 120, alternately, in LoRA mode (the CPU profile of call 3 had 3.8 ms a step in submits).
+# 60 and 120, alternately, in LoRA mode (the CPU profile of speed-28-cpu.sh had 3.8 ms a step in submits).
 source .gpu/setup.sh
 for f in .gpu/app/*.xz; do xz -dkf "$f"; done  # bundles travel xz-compressed (scripts/gpu/pack-app.sh)
 timeout 240 node .gpu/app/matmul-tiles.mjs --shapes 1,2,4,5,17,18,19 --tiles 128x128x16u,128x256x16u,256x128x16u,128x256x8u,256x128x8u --out $OUT/matmul-tiles-big.json 2>&1 | grep -v '^$' | tail -16

@@ -1,5 +1,5 @@
 #!/bin/bash
-# Session 4, call 4 (issue 7): the GPU benchmark after this session's changes (bench/README.md),
+# The GPU benchmark after the vec4 matmul, split K and the CPU-side cuts (bench/README.md),
 # PyTorch + PEFT beside ours in one run, then a per-kernel profile of a LoRA and a full step.
 source .gpu/setup.sh
 for f in .gpu/app/*.xz; do xz -dkf "$f"; done  # bundles travel xz-compressed (scripts/gpu/pack-app.sh)

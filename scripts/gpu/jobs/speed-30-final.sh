@@ -1,5 +1,5 @@
 #!/bin/bash
-# Session 8, call 5 (issue 7): the session's final code (fused softmax + dropout, skinny LoRA
+# The code of commit 106bcee (fused softmax + dropout, skinny LoRA
 # kernels, LoRA's scale in the head split, frozen q, k, v weights kept side by side, buffer ages on
 # the buffers). Kernel cases; per-kernel GPU time of three modes; PyTorch + PEFT and ours, twice.
 source .gpu/setup.sh

@@ -1,6 +1,6 @@
 #!/bin/bash
-# Session 8, call 6 (issue 7): the final code once more (call 5's, with a disposed model's kept q, k, v
-# weights freed, so each mode's peak memory is its own): kernel cases, PyTorch + PEFT and ours.
+# The code of speed-30-final.sh once more, with a disposed model's kept q, k, v
+# weights freed, so each mode's peak memory is its own: kernel cases, PyTorch + PEFT and ours.
 source .gpu/setup.sh
 for f in .gpu/app/*.xz; do xz -dkf "$f"; done  # bundles travel xz-compressed (scripts/gpu/pack-app.sh)
 timeout 150 node .gpu/app/run-cases.mjs > $OUT/cases.json 2> /tmp/cases.log; echo "cases rc=$?"; grep -i error /tmp/cases.log | head -3

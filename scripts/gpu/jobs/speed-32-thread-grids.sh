@@ -1,5 +1,5 @@
 #!/bin/bash
-# Session 9, call 1 (issue 7): matmul tiles on 128 threads (16 x 8 or 8 x 16 thread grids, 8 x 16
+# Matmul tiles on 128 threads (16 x 8 or 8 x 16 thread grids, 8 x 16
 # sums a thread on 128 x 128 tiles, 8 x 8 on 128 x 64 and 64 x 128) and 64 threads (64 x 64),
 # against the tiles training picks now (256 threads), at every product of a LoRA step and 4096^3.
 source .gpu/setup.sh

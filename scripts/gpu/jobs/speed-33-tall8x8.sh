@@ -1,5 +1,5 @@
 #!/bin/bash
-# Session 9, call 2 (issue 7): the 128-thread tile tall8x8 (8 x 8 sums a thread) picked for the
+# The 128-thread tile tall8x8 (8 x 8 sums a thread) picked for the
 # attention products with 64 columns and the 768 x 768 projections. Kernel cases; a second sweep of
 # the candidates at those shapes; GPU time a step with and without (--tiles-of-256-threads), in both
 # orders; PyTorch + PEFT and ours; the step-level A/B, alternately.

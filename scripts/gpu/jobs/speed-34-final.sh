@@ -1,6 +1,6 @@
 #!/bin/bash
-# Session 9, call 3 (issue 7): tall8x8 where the K is 64 or more (LoRA's K = 8 products back on the
-# tiles of 256 threads, which call 2's profile read faster). Kernel cases; GPU time a step with and
+# The tile tall8x8 where the K is 64 or more (LoRA's K = 8 products back on the
+# tiles of 256 threads, which speed-33-tall8x8.sh's profile read faster). Kernel cases; GPU time a step with and
 # without (--tiles-of-256-threads), new-old-new; PyTorch + PEFT and ours; the step-level A/B,
 # alternately; a CPU profile of the LoRA step.
 source .gpu/setup.sh

@@ -1,5 +1,5 @@
 #!/bin/bash
-# Session 9, call 4 (issue 7): tensors kept for the backward pass made directly, without tfjs's
+# Tensors kept for the backward pass made directly, without tfjs's
 # Identity kernel and tape node (lib/webgpu/saved-tensors.ts), against tfjs's way (--tfjs-saves).
 # Kernel cases; the step-level A/B alternately (queue_ms is the CPU time it changes); a CPU profile
 # of each side; PyTorch + PEFT and ours.

@@ -1,5 +1,5 @@
 #!/bin/bash
-# Session 10, call 1 (issue 7): the matmul's workgroup tiles as 2-D arrays, tile[k][m / 4], so that
+# The matmul's workgroup tiles as 2-D arrays, tile[k][m / 4], so that
 # Tint's bounds clamp on each workgroup load is the same loop-invariant min(threadRow + c, S - 1)
 # at every k (the driver computes it once) instead of a fresh min(k * S + c + threadRow, ...) at each
 # of the 64 loads per K step. old-*.mjs are the same entries bundled from the flat-array code.

@@ -1,5 +1,5 @@
 #!/bin/bash
-# Session 10, call 2 (issue 7): uniforms bound from buffers written once (lib/webgpu/uniforms.ts)
+# Uniforms bound from buffers written once (lib/webgpu/uniforms.ts)
 # against a write into a pooled buffer at every dispatch (--tfjs-uniforms). Kernel cases; the
 # step-level A/B alternately (queue_ms is the CPU time it changes); a CPU profile of each side;
 # GPU time a step; PyTorch + PEFT and ours.

@@ -1,5 +1,5 @@
 #!/bin/bash
-# Session 10, call 3 (issue 7): the CPU side of a step. New: the uniform cache and both caches keyed
+# The CPU side of a step. New: the uniform cache and both caches keyed
 # by numeric hashes (commit cbd8ba1); old-train-step.mjs: the same entry bundled from ae3d701 (2-D
 # tiles, string-keyed bind groups, every dispatch's uniforms written). LoRA q,v step-level A/B,
 # four rounds alternately (queue_ms is the CPU time a step takes to queue); a CPU profile of each

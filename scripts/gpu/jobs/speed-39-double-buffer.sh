@@ -1,7 +1,7 @@
 #!/bin/bash
-# Session 10, call 4 (issue 7): double-buffered workgroup tiles again (Tile.double: one barrier a K
-# step instead of two), now that the tiles are 2-D arrays (session 6's double buffering lost with
-# flat, clamped indices). cur-*.mjs: the code as committed; dbl-*.mjs: the same with every tile
+# Double-buffered workgroup tiles again (Tile.double: one barrier a K
+# step instead of two), now that the tiles are 2-D arrays (double buffering lost with
+# flat, clamped indices in speed-11-double.sh). cur-*.mjs: the code as committed; dbl-*.mjs: the same with every tile
 # pickTile chooses double-buffered. Kernel cases on dbl; tiles swept single and double at the step's
 # shapes; GPU time a step cur / dbl / cur / dbl; the step-level A/B.
 # It lost (results/double-buffer-2d-ab-gpu.json): the double-buffered generator (Tile.double) was not kept.

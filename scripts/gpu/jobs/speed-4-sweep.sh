@@ -1,5 +1,5 @@
 #!/bin/bash
-# Session 5, call 1 (issue 7): the tile sweep with unrolled K loops (u) and padded, conflict-free
+# The tile sweep with unrolled K loops (u) and padded, conflict-free
 # staging (p), then a CPU profile of queuing LoRA q+v and q+v+mlp steps.
 source .gpu/setup.sh
 for f in .gpu/app/*.xz; do xz -dkf "$f"; done  # bundles travel xz-compressed (scripts/gpu/pack-app.sh)

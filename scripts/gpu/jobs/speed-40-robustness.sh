@@ -1,5 +1,5 @@
 #!/bin/bash
-# Session 10, call 5 (issue 7): what bounds checking still costs after the 2-D tiles. Dawn's
+# What bounds checking still costs after the 2-D tiles. Dawn's
 # disable_robustness toggle turns off Tint's clamps (every storage and workgroup index); the same
 # bundles (cur-*.mjs, commit cbd8ba1's code) with and without it, alternately: the step's tiles at
 # the step's shapes, and the LoRA / full step.

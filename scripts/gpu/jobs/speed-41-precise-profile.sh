@@ -1,6 +1,6 @@
 #!/bin/bash
-# Session 11, call 1 (issue 7): one step's kernels timed exactly. Dawn rounds timestamps down to
-# 65.5 us unless its timestamp_quantization toggle is off, so session 10's profile knew short
+# One step's kernels timed exactly. Dawn rounds timestamps down to
+# 65.5 us unless its timestamp_quantization toggle is off, so the profiles before knew short
 # kernels only as averages of ticks. Beside it, PyTorch's step kernel by kernel (torch.profiler).
 source .gpu/setup.sh
 for f in .gpu/app/*.xz; do xz -dkf "$f"; done  # bundles travel xz-compressed (scripts/gpu/pack-app.sh)

@@ -1,5 +1,5 @@
 #!/bin/bash
-# Session 11, call 2 (issue 7): Dawn's robustness toggles that keep accesses safe, against the
+# Dawn's robustness toggles that keep accesses safe, against the
 # default and against no robustness at all, each kernel of a LoRA step timed exactly (timestamp
 # quantization off), two rounds alternately:
 #   vulkan_use_buffer_robust_access_2            the driver bounds buffer reads (VK_EXT_robustness2), Tint drops its clamps on them

@@ -1,5 +1,5 @@
 #!/bin/bash
-# Session 11, call 3 (issue 7): the matmul's workgroup-tile indices masked to their arrays'
+# The matmul's workgroup-tile indices masked to their arrays'
 # power-of-two lengths (lib/webgpu/matmul.ts), so that the driver can see they are in range and
 # drop Tint's clamps, against the same code unmasked (--unmasked-tiles) and against no robustness
 # at all; each kernel of a step timed exactly, alternately, two rounds. Then the kernel cases.

@@ -1,5 +1,5 @@
 #!/bin/bash
-# Session 11, call 4 (issue 7): the adapted q, v projections' LoRA updates computed together
+# The adapted q, v projections' LoRA updates computed together
 # (lib/models/attention-projections.ts: one x @ [A_q | A_v], h @ B added inside the head split, two
 # skinny products for every B's and h's gradient) against the code before (old-*.mjs, commit
 # 32b5d00's lib): kernel cases, then each kernel of a step timed exactly, then the step, alternately.

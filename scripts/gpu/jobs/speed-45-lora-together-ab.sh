@@ -1,5 +1,5 @@
 #!/bin/bash
-# Session 11, call 5 (issue 7): call 4 read the LoRA updates computed together as 0.5 ms less GPU
+# The run of speed-44-lora-together.sh read the LoRA updates computed together as 0.5 ms less GPU
 # time in the profile but 1-2 ms slower a step. Here both from one bundle (--lora-updates-apart
 # runs the old path), alternately with the order swapped each round, 20 steps a run.
 source .gpu/setup.sh

@@ -1,5 +1,5 @@
 #!/bin/bash
-# Session 11, call 6 (issue 7): where the LoRA updates computed together cost CPU time (call 5: a
+# Where the LoRA updates computed together cost CPU time (speed-45-lora-together-ab.sh: a
 # step queued in 24-34 ms against 23-29 apart): CPU profiles of 8 LoRA steps each way, twice.
 source .gpu/setup.sh
 for f in .gpu/app/*.xz; do xz -dkf "$f"; done  # bundles travel xz-compressed (scripts/gpu/pack-app.sh)

@@ -1,5 +1,5 @@
 #!/bin/bash
-# Session 11, call 7 (issue 7): GELU four elements a thread as vec4s (lib/webgpu/elementwise.ts)
+# GELU four elements a thread as vec4s (lib/webgpu/elementwise.ts)
 # against the code before (old-*.mjs, commit 45e0a24's lib): kernel cases, each kernel of a step
 # timed exactly, the step alternately; then the benchmark (PyTorch and ours) for the history.
 source .gpu/setup.sh

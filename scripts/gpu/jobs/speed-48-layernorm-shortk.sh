@@ -1,5 +1,5 @@
 #!/bin/bash
-# Session 11, call 8 (issue 7): LayerNorm over rows of vec4s and the short-K kernel for LoRA's
+# LayerNorm over rows of vec4s and the short-K kernel for LoRA's
 # h @ B and dh @ A^T (commit 02e8dd0) against the code before them (old-*.mjs, commit 1f6baec):
 # kernel cases, each kernel of a step timed exactly, steps alternately; then the benchmark.
 source .gpu/setup.sh

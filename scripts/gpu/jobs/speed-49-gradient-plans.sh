@@ -1,5 +1,5 @@
 #!/bin/bash
-# Session 12, call 1 (issue 7): the LoRA factors' gradient kernel split other ways
+# The LoRA factors' gradient kernel split other ways
 # (bench/skinny-sweep.ts), then the best plan against the default in steps, alternately; every
 # kernel and every dispatch outside kernels of a step timed exactly (profile-step.ts); the kernel
 # cases on the H200; PyTorch's step kernel by kernel (torch_profile_step.py, first run on the GPU).

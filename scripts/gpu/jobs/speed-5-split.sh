@@ -1,5 +1,5 @@
 #!/bin/bash
-# Session 5, call 2 (issue 7): kernel cases (K split in any layout), then the tile sweep with
+# Kernel cases (K split in any layout), then the tile sweep with
 # unrolled tiles and K split for the products with few output tiles.
 source .gpu/setup.sh
 for f in .gpu/app/*.xz; do xz -dkf "$f"; done  # bundles travel xz-compressed (scripts/gpu/pack-app.sh)

@@ -1,6 +1,6 @@
 #!/bin/bash
-# Session 12, call 2 (issue 7): the LoRA factors' gradient kernel's new default plan (c16/w512/q4,
-# from call 1's sweep) on the kernel cases and in steps against the old plan (c64/w256),
+# The LoRA factors' gradient kernel's new default plan (c16/w512/q4,
+# from speed-49-gradient-plans.sh's sweep) on the kernel cases and in steps against the old plan (c64/w256),
 # alternately; the attention's batched products and the 768 x 768 projections timed exactly with
 # other tiles and K splits (matmul-tiles.ts --kernel-time); then the benchmark, PyTorch's and ours.
 source .gpu/setup.sh

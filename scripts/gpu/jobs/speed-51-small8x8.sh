@@ -1,5 +1,5 @@
 #!/bin/bash
-# Session 12, call 3 (issue 7): 64 x 64 tiles of 64 threads (small8x8) for the 768 x 768
+# 64 x 64 tiles of 64 threads (small8x8) for the 768 x 768
 # projections, against tall8x8 (old-*.mjs, commit 4be6d2c): kernel cases; the other products of a
 # step with small8x8 timed exactly beside the tiles they run on; every kernel of a step timed
 # exactly; steps alternately; then the benchmark, PyTorch's and ours.

@@ -1,5 +1,5 @@
 #!/bin/bash
-# Session 12, call 5 (issue 7), a diagnostic: is the attention's fused softmax + dropout bound by
+# A diagnostic: is the attention's fused softmax + dropout bound by
 # its dropout hash (two integer multiplies and shifts per element)? Every kernel of a step timed
 # exactly with the code as it is, with the hash replaced by a constant (nohash-*.mjs: no dropout,
 # same memory traffic) and with one hash per two elements (halfhash-*.mjs: 16-bit uniforms), the

@@ -1,5 +1,5 @@
 #!/bin/bash
-# Session 13, call 1 (issue 7): GELU's derivative applied inside lin2's dx matmul (F.linearOfGelu)
+# GELU's derivative applied inside lin2's dx matmul (F.linearOfGelu)
 # and the residual added inside LayerNorm's kernels each way (F.layerNorm with a residual), against
 # the code before them (old-*.mjs, commit fdb2edb): kernel cases; every kernel of a step timed
 # exactly, both bundles; steps alternately; then the benchmark, PyTorch's and ours.

@@ -1,5 +1,5 @@
 #!/bin/bash
-# Session 13, call 2 (issue 7): a step's values asked for as it is queued (commit 3f87db2, new),
+# A step's values asked for as it is queued (commit 3f87db2, new),
 # against the fused GELU backward and residual LayerNorm alone (mid-*.mjs, 55a8ce6) and the code
 # before both (old-*.mjs, fdb2edb): steps of three modes, the three bundles in turn, three rounds in
 # rotated order; then the benchmark, PyTorch's and ours.

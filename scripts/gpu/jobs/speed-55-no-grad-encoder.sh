@@ -1,5 +1,5 @@
 #!/bin/bash
-# Session 13, call 3 (issue 7): last-layers with the frozen encoder off the gradient tape (commit
+# Last-layers with the frozen encoder off the gradient tape (commit
 # 78820cd, new) against it on the tape (prev-*.mjs, 3f87db2), alternately; PyTorch's reference with
 # each step's loss copied back right after its own step (--early-reads) beside its usual loop; then
 # the benchmark twice (peak memory now the most bytes in GPU buffers in use at once).

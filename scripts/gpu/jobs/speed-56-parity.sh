@@ -1,5 +1,5 @@
 #!/bin/bash
-# Session 13, call 4 (issue 7): peak GPU memory with each block's intermediates freed as it ends
+# Peak GPU memory with each block's intermediates freed as it ends
 # (commit be02b34) against before (prev-*.mjs, 78820cd); LoRA q,v against PyTorch three times in
 # turn, PyTorch's loop reading each step's loss early (now its default) and late; the benchmark twice
 # around them.

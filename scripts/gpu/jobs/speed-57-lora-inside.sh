@@ -1,5 +1,5 @@
 #!/bin/bash
-# Session 13, call 5 (issue 7): the attention's LoRA updates inside the projections' op (commit
+# The attention's LoRA updates inside the projections' op (commit
 # 2ecc722) against them as ops of their own (--lora-apart, same bundle): kernel cases; every kernel
 # of a LoRA step timed exactly, both ways; LoRA steps alternately, three rounds; then the benchmark,
 # PyTorch's and ours.

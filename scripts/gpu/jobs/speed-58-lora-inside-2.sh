@@ -1,5 +1,5 @@
 #!/bin/bash
-# Session 13, call 6 (issue 7): LoRA inside the projections with the low-rank epilogue's reads
+# LoRA inside the projections with the low-rank epilogue's reads
 # coalesced (commit in the job's bundle) against --lora-apart: kernel cases; the LoRA step's
 # profile both ways; steps alternately, two rounds; PyTorch fp32 and our benchmark.
 source .gpu/setup.sh

@@ -1,5 +1,5 @@
 #!/bin/bash
-# Session 13, call 7 (issue 7): the final commit (review mend of the skinny kernels' generator):
+# The review mend of the skinny kernels' generator:
 # kernel cases, then LoRA q,v steps beside PyTorch fp32's.
 source .gpu/setup.sh
 for f in .gpu/app/*.xz; do xz -dkf "$f"; done  # bundles travel xz-compressed (scripts/gpu/pack-app.sh)

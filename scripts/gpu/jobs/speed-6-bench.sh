@@ -1,5 +1,5 @@
 #!/bin/bash
-# Session 5, call 3 (issue 7): after unrolled tiles and K split for long-K products with few
+# After unrolled tiles and K split for long-K products with few
 # output tiles: kernel cases, the tile sweep, PyTorch + PEFT beside ours, a per-kernel profile.
 source .gpu/setup.sh
 for f in .gpu/app/*.xz; do xz -dkf "$f"; done  # bundles travel xz-compressed (scripts/gpu/pack-app.sh)

@@ -1,5 +1,5 @@
 #!/bin/bash
-# Session 14, call 1 (issue 7): Dawn's device toggles that a native (non-browser) host may choose,
+# Dawn's device toggles that a native (non-browser) host may choose,
 # each alone and all together, against the default, in alternate rounds beside PyTorch fp32:
 #   disable_robustness      no bounds clamps from Tint (our kernels bound their own reads and writes)
 #   disable_workgroup_init  no zeroing of workgroup memory at each workgroup's start

@@ -1,5 +1,5 @@
 #!/bin/bash
-# Session 14, call 2 (issue 7): webgpuChecks "off" as the default (lib/backend.ts: Dawn's
+# With webgpuChecks "off" as the default (lib/backend.ts: Dawn's
 # disable_robustness and disable_workgroup_init). Same losses with the checks on and off (a small
 # encoder trained 8 steps, test/webgpu/bind-group-cache.ts); then steps in alternate rounds:
 # checks on (as before), off (the new default), off + skip_validation; LoRA q,v and full, beside

@@ -1,5 +1,5 @@
 #!/bin/bash
-# Session 14, call 3 (issue 7): the benchmark on the new default (webgpuChecks "off"), every mode,
+# The benchmark on the new default (webgpuChecks "off"), every mode,
 # beside PyTorch fp32 and bf16; the kernel cases; a step's kernels timed exactly; then the matmul
 # tiles again at the step's shapes, each product's kernels timed (the tiles were last ranked with
 # Tint's clamps in place).

@@ -1,5 +1,5 @@
 #!/bin/bash
-# Session 14, call 4 (issue 7): our Sum over all axes but the last split into more, narrower
+# Our Sum over all axes but the last split into more, narrower
 # workgroups (16 vec4 columns x 16 lanes x 8 rows a lane, where 64 x 4 x 32 made a few warps per
 # SM), and tf.gather's gradient without copying its identity transposes. Kernel cases; the
 # column sum's plans timed exactly; steps with the old plan and the new in alternate rounds

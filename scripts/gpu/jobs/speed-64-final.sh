@@ -1,5 +1,5 @@
 #!/bin/bash
-# Session 14, call 5 (issue 7): the final commit. Kernel cases; the benchmark, every mode, beside
+# Commit 1209549. Kernel cases; the benchmark, every mode, beside
 # PyTorch fp32 and bf16; then LoRA q,v twice more, and PyTorch's once more, for the spread.
 source .gpu/setup.sh
 for f in .gpu/app/*.xz; do xz -dkf "$f"; done  # bundles travel xz-compressed (scripts/gpu/pack-app.sh)

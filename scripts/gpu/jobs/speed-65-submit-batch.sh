@@ -1,8 +1,8 @@
 #!/bin/bash
-# Session 14, call 6 (issue 7): the CPU's side of a LoRA step with tfjs submitting the queue every
+# The CPU's side of a LoRA step with tfjs submitting the queue every
 # 15 dispatches (its default), 30 and 60, three alternate rounds: queue_ms (the CPU time to queue a
-# step) and samples/s. Session 8 saw no throughput difference up to 60 (results/submit-batch-gpu.json),
-# when the GPU set the pace; the question here is the CPU time, which sets the pace on slow hosts.
+# step) and samples/s. results/submit-batch-gpu.json found no throughput difference up to 60,
+# where the GPU set the pace; the question here is the CPU time, which sets the pace on slow hosts.
 source .gpu/setup.sh
 for f in .gpu/app/*.xz; do xz -dkf "$f"; done  # bundles travel xz-compressed (scripts/gpu/pack-app.sh)
 for round in 1 2 3; do

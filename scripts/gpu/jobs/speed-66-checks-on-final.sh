@@ -1,5 +1,5 @@
 #!/bin/bash
-# Session 14, call 7 (issue 7): Dawn's checks for untrusted shaders back on by default, after
+# Dawn's checks for untrusted shaders back on by default, after
 # tfjs's own BatchMatMul gave NaN without them on SwiftShader (bench/unchecked-nan.ts). On the
 # H200: that product with the checks off and on; the kernel cases (default: on); the benchmark,
 # every mode, beside PyTorch fp32 and bf16; LoRA q,v with the checks off once more, for the record.

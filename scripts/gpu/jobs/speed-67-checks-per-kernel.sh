@@ -1,5 +1,5 @@
 #!/bin/bash
-# Session 15, call 1 (issue 7): where Dawn's checks cost their 4% — a step's kernels timed exactly
+# Where Dawn's checks cost their 4% — a step's kernels timed exactly
 # (timestamp_quantization off) with webgpuChecks on and off, LoRA q,v in two alternate rounds and
 # full once each, every kernel group kept (--top 0) so the two can be compared group by group.
 source .gpu/setup.sh

@@ -1,9 +1,9 @@
 #!/bin/bash
-# Session 15, call 2 (issue 7): our matmul's K-contiguous tiles as [K / 4][4][...] (a staged vec4's
+# Our matmul's K-contiguous tiles as [K / 4][4][...] (a staged vec4's
 # four floats: one clamped row index and four constants, where Tint clamped four indices) and each
-# thread's staging places and whole tiles' load indices worked out before the K loop. Call 1 put
+# thread's staging places and whole tiles' load indices worked out before the K loop. speed-67-checks-per-kernel.sh put
 # all of the checks' cost in our matmul kernels. Kernel cases; a step's kernels timed exactly, the
-# session's first code (.gpu/base) against this (.gpu/app), checks on; steps in alternate rounds
+# code before (.gpu/base) against this (.gpu/app), checks on; steps in alternate rounds
 # beside PyTorch fp32.
 source .gpu/setup.sh
 for f in .gpu/app/*.xz .gpu/base/*.xz; do xz -dkf "$f"; done  # bundles travel xz-compressed (scripts/gpu/pack-app.sh)

@@ -1,5 +1,5 @@
 #!/bin/bash
-# Session 15, call 3 (issue 7): with the quads in (d047a31, .gpu/app), three tile choices tried as
+# With the quads in (d047a31, .gpu/app), three tile choices tried as
 # bundles of their own: v1, the weights' gradients over a long K (dy^T @ x, full fine-tuning only)
 # on 128 threads of 8 x 8 sums (tall8x8, and 64 x 128 on 8 x 16 threads) where 256 of 8 x 4 ran;
 # v2, those on 128 x 128 (large); v3, large with padded K-contiguous staging (pad), as tall has.

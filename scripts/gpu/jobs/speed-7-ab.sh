@@ -1,6 +1,6 @@
 #!/bin/bash
-# Session 5, call 4 (issue 7): last-layers measured slower in call 3 (335 samples/s, 425 in
-# session 4): the previous commit's bundle (.gpu/app-old) and this one alternated in one run.
+# Last-layers measured slower in speed-6-bench.sh (335 samples/s, 425 in
+# speed-3-bench.sh): the previous commit's bundle (.gpu/app-old) and this one alternated in one run.
 source .gpu/setup.sh
 for f in .gpu/app/*.xz .gpu/app-old/*.xz; do xz -dkf "$f"; done
 for round in 1 2; do

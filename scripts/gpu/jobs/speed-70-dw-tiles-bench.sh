@@ -1,5 +1,5 @@
 #!/bin/bash
-# Session 15, call 4 (issue 7): the weights' gradients over a long K on the tiles call 3 timed
+# The weights' gradients over a long K on the tiles speed-69-tile-choices.sh timed
 # fastest per shape (outputs four times as long as wide on 128 threads of 8 x 8 sums, the others on
 # 128 x 128) against d047a31 (.gpu/base); then the benchmark, every mode, beside PyTorch fp32 and
 # bf16, and LoRA q,v with the checks off once more, for the record.

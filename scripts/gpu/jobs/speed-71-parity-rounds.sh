@@ -1,5 +1,5 @@
 #!/bin/bash
-# Session 15, call 5 (issue 7): the final code (ab7830d), Dawn's checks on (the default), against
+# Commit ab7830d, Dawn's checks on (the default), against
 # PyTorch fp32 in three alternate rounds, LoRA q,v and full, so the ratio rests on more than one
 # reading of each side (the host's pace moves between runs).
 source .gpu/setup.sh

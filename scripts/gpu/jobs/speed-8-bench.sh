@@ -1,6 +1,6 @@
 #!/bin/bash
-# Session 5, call 5 (issue 7): after the vec4 transpose for attention's head split and merge, on top of
-# call 3's tiles: kernel cases, PyTorch + PEFT beside ours, a per-kernel profile.
+# After the vec4 transpose for attention's head split and merge, on top of
+# speed-6-bench.sh's tiles: kernel cases, PyTorch + PEFT beside ours, a per-kernel profile.
 source .gpu/setup.sh
 for f in .gpu/app/*.xz; do xz -dkf "$f"; done  # bundles travel xz-compressed (scripts/gpu/pack-app.sh)
 timeout 150 node .gpu/app/run-cases.mjs > $OUT/cases.json 2> $OUT/cases.err; echo "kernel cases rc=$?"

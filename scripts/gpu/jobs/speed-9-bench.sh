@@ -1,6 +1,6 @@
 #!/bin/bash
-# Session 5, call 6 (issue 7): LoRA's r = 8 products by the skinny kernels (lib/webgpu/skinny.ts), on top of
-# call 5: kernel cases, PyTorch + PEFT beside ours (twice), a per-kernel profile, the matmul sweep.
+# LoRA's r = 8 products by the skinny kernels (lib/webgpu/skinny.ts), on top of
+# speed-8-bench.sh: kernel cases, PyTorch + PEFT beside ours (twice), a per-kernel profile, the matmul sweep.
 source .gpu/setup.sh
 for f in .gpu/app/*.xz; do xz -dkf "$f"; done  # bundles travel xz-compressed (scripts/gpu/pack-app.sh)
 timeout 150 node .gpu/app/run-cases.mjs > $OUT/cases.json 2> $OUT/cases.err; echo "kernel cases rc=$?"

@@ -1,5 +1,5 @@
 #!/bin/bash
-# Call A: MLM pretraining of the 4x256 stand-in (8 min) beside a fine-tuning speed probe at its shape.
+# MLM pretraining of the 4x256 stand-in (8 min) beside a fine-tuning speed probe at its shape.
 source .gpu/setup.sh
 for f in .gpu/app/*.xz; do xz -dkf "$f"; done  # bundles travel xz-compressed (scripts/gpu/pack-app.sh)
 D=.gpu-data/imdb512

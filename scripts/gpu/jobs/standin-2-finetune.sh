@@ -1,5 +1,5 @@
 #!/bin/bash
-# Call B: the tutorial's four experiments from the stand-in backbone, plus the random-init floor, in parallel.
+# The tutorial's four experiments from the stand-in backbone, plus the random-init floor, in parallel.
 source .gpu/setup.sh
 for f in .gpu/app/*.xz; do xz -dkf "$f"; done  # bundles travel xz-compressed (scripts/gpu/pack-app.sh)
 D=.gpu-data/imdb512; M=.gpu-data/standin

@@ -1,5 +1,5 @@
 #!/bin/bash
-# Call D: the three runs call B cut short (1 epoch of 3 in 7.4 min, 5 runs sharing the GPU), again with 3 sharing it.
+# The three runs standin-2-finetune.sh cut short (1 epoch of 3 in 7.4 min, 5 runs sharing the GPU), again with 3 sharing it.
 source .gpu/setup.sh
 for f in .gpu/app/*.xz; do xz -dkf "$f"; done  # bundles travel xz-compressed (scripts/gpu/pack-app.sh)
 D=.gpu-data/imdb512; M=.gpu-data/standin
