@@ -1,4 +1,3 @@
-import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { DistilBertForSequenceClassification, DistilBertConfig, distilBertConfig, readDistilBertConfig } from "../models/distilbert";
