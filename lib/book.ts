@@ -95,7 +95,7 @@ export function readBenchmarks(): { latest: Benchmark; history: Benchmark[] } {
   return { latest, history };
 }
 
-/** One masked-language-model pretraining run (results/mlm-pretrain-gpu.json). */
+/** One masked-language-model pretraining run (results/standin/pretraining.json). */
 export interface MlmRun {
   backbone: string;
   steps: number;
@@ -108,7 +108,7 @@ export interface MlmRun {
 
 /** The committed MLM pretraining runs, oldest first; the last one made results/standin/'s backbone. */
 export function readMlmRuns(): MlmRun[] {
-  const file = path.join(ROOT, "results", "mlm-pretrain-gpu.json");
+  const file = path.join(ROOT, "results", "standin", "pretraining.json");
   return (JSON.parse(fs.readFileSync(file, "utf8")) as { runs: MlmRun[] }).runs;
 }
 
