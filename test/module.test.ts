@@ -5,6 +5,8 @@ import { useTestBackend } from "./helpers/backend";
 beforeAll(() => useTestBackend());
 
 class Attention extends Module {
+  static override typeName = "Attention";
+
   q_lin: Linear;
   v_lin: Linear;
   dropout: Dropout;
@@ -20,6 +22,8 @@ class Attention extends Module {
 }
 
 class Net extends Module {
+  static override typeName = "Net";
+
   scale: tf.Variable;
   layers: ModuleList<Attention>;
   norm: LayerNorm;

@@ -30,6 +30,8 @@ describe("Python formatting", () => {
 });
 
 class Block extends Module {
+  static override typeName = "Block";
+
   attention: Linear;
   norm: LayerNorm;
   constructor(eps = 1e-12, bias = true) {

@@ -69,7 +69,7 @@ export function mergeLoRA(model: Module): number {
   for (const [path] of loraLayers) {
     const layer = model.getSubmodule(path) as unknown as LoRAShaped;
     const base = layer.linear;
-    if (!(base instanceof Linear)) throw new Error(`mergeLoRA: ${path}.linear is a ${base.constructor.name}, not a Linear`);
+    if (!(base instanceof Linear)) throw new Error(`mergeLoRA: ${path}.linear is a ${base.getName()}, not a Linear`);
     if (path === "") throw new Error("mergeLoRA: call it on the model that contains the LoRA layers");
     tf.tidy(() => {
       const delta = tf.transpose(tf.mul(layer.lora.scale, tf.matMul(layer.lora.A, layer.lora.B))); // [out, in]

@@ -22,6 +22,8 @@ export function loraScale(alpha: number, rank: number, scaling: LoRAScaling): nu
 
 /** The low-rank update alpha * (x @ A @ B). A is small and random, B is zero, so it starts as a no-op. */
 export class LoRALayer extends Module {
+  static override typeName = "LoRALayer";
+
   A: tf.Variable; // [inDim, rank]
   B: tf.Variable; // [rank, outDim]
   readonly scale: number;
@@ -47,6 +49,8 @@ export class LoRALayer extends Module {
 
 /** A Linear layer with a LoRA update added to its output: linear(x) + lora(x). */
 export class LinearWithLoRA extends Module implements LinearLike {
+  static override typeName = "LinearWithLoRA";
+
   linear: LinearLike;
   lora: LoRALayer;
 
@@ -71,6 +75,8 @@ export class LinearWithLoRA extends Module implements LinearLike {
 
 /** The same layer computed as one matmul: x @ (W + alpha * (A @ B)^T)^T + b. */
 export class LinearWithLoRAMerged extends Module implements LinearLike {
+  static override typeName = "LinearWithLoRAMerged";
+
   linear: Linear;
   lora: LoRALayer;
 

@@ -7,6 +7,8 @@ import { indent } from "./print";
 
 /** Modules held in a list, as torch.nn.ModuleList. */
 export class ModuleList<T extends Module = Module> extends Module {
+  static override typeName = "ModuleList";
+
   [index: number]: T;
 
   constructor(modules: Iterable<T> = []) {
@@ -33,7 +35,7 @@ export class ModuleList<T extends Module = Module> extends Module {
   /** PyTorch's ModuleList.__repr__: runs of neighbours that print the same collapse to "(0-5): 6 x Block(". */
   override toString(): string {
     const reprs = this.namedChildren().map(([, child]) => child.toString());
-    if (reprs.length === 0) return "ModuleList()";
+    if (reprs.length === 0) return `${this.getName()}()`;
     const lines: string[] = [];
     let start = 0;
     while (start < reprs.length) {
@@ -43,12 +45,14 @@ export class ModuleList<T extends Module = Module> extends Module {
       lines.push(indent(label, 2));
       start = end + 1;
     }
-    return "ModuleList(\n  " + lines.join("\n  ") + "\n)";
+    return `${this.getName()}(\n  ` + lines.join("\n  ") + "\n)";
   }
 }
 
 /** Modules applied one after another, as torch.nn.Sequential. */
 export class Sequential extends Module {
+  static override typeName = "Sequential";
+
   [index: number]: Module;
 
   constructor(...modules: Module[]) {

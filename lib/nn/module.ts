@@ -12,12 +12,29 @@ import { indent } from "./print";
  *
  * keeps its place in the tree, in namedParameters() and in print(model).
  * Freezing is a flag on each parameter: `variable.trainable` plays `requires_grad`.
+ *
+ * Each subclass names itself for print(model) with a static field, as PyTorch prints the class's
+ * __name__:
+ *
+ *   class Linear extends Module {
+ *     static override typeName = "Linear";
+ *
+ * The name is written out rather than read from the class because bundlers and minifiers rename
+ * classes, and print(model) must read the same wherever the code runs.
  */
 export abstract class Module {
+  /** The name print(model) shows for this class; every subclass sets its own. */
+  static typeName = "Module";
+
   /** Train mode turns dropout on; eval mode turns it off. */
   training = true;
 
   abstract forward(...inputs: tf.Tensor[]): tf.Tensor;
+
+  /** The name print(model) shows for this module (PyTorch's _get_name()): its class's typeName. */
+  getName(): string {
+    return typeNameOf(this.constructor as typeof Module);
+  }
 
   /** Direct children, in the order they were assigned. */
   namedChildren(): [string, Module][] {
@@ -76,7 +93,7 @@ export abstract class Module {
     let module: Module = this;
     for (const name of path.split(".")) {
       const child = module.namedChildren().find(([childName]) => childName === name);
-      if (!child) throw new Error(`${module.constructor.name} has no child module "${name}" (in path "${path}")`);
+      if (!child) throw new Error(`${module.getName()} has no child module "${name}" (in path "${path}")`);
       module = child[1];
     }
     return module;
@@ -88,7 +105,7 @@ export abstract class Module {
     const parent = this.getSubmodule(dot < 0 ? "" : path.slice(0, dot));
     const name = path.slice(dot + 1);
     if (!parent.namedChildren().some(([childName]) => childName === name)) {
-      throw new Error(`${parent.constructor.name} has no child module "${name}" to replace (path "${path}")`);
+      throw new Error(`${parent.getName()} has no child module "${name}" to replace (path "${path}")`);
     }
     (parent as unknown as Record<string, Module>)[name] = module;
   }
@@ -121,8 +138,20 @@ export abstract class Module {
     let body = "";
     if (extraLines.length === 1 && childLines.length === 0) body = extraLines[0];
     else if (lines.length > 0) body = "\n  " + lines.join("\n  ") + "\n";
-    return `${this.constructor.name}(${body})`;
+    return `${this.getName()}(${body})`;
   }
+}
+
+/**
+ * A class's own typeName. A subclass that sets none would otherwise print as its parent, silently:
+ * it prints as `<subclass of Linear without typeName>` instead, naming the nearest ancestor that
+ * sets one (Module at the latest), so the missing name shows in print(model) itself.
+ */
+function typeNameOf(type: typeof Module): string {
+  if (Object.hasOwn(type, "typeName")) return type.typeName;
+  let ancestor = Object.getPrototypeOf(type) as typeof Module;
+  while (ancestor !== Module && !Object.hasOwn(ancestor, "typeName")) ancestor = Object.getPrototypeOf(ancestor) as typeof Module;
+  return `<subclass of ${ancestor.typeName} without typeName>`;
 }
 
 /** print(model): the module tree as PyTorch prints it. */
