@@ -2,7 +2,7 @@ import * as fs from "fs";
 import * as path from "path";
 import { readAclImdb } from "../lib/data/imdb-reader";
 import { readSplit } from "../lib/data/imdb-files";
-import { prepareImdb } from "../lib/data/imdb-prepare";
+import { INCOMPLETE_MARKER, prepareImdb } from "../lib/data/imdb-prepare";
 import { assertBalanced, splitReviews, splitSizes } from "../lib/data/imdb-split";
 import { sha256 } from "../lib/data/files";
 import { listFiles, makeTempDir, removeTempDir, writeFakeImdbFolder, writeFakeImdbTarGz } from "./helpers/fake-imdb";
@@ -120,7 +120,9 @@ test("an interrupted run (no manifest, or a damaged split) is redone", async () 
   await prepare(archive, out);
   const train = read(out, "train.jsonl");
 
-  fs.rmSync(path.join(out, "manifest.json")); // as if the run stopped before its last write
+  // As if the run stopped before its last write: the marker it leaves while writing, no manifest.
+  fs.rmSync(path.join(out, "manifest.json"));
+  fs.writeFileSync(path.join(out, INCOMPLETE_MARKER), "");
   expect((await prepare(archive, out)).skipped).toBe(false);
   expect(read(out, "train.jsonl").equals(train)).toBe(true);
 

@@ -84,3 +84,38 @@ test("--tokenizer also fills the token cache", async () => {
   expect(listFiles(path.join(out, "tokens"))).toHaveLength(3);
   expect((await run(args)).stdout).toMatch(/^val: [\d,]+ tokens, already cached/m);
 });
+
+test("bad flags stop at once, naming the flag and what it accepts; nothing is written", async () => {
+  const out = path.join(tmp, "out-flags");
+  const cases: [string[], string][] = [
+    [["--seed=-1"], '--seed must be an integer from 0 to 9007199254740991, got "-1"'],
+    [["--seed", "1.5"], '--seed must be an integer from 0 to 9007199254740991, got "1.5"'],
+    [["--balance-tolerance", "2"], '--balance-tolerance must be a number from 0 to 0.5, got "2"'],
+    [["--tokenizer", path.join(tmp, "no-vocab"), "--max-length", "1"], '--max-length must be an integer from 2 to 65536, got "1"'],
+    [["--max-length", "64"], "--max-length applies to --tokenizer: give the tokenizer's folder too"],
+    [["--out", ""], "--out needs a value"],
+    [["--url", "ftp://example.com/a.tar.gz"], '--url must be an http:// or https:// address, got "ftp://example.com/a.tar.gz"'],
+    [["--tokenizer", path.join(tmp, "no-vocab")], `${path.join(tmp, "no-vocab")}: no tokenizer.json or vocab.txt`],
+  ];
+  for (const [flags, message] of cases) {
+    const result = await run(["--source", archive, "--out", out, ...flags]);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toBe(`error: ${message}${message.endsWith("vocab.txt") ? ", so no tokenizer can be built from it" : ""}\n`);
+  }
+  expect(fs.existsSync(out)).toBe(false);
+});
+
+test("--out onto a folder of the user's own splits is refused unless --overwrite (described in --help)", async () => {
+  const own = path.join(tmp, "own-splits");
+  fs.mkdirSync(own);
+  fs.writeFileSync(path.join(own, "train.jsonl"), '{"text":"mine","label":1}\n');
+  const refused = await run(["--source", archive, "--out", own, "--balance-tolerance", "0.5"]);
+  expect(refused.code).toBe(1);
+  expect(refused.stderr).toContain(`error: ${own}: holds train.jsonl that \`npm run data:imdb\` did not write (no manifest.json beside them)`);
+  expect(refused.stderr).toContain("pass --overwrite to replace them");
+  expect(fs.readFileSync(path.join(own, "train.jsonl"), "utf8")).toBe('{"text":"mine","label":1}\n');
+  const replaced = await run(["--source", archive, "--out", own, "--balance-tolerance", "0.5", "--overwrite"]);
+  expect(replaced.code).toBe(0);
+  expect(listFiles(own)).toEqual(["manifest.json", "test.jsonl", "train.jsonl", "val.jsonl"]);
+  expect((await run(["--help"])).stdout).toMatch(/--overwrite\s+replace train\.jsonl, val\.jsonl, test\.jsonl or manifest\.json in --out/);
+});

@@ -22,7 +22,13 @@ export async function writeFileAtomic(file: string, data: string | Uint8Array | 
     throw error;
   }
   await handle.close();
-  await fs.promises.rename(temp, file);
+  try {
+    await fs.promises.rename(temp, file);
+  } catch (error) {
+    // A folder (or anything else that cannot be replaced) at `file`: leave no temp file behind.
+    await fs.promises.rm(temp, { force: true });
+    throw new Error(`${file}: cannot write it (${(error as Error).message})`);
+  }
 }
 
 /** Hex sha256 of bytes or a string (as UTF-8). */

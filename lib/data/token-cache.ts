@@ -2,7 +2,7 @@ import * as fs from "fs";
 import * as zlib from "zlib";
 import * as path from "path";
 import { writeFileAtomic } from "./files";
-import { DEFAULT_IMDB_DIR, readManifest, readSplit } from "./imdb-files";
+import { changedSplitError, DEFAULT_IMDB_DIR, MANIFEST_FILE, readManifest, readSplitContent, splitFingerprint } from "./imdb-files";
 import { Progress } from "../util/progress";
 import type { ProgressOptions } from "../util/progress";
 import type { Review, SplitName, TokenizerLike } from "./types";
@@ -15,10 +15,14 @@ import type { Review, SplitName, TokenizerLike } from "./types";
 //   | labels: uint8 × count
 //
 // The file name and the header carry the tokenizer's name and maxLength, and the header the
-// sha256 of the split it came from: another tokenizer, length or split misses the cache.
-// Numbers are little-endian, as on every machine we run on (checked when loading).
+// sha256 of the split bytes it was tokenized from: another tokenizer, length or split content
+// misses the cache. Numbers are little-endian, as on every machine we run on (checked when loading).
 
-export const TOKEN_CACHE_VERSION = 1;
+/**
+ * Version 2 records the hash of the bytes actually tokenized. Version 1 recorded the manifest's
+ * hash, which a split edited or cut after preparation does not change: such caches are rebuilt.
+ */
+export const TOKEN_CACHE_VERSION = 2;
 /** Suffix of a brotli-compressed token cache. */
 export const COMPRESSED_SUFFIX = ".br";
 const MAGIC = "LTOK";
@@ -33,6 +37,8 @@ export interface TokenizedSplit {
   vocabSize: number;
   padId: number;
   maxLength: number;
+  /** sha256 of the split file's bytes it was tokenized from (set by loadTokenizedSplit). */
+  splitSha256?: string;
 }
 
 interface CacheHeader {
@@ -46,7 +52,7 @@ interface CacheHeader {
   count: number;
   tokens: number;
   idType: "uint16" | "uint32";
-  /** sha256 of the split's JSONL, from the manifest. */
+  /** sha256 of the split's JSONL bytes that were tokenized. */
   splitSha256: string;
 }
 
@@ -123,7 +129,17 @@ export function decodeTokenCache(buffer: Buffer, file = "token cache"): { data: 
   if (new Uint8Array(new Uint16Array([1]).buffer)[0] !== 1) throw new Error("token caches assume a little-endian machine");
   if (buffer.length < 8 || buffer.toString("latin1", 0, 4) !== MAGIC) throw new Error(`${file}: not a token cache`);
   const headerLength = buffer.readUInt32LE(4);
-  const header = JSON.parse(buffer.toString("utf8", 8, 8 + headerLength)) as CacheHeader;
+  if (8 + headerLength > buffer.length) throw new Error(`${file}: header of ${headerLength} bytes runs past the end (${buffer.length} bytes)`);
+  let header: CacheHeader;
+  try {
+    header = JSON.parse(buffer.toString("utf8", 8, 8 + headerLength)) as CacheHeader;
+  } catch (error) {
+    throw new Error(`${file}: header is not valid JSON (${(error as Error).message})`);
+  }
+  const count = (x: unknown) => typeof x === "number" && Number.isSafeInteger(x) && x >= 0;
+  if (typeof header !== "object" || header === null || !count(header.count) || !count(header.tokens) || (header.idType !== "uint16" && header.idType !== "uint32")) {
+    throw new Error(`${file}: header lacks count, tokens or idType`);
+  }
   const idBytes = header.idType === "uint16" ? 2 : 4;
   const offsetsAt = 8 + headerLength;
   const idsAt = offsetsAt + 4 * (header.count + 1);
@@ -141,7 +157,9 @@ export function decodeTokenCache(buffer: Buffer, file = "token cache"): { data: 
     vocabSize: header.vocabSize,
     padId: header.padId,
     maxLength: header.maxLength,
+    splitSha256: header.splitSha256,
   };
+  if (data.offsets[0] !== 0 || data.offsets[header.count] !== header.tokens) throw new Error(`${file}: offsets do not span the ${header.tokens} ids`);
   return { data, header };
 }
 
@@ -154,35 +172,51 @@ export interface TokenCacheOptions {
 }
 
 /**
- * A split's token ids: from the cache when it matches the tokenizer, maxLength and the split's
- * current content, else tokenized now and cached (written atomically).
+ * A split's token ids: from the cache when it matches the tokenizer, maxLength and the split file's
+ * content (its sha256, which must also be the one manifest.json recorded), else tokenized now and
+ * cached (written atomically). A split file changed since preparation is refused, naming the file.
+ * Where the split file is absent, a cache made from the manifest's content still answers: that is
+ * how caches travel without the text. `sha256` is the split's content hash, for checkpoints to record.
  */
 export async function loadTokenizedSplit(
   split: SplitName,
   tokenizer: TokenizerLike,
   options: TokenCacheOptions = {},
-): Promise<{ data: TokenizedSplit; cached: boolean }> {
+): Promise<{ data: TokenizedSplit; cached: boolean; sha256: string }> {
   const dir = options.dir ?? DEFAULT_IMDB_DIR;
   const maxLength = options.maxLength ?? 512;
   const manifest = await readManifest(dir);
   if (!manifest) throw new Error(`${dir}: no prepared IMDb splits here; run \`npm run data:imdb\` first`);
-  const splitSha256 = manifest.splits[split].sha256;
+  const entry = manifest.splits[split];
+  if (fs.existsSync(path.join(dir, entry.file))) {
+    const now = await splitFingerprint(split, dir);
+    if (now.sha256 !== entry.sha256 || now.bytes !== entry.bytes) throw changedSplitError(now.file, now, entry, path.join(dir, MANIFEST_FILE));
+  }
+  const splitSha256 = entry.sha256;
   const file = tokenCacheFile(dir, split, tokenizer.name, maxLength);
   // A brotli-compressed copy (file.br, half the size) stands in for a missing file: that is how the
   // caches travel to a GPU machine whose transfers are size-limited (scripts/gpu/pack-data.ts).
   const compressed = `${file}${COMPRESSED_SUFFIX}`;
   const source = fs.existsSync(file) ? file : fs.existsSync(compressed) ? compressed : null;
   if (source) {
-    // A damaged file is a miss like any other: tokenize again and replace it.
+    // A damaged or stale file is a miss like any other: tokenize again and replace it.
     const read = source === file ? fs.promises.readFile(file) : fs.promises.readFile(compressed).then((bytes) => zlib.brotliDecompressSync(bytes));
     const hit = await read.then((bytes) => decodeTokenCache(bytes, source)).catch(() => null);
     const header = hit?.header;
     const matches = header !== undefined && header.version === TOKEN_CACHE_VERSION && header.tokenizer === tokenizer.name &&
-      header.vocabSize === tokenizer.vocabSize && header.maxLength === maxLength && header.splitSha256 === splitSha256;
-    if (hit && matches) return { data: hit.data, cached: true };
+      header.vocabSize === tokenizer.vocabSize && header.maxLength === maxLength && header.splitSha256 === splitSha256 &&
+      header.count === entry.count;
+    if (hit && matches) return { data: hit.data, cached: true, sha256: splitSha256 };
   }
   const progress = options.progress === false ? false : { label: `tokenize ${split}`, ...options.progress };
-  const data = tokenizeReviews(await readSplit(split, dir), tokenizer, maxLength, progress);
-  await writeFileAtomic(file, encodeTokenCache(data, split, splitSha256));
-  return { data, cached: false };
+  // The hash recorded is that of the very bytes tokenized (checked against the manifest on reading).
+  const content = await readSplitContent(split, dir);
+  const data = { ...tokenizeReviews(content.reviews, tokenizer, maxLength, progress), splitSha256: content.sha256 };
+  await writeFileAtomic(file, encodeTokenCache(data, split, content.sha256));
+  return { data, cached: false, sha256: content.sha256 };
+}
+
+/** The content hash of a prepared split (sha256 of its file's bytes): what a checkpoint records. */
+export async function splitContentHash(split: SplitName, dir = DEFAULT_IMDB_DIR): Promise<string> {
+  return (await splitFingerprint(split, dir)).sha256;
 }
