@@ -4,9 +4,10 @@ import * as path from "path";
 import { Module } from "../nn/module";
 import { Linear } from "../nn/layers";
 import { freeze } from "../nn/parameters";
-import { readSafetensors, writeSafetensors, WritableEntry } from "../io/safetensors";
+import { readSafetensors, writeSafetensors, SafetensorsEntry, WritableEntry } from "../io/safetensors";
+import { readJson } from "../models/checkpoint";
 import { writeFileAtomic } from "../data/files";
-import { LinearWithLoRA } from "./lora";
+import { LinearWithLoRA, LinearWithLoRAMerged } from "./lora";
 import { mergeLoRA } from "./apply";
 
 // LoRA adapters in Hugging Face PEFT's format, so that an adapter trained in the book works in
@@ -72,13 +73,19 @@ export async function saveAdapter(model: Module, dir: string, options: SaveAdapt
     if (loraPaths.includes(p)) throw new Error(`saveAdapter: ${p} has LoRA and also matches modules_to_save [${saveNames.join(", ")}]`);
     for (const [name, variable] of module.namedOwnParameters()) tensors.set(`${PREFIX}${p}.${name}`, entry(variable));
   }
+  // Leaf names ("q_lin") when they take exactly the adapted layers, as PEFT writes them; else the
+  // full paths, so that PEFT (and loadAdapter) adapt no layer that the file has no factors for.
+  const leaves = leafNames(loraPaths);
+  const takes = targetMatcher(leaves);
+  const covered = model.namedModules().filter(([p, m]) => p !== "" && (m instanceof Linear || m instanceof LinearWithLoRA) && takes(p));
+  const exact = covered.length === loraPaths.length && covered.every(([p]) => loraPaths.includes(p));
   const config = {
     peft_type: "LORA",
     task_type: null,
     r: rank,
     lora_alpha: scale * rank, // PEFT's scaling lora_alpha / r then equals ours
     lora_dropout: 0.0,
-    target_modules: leafNames(loraPaths),
+    target_modules: exact ? leaves : [...loraPaths].sort(),
     modules_to_save: saveNames.length > 0 ? saveNames : null,
     bias: "none",
     fan_in_fan_out: false,
@@ -103,10 +110,41 @@ export interface LoadedAdapter {
   replaced: string[];
 }
 
+/** A value as an error message shows it: numbers as JavaScript writes them (JSON has no Infinity). */
+const show = (value: unknown): string => (typeof value === "number" ? String(value) : JSON.stringify(value) ?? String(value));
+
+/** PEFT's rule for target_modules: a list matches a path equal to or ending in "." + a name; a string is a regex for the whole path. */
+function targetMatcher(targets: string | string[]): (path: string) => boolean {
+  if (typeof targets === "string") {
+    const pattern = new RegExp(`^(?:${targets})$`);
+    return (p) => pattern.test(p);
+  }
+  return (p) => targets.some((t) => p === t || p.endsWith(`.${t}`));
+}
+
+/** The first non-finite value of a float array, or null. */
+function firstNonFinite(values: Float32Array): { index: number; value: number } | null {
+  for (let i = 0; i < values.length; i++) {
+    if (!Number.isFinite(values[i])) return { index: i, value: values[i] };
+  }
+  return null;
+}
+
+/** PEFT options that change what the adapter computes and that this loader does not implement. */
+const UNSUPPORTED_OPTIONS = ["layers_to_transform", "layers_pattern", "exclude_modules", "layer_replication", "target_parameters", "trainable_token_indices"];
+
+/** The largest |lora_alpha| accepted: far beyond any trained adapter, far below float32 overflow. */
+const MAX_LORA_ALPHA = 1e6;
+
 /**
  * Add a PEFT LoRA adapter (saved by saveAdapter or by PEFT itself) to a base model: each adapted
  * Linear becomes a LinearWithLoRA holding the adapter's matrices, and modules_to_save get the
  * adapter's weights. The base is frozen; the LoRA matrices stay trainable.
+ *
+ * All or nothing: the config, every tensor's name, dtype, shape and values (finite), and their
+ * agreement with target_modules, modules_to_save and the model are checked before the model is
+ * touched. On any problem it throws an error naming the file, and the model and the tensor count
+ * are as they were.
  */
 export function loadAdapter(model: Module, dir: string): LoadedAdapter {
   const configFile = path.join(dir, "adapter_config.json");
@@ -116,67 +154,171 @@ export function loadAdapter(model: Module, dir: string): LoadedAdapter {
     const bin = fs.existsSync(path.join(dir, "adapter_model.bin")) ? " (it has adapter_model.bin: save it again with safe_serialization=True)" : "";
     throw new Error(`${dir}: no adapter_model.safetensors${bin}`);
   }
-  const config = JSON.parse(fs.readFileSync(configFile, "utf8")) as Record<string, unknown>;
+  const config = readJson(configFile);
   const fail = (problem: string): never => {
     throw new Error(`${configFile}: ${problem}`);
   };
   if (config.peft_type !== "LORA") fail(`peft_type is ${JSON.stringify(config.peft_type)}, not "LORA"`);
   if (config.use_dora) fail("DoRA adapters (use_dora: true) are not supported");
-  if (config.bias !== undefined && config.bias !== "none") fail(`bias "${config.bias}" is not supported (only "none")`);
+  if (config.bias !== undefined && config.bias !== null && config.bias !== "none") fail(`bias ${show(config.bias)} is not supported (only "none")`);
+  if (config.lora_bias) fail("lora_bias: true (a bias in lora_B) is not supported");
   if (config.fan_in_fan_out) fail("fan_in_fan_out: true is for GPT-2's Conv1D layers, not DistilBERT's Linear");
   for (const key of ["rank_pattern", "alpha_pattern"]) {
     if (config[key] && Object.keys(config[key] as object).length > 0) fail(`${key} (a rank or alpha per layer) is not supported`);
   }
+  for (const key of UNSUPPORTED_OPTIONS) {
+    const value = config[key];
+    if (value !== undefined && value !== null && !(Array.isArray(value) && value.length === 0)) fail(`${key} ${show(value)} is not supported`);
+  }
   const rank = config.r;
+  if (!(typeof rank === "number" && Number.isInteger(rank) && rank >= 1 && rank <= 65536)) fail(`r must be a whole number from 1 to 65536, got ${show(rank)}`);
   const loraAlpha = config.lora_alpha;
-  if (typeof rank !== "number" || typeof loraAlpha !== "number") fail("r and lora_alpha must be numbers");
+  if (!(typeof loraAlpha === "number" && Number.isFinite(loraAlpha) && Math.abs(loraAlpha) <= MAX_LORA_ALPHA)) {
+    fail(`lora_alpha must be a finite number of magnitude at most ${MAX_LORA_ALPHA}, got ${show(loraAlpha)}`);
+  }
+  const r = rank as number;
   const scaling = config.use_rslora ? "alpha/sqrt(rank)" : "alpha/rank";
+  const targets = config.target_modules;
+  if (!(typeof targets === "string" || (Array.isArray(targets) && targets.length > 0 && targets.every((t) => typeof t === "string" && t !== "")))) {
+    fail(`target_modules must be a list of module names or a regular expression, got ${show(targets)}`);
+  }
+  if (targets === "all-linear") fail(`target_modules "all-linear" is not supported: list the module names`);
+  let isTarget: (p: string) => boolean = () => false;
+  try {
+    isTarget = targetMatcher(targets as string | string[]);
+  } catch (error) {
+    fail(`target_modules ${show(targets)} is not a valid regular expression (${(error as Error).message})`);
+  }
+  const toSave = config.modules_to_save ?? [];
+  if (!(Array.isArray(toSave) && toSave.every((t) => typeof t === "string" && t !== ""))) fail(`modules_to_save must be a list of module names or null, got ${show(toSave)}`);
+  // PEFT matches modules_to_save as plain suffixes: "classifier" also takes "pre_classifier".
+  const isSaved = (p: string) => (toSave as string[]).some((t) => p.endsWith(t));
 
+  // Sort the tensors out by name; nothing is created or changed until every check has passed.
   const file = readSafetensors(weightsFile);
-  const pending = new Map(file.tensors);
-  const take = (key: string) => {
-    const found = pending.get(key);
-    pending.delete(key);
-    return found;
-  };
-  const tensor = (key: string, shape: number[]) => {
-    const found = take(key);
-    if (!found) throw new Error(`${weightsFile}: missing tensor ${key}`);
-    if (found.shape.join() !== shape.join()) throw new Error(`${weightsFile}: ${key} has shape [${found.shape}], the model needs [${shape}]`);
-    return tf.tensor(found.data as Float32Array, found.shape, "float32");
+  const problems: string[] = [];
+  const factors = new Map<string, { A?: string; B?: string }>();
+  const weights = new Map<string, string>(); // parameter path -> tensor name
+  const unknown: string[] = [];
+  for (const key of file.tensors.keys()) {
+    const lora = /^base_model\.model\.(.+)\.lora_(A|B)(?:\.default)?\.weight$/.exec(key);
+    if (lora) {
+      const [, p, which] = lora;
+      const entry = factors.get(p) ?? {};
+      if (entry[which as "A" | "B"]) problems.push(`${key} and ${entry[which as "A" | "B"]} are the same tensor twice`);
+      entry[which as "A" | "B"] = key;
+      factors.set(p, entry);
+    } else if (key.startsWith(PREFIX) && !/\.lora_[A-Za-z_]+(\.|$)/.test(key)) {
+      const name = key.slice(PREFIX.length).replace(".modules_to_save.default.", ".");
+      if (weights.has(name)) problems.push(`${key} and ${weights.get(name)} are the same tensor twice`);
+      weights.set(name, key);
+    } else {
+      unknown.push(key);
+    }
+  }
+  if (unknown.length > 0) problems.push(`tensors this loader does not know (neither lora_A/lora_B nor a module's weight under ${PREFIX}): ${unknown.slice(0, 10).join(", ")}`);
+  if (factors.size === 0) problems.push("no lora_A/lora_B tensors: not a LoRA adapter");
+
+  /** The entry's values as float32, after checking dtype, shape and finiteness; null (and a problem) if unusable. */
+  const checked = (key: string, shape: number[]): Float32Array | null => {
+    const entry = file.tensors.get(key) as SafetensorsEntry;
+    if (!(entry.data instanceof Float32Array)) {
+      problems.push(`${key} has dtype ${entry.dtype}, not floating point`);
+      return null;
+    }
+    if (entry.shape.join() !== shape.join()) {
+      problems.push(`${key} has shape [${entry.shape}], the model needs [${shape}]`);
+      return null;
+    }
+    const bad = firstNonFinite(entry.data);
+    if (bad) {
+      problems.push(`${key} holds ${bad.value} at index ${bad.index}: weights must be finite`);
+      return null;
+    }
+    return entry.data;
   };
 
-  freeze(model);
-  const loraPaths = [...file.tensors.keys()]
-    .map((key) => /^base_model\.model\.(.+)\.lora_A(?:\.default)?\.weight$/.exec(key)?.[1])
-    .filter((p): p is string => p !== undefined);
-  for (const p of loraPaths) {
+  const plan: { path: string; linear: Linear; A: Float32Array; B: Float32Array }[] = [];
+  for (const [p, { A, B }] of factors) {
+    if (!A || !B) {
+      problems.push(`missing tensor ${PREFIX}${p}.lora_${A ? "B" : "A"}.weight (its lora_${A ? "A" : "B"} is there)`);
+      continue;
+    }
+    if (!isTarget(p)) problems.push(`adapts ${p}, which target_modules ${show(targets)} of adapter_config.json does not name`);
     let base: Module;
     try {
       base = model.getSubmodule(p);
     } catch {
-      throw new Error(`${weightsFile}: the adapter adapts ${p}, which the model does not have`);
+      problems.push(`the adapter adapts ${p}, which the model does not have`);
+      continue;
     }
-    if (!(base instanceof Linear)) throw new Error(`${weightsFile}: ${p} is a ${base.constructor.name}, not a Linear (does the model already have LoRA there?)`);
-    const linear = base;
-    const adapted = new LinearWithLoRA(linear, rank as number, loraAlpha as number, scaling);
-    tf.tidy(() => {
-      adapted.lora.A.assign(tf.transpose(tensor(`${PREFIX}${p}.lora_A.weight`, [rank as number, linear.inFeatures])));
-      adapted.lora.B.assign(tf.transpose(tensor(`${PREFIX}${p}.lora_B.weight`, [linear.outFeatures, rank as number])));
-    });
-    model.setSubmodule(p, adapted);
+    if (base instanceof LinearWithLoRA || base instanceof LinearWithLoRAMerged) {
+      problems.push(`${p} already has LoRA: load an adapter into a model without one (this adapter, loaded twice?)`);
+      continue;
+    }
+    if (!(base instanceof Linear)) {
+      problems.push(`${p} is a ${base.constructor.name}, not a Linear`);
+      continue;
+    }
+    const a = checked(A, [r, base.inFeatures]);
+    const b = checked(B, [base.outFeatures, r]);
+    if (a && b) plan.push({ path: p, linear: base, A: a, B: b });
   }
+  // Every Linear that target_modules takes must have its factors, as PEFT would create a layer for each.
+  for (const [p, module] of model.namedModules()) {
+    if (p === "" || factors.has(p) || !(module instanceof Linear || module instanceof LinearWithLoRA)) continue;
+    if (isTarget(p)) problems.push(`target_modules ${show(targets)} of adapter_config.json takes ${p}, but there is no lora_A/lora_B for it`);
+  }
+
+  const parameters = new Map(model.namedParameters());
+  const assigns: { name: string; variable: tf.Variable; values: Float32Array }[] = [];
+  for (const [name, key] of weights) {
+    const variable = parameters.get(name);
+    if (!variable) {
+      problems.push(`${key}: the model has no parameter ${name}`);
+      continue;
+    }
+    const modulePath = name.slice(0, name.lastIndexOf("."));
+    if (!isSaved(modulePath)) problems.push(`${key} replaces a weight of ${modulePath}, which modules_to_save ${show(config.modules_to_save ?? null)} of adapter_config.json does not name`);
+    const values = checked(key, variable.shape);
+    if (values) assigns.push({ name, variable, values });
+  }
+  // A module PEFT saves whole must come whole: each of its own parameters.
+  for (const [p, module] of model.namedModules()) {
+    if (p === "" || !isSaved(p) || factors.has(p)) continue;
+    for (const [name] of module.namedOwnParameters()) {
+      if (!weights.has(`${p}.${name}`)) problems.push(`missing tensor ${PREFIX}${p}.${name} (modules_to_save names ${p})`);
+    }
+  }
+  if (problems.length > 0) {
+    const listed = problems.slice(0, 10).join("\n  ") + (problems.length > 10 ? `\n  … (${problems.length} problems in all)` : "");
+    throw new Error(`${weightsFile}: cannot load this adapter into ${model.constructor.name}, which is unchanged:${problems.length === 1 ? " " : "\n  "}${listed}`);
+  }
+
+  // Everything fits: build the LoRA layers (freeing them if anything fails), then change the model.
+  const built: [string, LinearWithLoRA][] = [];
+  try {
+    for (const { path: p, linear, A, B } of plan) {
+      const adapted = new LinearWithLoRA(linear, r, loraAlpha as number, scaling);
+      built.push([p, adapted]);
+      tf.tidy(() => {
+        adapted.lora.A.assign(tf.transpose(tf.tensor(A, [r, linear.inFeatures], "float32")));
+        adapted.lora.B.assign(tf.transpose(tf.tensor(B, [linear.outFeatures, r], "float32")));
+      });
+    }
+  } catch (error) {
+    for (const [, adapted] of built) adapted.lora.dispose();
+    throw error;
+  }
+  freeze(model);
+  for (const [p, adapted] of built) model.setSubmodule(p, adapted);
   const replaced = new Set<string>();
-  for (const key of [...pending.keys()]) {
-    const name = key.startsWith(PREFIX) ? key.slice(PREFIX.length).replace(".modules_to_save.default.", ".") : null;
-    const variable = name ? model.namedParameters().find(([n]) => n === name)?.[1] : undefined;
-    if (!name || !variable) continue;
-    tf.tidy(() => variable.assign(tensor(key, variable.shape)));
+  for (const { name, variable, values } of assigns) {
+    tf.tidy(() => variable.assign(tf.tensor(values, variable.shape, "float32")));
     variable.trainable = true;
     replaced.add(name.slice(0, name.lastIndexOf(".")));
   }
-  if (pending.size > 0) throw new Error(`${weightsFile}: tensors the model has no place for: ${[...pending.keys()].slice(0, 10).join(", ")}`);
-  return { lora: loraPaths, replaced: [...replaced] };
+  return { lora: plan.map(({ path: p }) => p), replaced: [...replaced] };
 }
 
 /** PEFT's merge_and_unload: fold every LoRA update into its Linear and return the plain model. */
