@@ -257,7 +257,7 @@ export function loadAdapter(model: Module, dir: string): LoadedAdapter {
       continue;
     }
     if (!(base instanceof Linear)) {
-      problems.push(`${p} is a ${base.constructor.name}, not a Linear`);
+      problems.push(`${p} is a ${base.getName()}, not a Linear`);
       continue;
     }
     const a = checked(A, [r, base.inFeatures]);
@@ -292,7 +292,7 @@ export function loadAdapter(model: Module, dir: string): LoadedAdapter {
   }
   if (problems.length > 0) {
     const listed = problems.slice(0, 10).join("\n  ") + (problems.length > 10 ? `\n  … (${problems.length} problems in all)` : "");
-    throw new Error(`${weightsFile}: cannot load this adapter into ${model.constructor.name}, which is unchanged:${problems.length === 1 ? " " : "\n  "}${listed}`);
+    throw new Error(`${weightsFile}: cannot load this adapter into ${model.getName()}, which is unchanged:${problems.length === 1 ? " " : "\n  "}${listed}`);
   }
 
   // Everything fits: build the LoRA layers (freeing them if anything fails), then change the model.

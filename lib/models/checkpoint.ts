@@ -46,7 +46,19 @@ function modernName(key: string): string {
 const listed = (names: string[], max = 10): string =>
   names.slice(0, max).join(", ") + (names.length > max ? `, … (${names.length} in all)` : "");
 
-/** Load `dir`'s safetensors checkpoint into `model`; throws on anything that does not fit, naming it. */
+/** The first non-finite value of a float array, or null. */
+function firstNonFinite(values: Float32Array): { index: number; value: number } | null {
+  for (let i = 0; i < values.length; i++) {
+    if (!Number.isFinite(values[i])) return { index: i, value: values[i] };
+  }
+  return null;
+}
+
+/**
+ * Load `dir`'s safetensors checkpoint into `model`; throws on anything that does not fit, naming it.
+ * All or nothing: names, shapes, dtypes and values (every weight finite) are checked before the
+ * first parameter changes, so on an error the model keeps its weights.
+ */
 export function loadCheckpoint(model: Module, dir: string, options: LoadOptions): LoadReport {
   const file = readSafetensorsDir(dir);
   const parameters = allParameterPaths(model);
@@ -54,9 +66,8 @@ export function loadCheckpoint(model: Module, dir: string, options: LoadOptions)
   const keys = [...file.tensors.keys()];
   const bare = !keys.some((key) => key.startsWith(`${options.basePrefix}.`));
 
-  const loaded = new Set<tf.Variable>();
+  const toLoad = new Map<tf.Variable, { name: string; entry: SafetensorsEntry }>();
   const present = new Set<tf.Variable>(); // in the file, even if it could not be loaded
-  const loadedNames: string[] = [];
   const ignored: string[] = [];
   const unexpected: string[] = [];
   const problems: string[] = [];
@@ -77,10 +88,13 @@ export function loadCheckpoint(model: Module, dir: string, options: LoadOptions)
       problems.push(`${key}: dtype ${entry.dtype} where the model expects floating point`);
       continue;
     }
-    if (loaded.has(variable)) continue; // a tied parameter, already read under its other name
-    tf.tidy(() => variable.assign(tf.tensor(entry.data, entry.shape, "float32")));
-    loaded.add(variable);
-    loadedNames.push(name);
+    if (toLoad.has(variable)) continue; // a tied parameter, already read under its other name
+    const bad = firstNonFinite(entry.data);
+    if (bad) {
+      problems.push(`${key}: holds ${bad.value} at index ${bad.index}; weights must be finite`);
+      continue;
+    }
+    toLoad.set(variable, { name, entry });
   }
   if (unexpected.length > 0) problems.push(`unexpected tensors, which the model has no place for: ${listed(unexpected)}`);
 
@@ -92,13 +106,19 @@ export function loadCheckpoint(model: Module, dir: string, options: LoadOptions)
   }
   if (missing.length > 0) problems.push(`missing tensors: ${listed(missing)}`);
   if (problems.length > 0) {
-    throw new Error(`Cannot load ${dir} into ${model.constructor.name}:\n  ${problems.join("\n  ")}`);
+    throw new Error(`Cannot load ${dir} into ${model.getName()}:\n  ${problems.join("\n  ")}`);
+  }
+
+  const loadedNames: string[] = [];
+  for (const [variable, { name, entry }] of toLoad) {
+    tf.tidy(() => variable.assign(tf.tensor(entry.data, entry.shape, "float32")));
+    loadedNames.push(name);
   }
 
   const log = options.log ?? console.log;
   if (newlyInitialized.length > 0) {
     log(
-      `Some weights of ${model.constructor.name} were not initialized from the checkpoint at ${dir} and are newly ` +
+      `Some weights of ${model.getName()} were not initialized from the checkpoint at ${dir} and are newly ` +
         `initialized: [${newlyInitialized.join(", ")}]. Train the model on a downstream task before using it for predictions.`,
     );
   }
