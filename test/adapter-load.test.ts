@@ -41,7 +41,7 @@ function state() {
     tensors: tf.memory().numTensors,
     modules: model.namedModules().map(([p, m]) => `${p}:${m.constructor.name}`),
     trainable: model.namedParameters().filter(([, v]) => v.trainable).map(([n]) => n),
-    logits: tf.tidy(() => model.forward(ids, mask).arraySync()),
+    logits: tf.tidy(() => model.forward(ids, mask).arraySync() as number[][]),
   };
 }
 
