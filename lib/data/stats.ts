@@ -1,4 +1,5 @@
 import type { ImdbManifest } from "./imdb-files";
+import type { PlotlyFigure } from "../util/display";
 import { SPLIT_NAMES } from "./types";
 
 // Numbers and one figure about the dataset, for the book: reviews per split and label, and how
@@ -13,11 +14,8 @@ export interface SplitCounts {
   posShare: number;
 }
 
-/** A Plotly figure as plain JSON: show it with tslab.display.raw("application/vnd.plotly.v1+json", fig). */
-export interface PlotlyFigure {
-  data: Record<string, unknown>[];
-  layout: Record<string, unknown>;
-}
+/** The figure type lengthHistogram returns (defined with showFigure, which draws it). */
+export type { PlotlyFigure };
 
 /** Reviews per split and label, from the manifest (no need to read the reviews). */
 export function splitCounts(manifest: ImdbManifest): SplitCounts[] {

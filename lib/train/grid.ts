@@ -2,6 +2,7 @@ import * as fs from "fs";
 import * as path from "path";
 import type { LoRAFlags } from "../lora/apply";
 import { writeFileAtomic } from "../data/files";
+import { pct } from "../util/format";
 import { ExperimentResult, ExperimentSpec, runExperiment } from "./experiment";
 
 // The tutorial's grid search over LoRA's rank, alpha and target layers: one run per point, each
@@ -123,7 +124,6 @@ function toRow(point: GridPoint, result: ExperimentResult): GridRow {
 
 /** A Markdown table, best validation accuracy first. */
 export function gridTable(rows: readonly GridRow[]): string {
-  const pct = (x: number | null) => (x === null ? "–" : `${(100 * x).toFixed(2)}%`);
   const sorted = [...rows].sort((a, b) => b.val_accuracy - a.val_accuracy);
   const lines = [
     "| layers | r | alpha | trainable | val acc | test acc | train s |",
