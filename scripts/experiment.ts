@@ -4,10 +4,11 @@
 //
 // Run with --help for every flag.
 import { runExperiment } from "../lib/train/experiment";
-import { parseExperimentArgs, EXPERIMENT_HELP } from "./experiment-options";
+import { parseExperimentArgs, checkExperimentSpec, EXPERIMENT_HELP } from "./experiment-options";
 
 async function main(): Promise<void> {
-  const { spec } = parseExperimentArgs(process.argv.slice(2), `npm run experiment -- [flags]\n${EXPERIMENT_HELP}`);
+  const { spec, values } = parseExperimentArgs(process.argv.slice(2), `npm run experiment -- [flags]\n${EXPERIMENT_HELP}`);
+  await checkExperimentSpec(spec, { force: Boolean(values.force) });
   await runExperiment(spec);
 }
 

@@ -4,7 +4,8 @@
 //
 // Run with --help for every flag.
 import { runGrid, TUTORIAL_GRID, FLAG_SETS, Grid } from "../lib/train/grid";
-import { parseExperimentArgs, EXPERIMENT_HELP } from "./experiment-options";
+import * as fs from "fs";
+import { parseExperimentArgs, checkExperimentSpec, EXPERIMENT_HELP } from "./experiment-options";
 
 const HELP = `npm run grid-search -- [flags]
 
@@ -12,15 +13,18 @@ const HELP = `npm run grid-search -- [flags]
   --ranks 1,2,4,8,16,32          the ranks to try (default: the tutorial's)
   --alphas 1,4,8,16,32,64        the alphas to try (default: the tutorial's)
   --flag-sets ${FLAG_SETS.map((f) => f.name).join(",")}   which layers get LoRA (default: all four sets)
-  --limit N            run at most N new points now (the rest next time)
+  --limit N            run at most N new points now (the rest next time; 0: all)
 
   and every flag of npm run experiment (the model, data, training, backend):
 ${EXPERIMENT_HELP}`;
 
 const list = (flag: string, text: string | undefined, fallback: number[]): number[] => {
   if (text === undefined) return fallback;
-  const values = text.split(",").map(Number);
-  if (values.some((v) => !Number.isFinite(v) || v <= 0)) throw new Error(`--${flag} takes positive numbers separated by commas, got "${text}"`);
+  const values = text.split(",").map((v) => (v.trim() === "" ? NaN : Number(v)));
+  const whole = flag === "ranks";
+  if (values.some((v) => !Number.isFinite(v) || v <= 0 || (whole && !Number.isInteger(v)))) {
+    throw new Error(`--${flag} takes ${whole ? "whole numbers from 1" : "positive numbers"} separated by commas, got "${text}"`);
+  }
   return values;
 };
 
@@ -41,7 +45,12 @@ async function main(): Promise<void> {
     flagSets: FLAG_SETS.filter((f) => names.includes(f.name)),
   };
   const outDir = (values["out-dir"] as string | undefined) ?? `results/grid-${spec.profile}`;
-  const rows = await runGrid(spec, grid, { outDir, limit: Number(values.limit ?? 0) });
+  if (fs.statSync(outDir, { throwIfNoEntry: false })?.isFile()) throw new Error(`--out-dir ${outDir}: a file, not a folder`);
+  const limit = Number(values.limit ?? 0);
+  if (!(Number.isInteger(limit) && limit >= 0)) throw new Error(`--limit must be a whole number from 0 (all points), got "${values.limit}"`);
+  if (spec.out) throw new Error("--out names one result file; grid-search writes one per point into --out-dir DIR");
+  await checkExperimentSpec(spec);
+  const rows = await runGrid(spec, grid, { outDir, limit });
   console.log(`grid: ${rows.length} finished points in ${outDir}/grid-summary.md`);
 }
 

@@ -66,6 +66,26 @@ test("bad flags get clear errors", async () => {
   expect(noData.stderr).toContain("no prepared IMDb splits here; run `npm run data:imdb` first");
 });
 
+test("flags and outputs are checked before any work: nothing is printed, tokenized or written", async () => {
+  const results = path.join(tmp, "existing-folder");
+  fs.mkdirSync(results);
+  const common = ["--data", dataDir, "--tokenizer", await vocabDir(), "--backend", "wasm"];
+  const started = performance.now();
+  const folder = await run([...common, "--out", results]);
+  expect(folder.code).toBe(1);
+  expect(folder.stdout).toBe(""); // not even the backend line: it stopped before starting one
+  expect(folder.stderr).toBe(`experiment: --out ${results}: a folder; name the result file instead, e.g. ${path.join(results, "quick-lora.json")}\n`);
+  const epochs = await run([...common, "--epochs", "0"]);
+  expect(epochs.stderr).toBe('experiment: --epochs must be a whole number from 1 to 10,000, got "0"\n');
+  const rank = await run([...common, "--lora-r", "0"]);
+  expect(rank.stderr).toBe('experiment: --lora-r must be a whole number from 1 to 4,096, got "0"\n');
+  const length = await run([...common, "--max-length", "100000"]);
+  expect(length.stderr).toBe('experiment: --max-length must be a whole number from 2 to 65,536, got "100000"\n');
+  expect(performance.now() - started).toBeLessThan(60_000); // four refusals, each in a few seconds of startup
+  expect(fs.readdirSync(results)).toEqual([]);
+  expect(fs.readdirSync(tmp).filter((name) => name.includes(".tmp-"))).toEqual([]);
+});
+
 test("grid-search runs the chosen points for real, then finds them done", async () => {
   const outDir = path.join(tmp, "grid");
   const args = [
