@@ -2,11 +2,11 @@ import * as tf from "@tensorflow/tfjs";
 import * as path from "path";
 import type { DistilBertForMaskedLM } from "../models/distilbert";
 import { crossEntropy } from "../nn/functional";
-import { mulberry32, getRandomState, setRandomState } from "../nn/random";
-import { arrayBatches, stepsPerEpoch } from "../data/batches";
+import { mulberry32 } from "../nn/random";
+import { arrayBatches, stepsPerEpoch, ArrayBatch } from "../data/batches";
 import type { TokenizedSplit } from "../data/token-cache";
 import { Adam } from "./adam";
-import { loadTrainState, saveTrainState, disposeTrainState, runState, restoreRunState } from "./checkpoint";
+import { runTrainingLoop, dataFingerprint, LoopResult } from "./loop";
 import { writeFileAtomic } from "../data/files";
 import { Progress, ProgressOptions } from "../util/progress";
 
@@ -86,7 +86,7 @@ export interface MlmConfig {
   /** Stop after this many steps in all (0: no limit). */
   maxSteps: number;
   seed: number;
-  /** Save a checkpoint every this many steps (0: only when stopping). */
+  /** Save a checkpoint every this many steps (0: only at epoch ends and when stopping). */
   checkpointEvery: number;
   /** Batches are padded to a multiple of this (WebGPU keeps a buffer pool per shape). */
   padMultiple: number;
@@ -109,18 +109,6 @@ export interface MlmResult {
   seconds: number;
 }
 
-interface Meta {
-  epoch: number;
-  step: number;
-  globalStep: number;
-  optimizerStep: number;
-  /** The library's random stream (dropout masks) where the run stopped. */
-  randomState: number;
-  seconds: number;
-  history: MlmStepRecord[];
-  config: Omit<MlmConfig, "masking">;
-}
-
 export interface PretrainOptions {
   config: MlmConfig;
   /** Where checkpoints go; a run finding one there continues from it. */
@@ -137,107 +125,89 @@ function batchRandom(seed: number, epoch: number, step: number): () => number {
   return () => next() / 4294967296;
 }
 
-/** Pretrain every parameter of `model` on `data` (its labels are ignored). */
+/**
+ * Pretrain every parameter of `model` on `data` (its labels are ignored). The steps run in the loop
+ * shared with fine-tuning (lib/train/loop.ts: resume, checkpoints, deferred loss reads, the
+ * divergence guard, the time budget); what is pretraining's own is here: masking each batch, the
+ * loss over the masked tokens, the warm-up, and the record of every step's loss.
+ */
 export async function pretrainMlm(model: DistilBertForMaskedLM, data: TokenizedSplit, options: PretrainOptions): Promise<MlmResult> {
   const { config } = options;
   const log = options.log ?? console.log;
-  const { masking, ...plainConfig } = config;
+  const { masking } = config;
   const named = model.namedParameters().filter(([, p]) => p.trainable);
-  const names = named.map(([name]) => name);
   const parameters = named.map(([, p]) => p);
   const optimizer = new Adam(parameters, { learningRate: config.learningRate, weightDecay: config.weightDecay });
-  let meta: Meta = { epoch: 0, step: 0, globalStep: 0, optimizerStep: 0, randomState: getRandomState(), seconds: 0, history: [], config: plainConfig };
-  if (options.checkpointDir) {
-    const saved = loadTrainState<Meta>(options.checkpointDir);
-    if (saved) {
-      const changed = (Object.keys(plainConfig) as (keyof typeof plainConfig)[]).filter((k) => k !== "maxSteps" && k !== "epochs" && k !== "checkpointEvery" && saved.meta.config[k] !== plainConfig[k]);
-      if (changed.length > 0) throw new Error(`${options.checkpointDir} holds a pretraining run with other settings (${changed.join(", ")}); use another folder or delete it`);
-      const missing = names.filter((name) => !saved.parameters.has(name));
-      if (missing.length > 0) throw new Error(`${options.checkpointDir}: its checkpoint lacks ${missing.length} parameters of this model (${missing.slice(0, 3).join(", ")}...): another model size?`);
-      restoreRunState(saved, names, parameters, optimizer, saved.meta.optimizerStep);
-      disposeTrainState(saved);
-      meta = { ...saved.meta, config: plainConfig };
-      setRandomState(meta.randomState);
-      log(`resuming pretraining from ${options.checkpointDir}: epoch ${meta.epoch + 1}, step ${meta.step} (${meta.globalStep} steps done)`);
-    }
-  }
-  const checkpoint = async () => {
-    if (!options.checkpointDir) return;
-    meta.optimizerStep = optimizer.step;
-    meta.randomState = getRandomState();
-    await saveTrainState(options.checkpointDir, String(meta.globalStep), runState(meta, names, parameters, optimizer));
-    await writeFileAtomic(path.join(options.checkpointDir, "mlm-loss.json"), JSON.stringify(meta.history) + "\n");
-  };
-
   const batchOptions = { batchSize: config.batchSize, seed: config.seed, bucketChunks: 100, padMultiple: config.padMultiple, dropLast: true };
   const perEpoch = stepsPerEpoch(data.labels.length, batchOptions);
-  const started = performance.now();
-  const outOfTime = () => options.timeBudgetSeconds !== undefined && (performance.now() - started) / 1000 >= options.timeBudgetSeconds;
-  const reachedMaxSteps = () => config.maxSteps > 0 && meta.globalStep >= config.maxSteps;
-  let stopped = false;
-  model.train();
-  while (meta.epoch < config.epochs && !reachedMaxSteps() && !stopped) {
-    const epoch = meta.epoch;
-    // The bar ends where this epoch will: its last step, or --max-steps if that comes first.
-    const total = config.maxSteps > 0 ? Math.min(perEpoch, meta.step + config.maxSteps - meta.globalStep) : perEpoch;
-    const progress = options.progress === false ? null : new Progress({ total, initial: meta.step, unit: "steps", label: `MLM epoch ${epoch + 1}/${config.epochs}`, ...options.progress });
-    // The loss is read one step late: the CPU queues step n while the GPU still runs step n-1,
-    // instead of waiting for every step's loss before queuing the next.
-    // Its value is asked for as the step is queued: the copy back then waits for that step alone.
-    let pending: { loss: tf.Tensor; value: Promise<tf.TypedArray>; record: MlmStepRecord; where: string } | null = null;
-    const settle = async () => {
-      if (!pending) return;
-      const { loss: lossTensor, value, record, where } = pending;
-      pending = null;
-      const loss = (await value)[0];
-      lossTensor.dispose();
-      if (!Number.isFinite(loss)) {
-        throw new Error(`MLM loss is ${loss} at ${where}; the last good checkpoint is in ${options.checkpointDir ?? "(none)"}. Try a lower learning rate.`);
-      }
-      meta.history.push({ ...record, loss });
-      // On WebGPU, the bytes tfjs holds on the GPU, pool included: flat when shapes stay bounded.
-      const gpuBytes = (tf.memory() as { numBytesAllocatedInGPU?: number }).numBytesAllocatedInGPU;
-      progress?.tick(1, gpuBytes === undefined ? { loss: loss.toFixed(3) } : { loss: loss.toFixed(3), gpu: `${(gpuBytes / 2 ** 20).toFixed(0)} MiB` });
-    };
-    for (const batch of arrayBatches(data, batchOptions, { from: { epoch, step: meta.step } })) {
-      const stepStarted = performance.now();
-      const { inputIds, labels } = maskTokens(batch.inputIds, batch.attentionMask, masking, batchRandom(config.seed, epoch, batch.step));
-      const tokens = labels.reduce((n, id) => n + (id === IGNORE_INDEX ? 0 : 1), 0);
-      const ids = tf.tensor2d(inputIds, [batch.size, batch.seqLen], "int32");
-      const mask = tf.tensor2d(batch.attentionMask, [batch.size, batch.seqLen], "int32");
-      const { value, grads } = tf.variableGrads(() => mlmLoss(model, ids, mask, labels), parameters);
-      const warmup = config.warmupSteps ?? 0;
-      optimizer.learningRate = warmup > 0 ? config.learningRate * Math.min(1, (meta.globalStep + 1) / warmup) : config.learningRate;
-      optimizer.applyGradients(grads);
-      tf.dispose([ids, mask, ...Object.values(grads)]);
-      await settle();
-      meta.step = batch.step + 1;
-      meta.globalStep++;
-      pending = { loss: value, value: value.data(), record: { step: meta.globalStep, epoch: epoch + 1, loss: NaN, tokens }, where: `epoch ${epoch + 1}, step ${batch.step + 1}` };
-      meta.seconds += (performance.now() - stepStarted) / 1000;
-      if (meta.step === perEpoch) {
-        meta.epoch = epoch + 1;
-        meta.step = 0;
-      }
-      const due = config.checkpointEvery > 0 && meta.globalStep % config.checkpointEvery === 0;
-      if (reachedMaxSteps() || outOfTime()) {
-        stopped = true;
-        break;
-      }
-      if (due) {
-        await settle(); // a checkpoint holds only steps whose loss was finite
-        await checkpoint();
-      }
-      if (meta.step === 0) break; // the epoch is over
-    }
-    await settle();
-    progress?.done();
+  const warmup = config.warmupSteps ?? 0;
+  let progress: Progress | null = null;
+  /** Masked tokens of the queued batches, by global step: recorded with the step's loss. */
+  const tokens = new Map<number, number>();
+
+  let loop: LoopResult<{ history: MlmStepRecord[] }>;
+  try {
+    loop = await runTrainingLoop<ArrayBatch, { history: MlmStepRecord[] }>({
+      what: "pretraining",
+      parameters: named,
+      optimizer,
+      // maxSteps, epochs and checkpointEvery are stop conditions and cadence; padMultiple changes
+      // only the shapes the batches are padded to (it follows the backend), not what is learnt.
+      settings: {
+        batchSize: config.batchSize,
+        learningRate: config.learningRate,
+        warmupSteps: warmup,
+        weightDecay: config.weightDecay,
+        seed: config.seed,
+        masking: { maskId: masking.maskId, vocabSize: masking.vocabSize, specialIds: masking.specialIds, probability: masking.probability ?? 0.15 },
+        trainData: dataFingerprint(data),
+      },
+      state: { history: [] },
+      epochs: config.epochs,
+      stepsPerEpoch: perEpoch,
+      maxSteps: config.maxSteps,
+      checkpointEvery: config.checkpointEvery,
+      // An untrained model guesses evenly over the vocabulary.
+      initialLoss: Math.log(masking.vocabSize),
+      timeBudget: options.timeBudgetSeconds === undefined ? undefined : { seconds: options.timeBudgetSeconds, wholeEpochs: false },
+      checkpointDir: options.checkpointDir,
+      log,
+      batches: (from) => arrayBatches(data, batchOptions, { from }),
+      step: (batch, globalStep) => {
+        const { inputIds, labels } = maskTokens(batch.inputIds, batch.attentionMask, masking, batchRandom(config.seed, batch.epoch, batch.step));
+        tokens.set(globalStep + 1, labels.reduce((n, id) => n + (id === IGNORE_INDEX ? 0 : 1), 0));
+        const ids = tf.tensor2d(inputIds, [batch.size, batch.seqLen], "int32");
+        const mask = tf.tensor2d(batch.attentionMask, [batch.size, batch.seqLen], "int32");
+        const { value, grads } = tf.variableGrads(() => mlmLoss(model, ids, mask, labels), parameters);
+        optimizer.learningRate = warmup > 0 ? config.learningRate * Math.min(1, (globalStep + 1) / warmup) : config.learningRate;
+        optimizer.applyGradients(grads);
+        return { loss: value };
+      },
+      describeBatch: (batch) => `a batch of ${batch.size} x ${batch.seqLen} tokens`,
+      onEpochStart: ({ epoch, step: fromStep, globalStep }) => {
+        model.train();
+        // The bar ends where this epoch will: its last step, or maxSteps if that comes first.
+        const total = config.maxSteps > 0 ? Math.min(perEpoch, fromStep + config.maxSteps - globalStep) : perEpoch;
+        progress = options.progress === false ? null : new Progress({ total, initial: fromStep, unit: "steps", label: `MLM epoch ${epoch + 1}/${config.epochs}`, ...options.progress });
+      },
+      onStep: ({ epoch, globalStep, loss }, state) => {
+        state.history.push({ step: globalStep, epoch, loss, tokens: tokens.get(globalStep) ?? 0 });
+        tokens.delete(globalStep);
+        // On WebGPU, the bytes tfjs holds on the GPU, pool included: flat when shapes stay bounded.
+        const gpuBytes = (tf.memory() as { numBytesAllocatedInGPU?: number }).numBytesAllocatedInGPU;
+        progress?.tick(1, gpuBytes === undefined ? { loss: loss.toFixed(3) } : { loss: loss.toFixed(3), gpu: `${(gpuBytes / 2 ** 20).toFixed(0)} MiB` });
+      },
+      onEpochEnd: async () => {
+        progress?.done();
+      },
+      afterCheckpoint: (dir, state) => writeFileAtomic(path.join(dir, "mlm-loss.json"), JSON.stringify(state.history) + "\n"),
+    });
+  } finally {
+    optimizer.dispose();
   }
-  await checkpoint();
-  const finished = meta.epoch >= config.epochs || reachedMaxSteps();
-  log(`MLM pretraining: ${meta.globalStep} steps, ${finished ? "finished" : "stopped for time"}; last loss ${meta.history.at(-1)?.loss.toFixed(4) ?? "-"}`);
-  optimizer.dispose();
-  return { steps: meta.globalStep, epochs: meta.epoch, finished, history: meta.history, seconds: meta.seconds };
+  const { history } = loop.state;
+  log(`MLM pretraining: ${loop.globalStep} steps, ${loop.finished ? "finished" : "stopped for time"}; last loss ${history.at(-1)?.loss.toFixed(4) ?? "-"}`);
+  return { steps: loop.globalStep, epochs: loop.epoch, finished: loop.finished, history, seconds: loop.seconds };
 }
 
 /** How often each id occurs in `data` (indexed by id), special ids left out. */
