@@ -1,5 +1,5 @@
 // The CPU benchmark: the wasm backend against tfjs's plain JavaScript backend, same loop, same
-// small DistilBERT-shaped config, same machine: results/bench-cpu.json.
+// small DistilBERT-shaped config, same machine: results/benchmark/bench-cpu.json.
 //
 //   npx tsx bench/train-step.ts --backend wasm --small --seq 128 --out wasm.json
 //   npx tsx bench/train-step.ts --backend cpu  --small --seq 128 --out cpu.json
@@ -25,7 +25,7 @@ async function main(): Promise<void> {
     workload: `small DistilBERT-shaped config (dim 128, 2 layers, hidden 512), batch ${wasm.batch} x ${wasm.seq} tokens, Adam`,
     rows,
   };
-  await writeFileAtomic(path.resolve(__dirname, "..", "results", "bench-cpu.json"), JSON.stringify(result, null, 2) + "\n");
+  await writeFileAtomic(path.resolve(__dirname, "..", "results", "benchmark", "bench-cpu.json"), JSON.stringify(result, null, 2) + "\n");
   for (const r of rows) console.log(`${r.mode.padEnd(16)} wasm ${r.wasm_samples_per_second.toFixed(2)}  cpu ${(r.cpu_samples_per_second ?? 0).toFixed(2)}  ratio ${(r.ratio_wasm_vs_cpu ?? 0).toFixed(1)}x`);
 }
 

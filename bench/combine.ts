@@ -1,5 +1,5 @@
-// Put our numbers beside PyTorch's from the same machine and run: results/bench-gpu.json (the
-// latest, ratios ours / PyTorch) and one line appended to results/bench-history.jsonl.
+// Put our numbers beside PyTorch's from the same machine and run: results/benchmark/bench-gpu.json (the
+// latest, ratios ours / PyTorch) and one line appended to results/benchmark/bench-history.jsonl.
 //
 //   npx tsx bench/combine.ts ours.json torch.json [--note "what changed"]
 import * as fs from "fs";
@@ -44,8 +44,8 @@ async function main(): Promise<void> {
     rows,
   };
   const root = path.resolve(__dirname, "..");
-  await writeFileAtomic(path.join(root, "results", "bench-gpu.json"), JSON.stringify(result, null, 2) + "\n");
-  fs.appendFileSync(path.join(root, "results", "bench-history.jsonl"), JSON.stringify(result) + "\n");
+  await writeFileAtomic(path.join(root, "results", "benchmark", "bench-gpu.json"), JSON.stringify(result, null, 2) + "\n");
+  fs.appendFileSync(path.join(root, "results", "benchmark", "bench-history.jsonl"), JSON.stringify(result) + "\n");
   for (const r of rows) {
     console.log(`${r.mode.padEnd(16)} ours ${r.ours_samples_per_second.toFixed(1).padStart(7)}  torch fp32 ${(r.torch_fp32_samples_per_second ?? 0).toFixed(1).padStart(7)}  ratio ${(r.ratio_vs_torch_fp32 ?? 0).toFixed(3)}`);
   }

@@ -65,7 +65,7 @@ def measure(mode, targets, precision, batch, seq, warmup, steps, early_reads=Fal
     start = time.perf_counter()
     # Each step's loss is read back while the next one is queued, its copy queued right after its own
     # step, as the TypeScript trainer asks for its values. With --late-reads, .item() once the next
-    # step is queued: its copy then waits for that step too (about 1% slower: results/parity-rounds-gpu.json).
+    # step is queued: its copy then waits for that step too (about 1% slower: results/benchmark/parity-rounds-gpu.json).
     previous = None
     for _ in range(steps):
         loss = step()

@@ -1,6 +1,8 @@
 import * as fs from "fs";
 import * as path from "path";
+import type { Table } from "./util/table";
 import { defaultSpec, ExperimentResult, ExperimentSpec, Mode, Profile } from "./train/experiment";
+import { pct } from "./util/format";
 
 // What the chapters share: which profile the book runs (quick on a CPU, full on a GPU with the
 // real weights), where each chapter writes its result, and reading every result back.
@@ -49,7 +51,7 @@ export function chapterSpec(mode: Mode, name: string, profile: Profile = bookPro
   });
 }
 
-/** Every result file in these folders (committed GPU runs in results/, this build's in build/results/). */
+/** Every result file in these folders (committed GPU runs in results/standin/, this build's in build/results/PROFILE/). */
 export function readResults(...dirs: string[]): ExperimentResult[] {
   const results: ExperimentResult[] = [];
   for (const dir of dirs.map((d) => path.resolve(ROOT, d))) {
@@ -83,9 +85,12 @@ export interface Benchmark {
   rows: BenchmarkRow[];
 }
 
-/** The latest GPU benchmark (results/bench-gpu.json) and every earlier one (bench-history.jsonl), oldest first. */
+/** The benchmarks' records (bench/README.md): throughput beside PyTorch, kernel timings, A/B runs. */
+export const BENCHMARK_DIR = path.join(ROOT, "results", "benchmark");
+
+/** The latest GPU benchmark (results/benchmark/bench-gpu.json) and every earlier one (bench-history.jsonl), oldest first. */
 export function readBenchmarks(): { latest: Benchmark; history: Benchmark[] } {
-  const dir = path.join(ROOT, "results");
+  const dir = BENCHMARK_DIR;
   const latest = JSON.parse(fs.readFileSync(path.join(dir, "bench-gpu.json"), "utf8")) as Benchmark;
   const history = fs
     .readFileSync(path.join(dir, "bench-history.jsonl"), "utf8")
@@ -122,4 +127,189 @@ export function movingMean(values: number[], window: number): number[] {
     out.push(sum / Math.min(i + 1, window));
   }
   return out;
+}
+
+// Chapter 05's tables: the tutorial's table beside this build's runs, the stand-in's runs, and the
+// GPU benchmark's speed and memory. Each returns rows for showTable (lib/util/table.ts).
+
+export { showTable, tableHtml, tableText } from "./util/table";
+export type { Cell, Table } from "./util/table";
+
+/** The tutorial's table: its experiments on distilbert-base-uncased (PyTorch, a GPU), by the name of the chapter run that repeats each. */
+export const TUTORIAL_TABLE = [
+  { run: "last-layers", label: "last two layers", trainable: 592_130, test: 0.8622 },
+  { run: "lora-qv-r8-a16", label: "LoRA q, v (r=8, α=16)", trainable: 147_456, test: 0.8944 },
+  { run: "full", label: "full fine-tuning", trainable: 66_955_010, test: 0.9231 },
+  { run: "grid", label: "best LoRA of the grid", trainable: 516_096, test: 0.9239 },
+] as const;
+
+export type TutorialRun = (typeof TUTORIAL_TABLE)[number]["run"];
+
+/** Which chapter writes each run of the tutorial's table. */
+const CHAPTER_OF: Record<string, string> = { "last-layers": "01", "lora-qv-r8-a16": "02", grid: "03", full: "04" };
+
+/** This build's runs of a profile (build/results/PROFILE/): chapters 01, 02 and 04's, and chapter 03's grid points. */
+export interface BookRuns {
+  profile: Profile;
+  runs: ExperimentResult[];
+  grid: ExperimentResult[];
+}
+
+export function readBookRuns(profile: Profile = bookProfile()): BookRuns {
+  const dir = path.join(ROOT, "build", "results", profile);
+  return { profile, runs: readResults(dir), grid: readResults(path.join(dir, "grid")) };
+}
+
+/** What to say where a profile has no runs yet, and how to make them. */
+export function noRunsYet(profile: Profile): string {
+  return profile === "quick"
+    ? "No runs of the quick profile in build/results/quick/ yet: chapters 01-04 write them, and npm run book runs every chapter, this one last (about 15 minutes on 2 cores)."
+    : "No runs of the full profile in build/results/full/: it fine-tunes distilbert-base-uncased on the whole splits, the tutorial's own setting, on a GPU: npm run model:download, then LORA_PROFILE=full npm run book.";
+}
+
+const count = (n: number) => n.toLocaleString("en-US");
+const mib = (bytes: number) => (bytes / 2 ** 20).toFixed(0);
+const gb = (bytes: number | null) => (bytes === null ? null : (bytes / 1e9).toFixed(2));
+const mb = (bytes: number) => (bytes / 1e6).toFixed(1);
+
+/** LoRA's settings in the tutorial's words: "q, v, mlp, r=8, α=1". */
+export function loraLabel(result: ExperimentResult): string {
+  const names: Record<string, string> = { query: "q", key: "k", value: "v", projection: "out", mlp: "mlp", head: "head" };
+  const { flags, rank, alpha } = result.config.lora;
+  const layers = Object.entries(flags).filter(([, on]) => on).map(([flag]) => names[flag] ?? flag);
+  return `${layers.join(", ")}, r=${rank}, α=${alpha}`;
+}
+
+/** Whether two runs trained on the same data for as long (reviews, tokens, epochs). */
+function sameSettings(a: ExperimentResult, b: ExperimentResult): boolean {
+  return a.config.maxLength === b.config.maxLength && a.config.limits.train === b.config.limits.train && a.config.train.epochs === b.config.train.epochs;
+}
+
+function trainingData(r: ExperimentResult): string {
+  const reviews = r.config.limits.train === null ? "all 35,000 training reviews" : `${count(r.config.limits.train)} training reviews`;
+  return `${reviews} of up to ${r.config.maxLength} tokens, ${r.config.train.epochs} epochs`;
+}
+
+/**
+ * The tutorial's table beside this build's runs of one profile; null where the profile has none.
+ * The grid's best point (by validation accuracy) fills the last row only where the grid trained as
+ * the other runs did.
+ */
+export function tutorialTable(book: BookRuns): Table | null {
+  const reference = book.runs[0] ?? book.grid[0];
+  if (!reference) return null;
+  const best = [...book.grid].sort((a, b) => b.val_accuracy - a.val_accuracy)[0];
+  const bestComparable = best !== undefined && sameSettings(best, reference);
+  const runOf = (name: string) => (name === "grid" ? (bestComparable ? best : undefined) : book.runs.find((r) => r.name === name));
+  const rows = TUTORIAL_TABLE.map((t) => {
+    const r = runOf(t.run);
+    return [t.label, count(t.trainable), pct(t.test), ...(r ? [count(r.trainable_params), pct(r.val_accuracy), pct(r.test_accuracy), (r.train_seconds / 60).toFixed(1), r.samples_per_second.toFixed(1), mib(r.peak_memory_bytes)] : [null, null, null, null, null, null])];
+  });
+  const ours = book.runs.length > 0 ? book.runs : book.grid;
+  const distinct = (values: string[]) => [...new Set(values)];
+  const notes = [
+    "The tutorial: distilbert-base-uncased, all 35,000 training reviews of up to 512 tokens, 3 epochs, PyTorch on a GPU; its best LoRA is q, v, mlp, r=8, α=1.",
+    ...distinct(ours.map((r) => `Ours, the ${book.profile} profile: ${r.backbone}; ${trainingData(r)}; ${r.backend} on ${r.device}.`)),
+  ];
+  if (best !== undefined && bestComparable) notes.push(`Our best grid point by validation accuracy: ${loraLabel(best)}.`);
+  if (best !== undefined && !bestComparable) {
+    notes.push(`Chapter 03's grid trained on less (${trainingData(best)}), so its best point is not set beside the others here; the figure of accuracy against trainable parameters shows every point.`);
+  }
+  const missing = TUTORIAL_TABLE.filter((t) => !runOf(t.run) && !(t.run === "grid" && best !== undefined));
+  if (missing.length > 0) {
+    notes.push(`Not in build/results/${book.profile}/ yet: ${missing.map((t) => `${t.label} (chapter ${CHAPTER_OF[t.run]})`).join(", ")}. npm run book runs every chapter, this one last.`);
+  }
+  return {
+    title: book.profile === "quick" ? "The quick profile: the 4 x 128 backbone shipped with the book" : "The full profile: distilbert-base-uncased, the tutorial's setting",
+    columns: ["run", "tutorial: trainable", "tutorial: test acc", "ours: trainable", "val acc", "test acc", "train min", "samples/s", "peak MiB"],
+    rows,
+    notes,
+  };
+}
+
+/** The stand-in's runs, in the tutorial's order, with the floor (full fine-tuning from random weights) last. */
+export const STANDIN_RUNS: { name: string; label: string; tutorial: TutorialRun | null }[] = [
+  { name: "standin-last-layers", label: "last two layers", tutorial: "last-layers" },
+  { name: "standin-lora-qv-r8-a16", label: "LoRA q, v (r=8, α=16)", tutorial: "lora-qv-r8-a16" },
+  { name: "standin-full", label: "full fine-tuning", tutorial: "full" },
+  { name: "standin-lora-qv-mlp-r8-a1", label: "LoRA q, v, mlp (r=8, α=1)", tutorial: "grid" },
+  { name: "floor-full-random-init", label: "full, random init (floor)", tutorial: null },
+];
+
+/** The tutorial's test accuracy for a run of its table. */
+export function tutorialTest(run: TutorialRun | null): number | null {
+  return TUTORIAL_TABLE.find((t) => t.run === run)?.test ?? null;
+}
+
+/** The stand-in backbone's runs (results/standin/): accuracy, epochs run, time, memory. */
+export function standinTable(runs: ExperimentResult[]): Table {
+  const rows = STANDIN_RUNS.flatMap(({ name, label }) => {
+    const r = runs.find((run) => run.name === name);
+    if (!r) return [];
+    return [[label, count(r.trainable_params), `${((100 * r.trainable_params) / r.total_params).toFixed(2)}%`, `${r.epochs.length} of ${r.config.train.epochs}`, pct(r.val_accuracy), pct(r.test_accuracy), (r.train_seconds / 60).toFixed(1), r.samples_per_second.toFixed(0), mib(r.peak_memory_bytes)]];
+  });
+  const devices = [...new Set(runs.map((r) => `${r.backend} on ${r.device}`))];
+  return {
+    columns: ["run", "trainable", "of all", "epochs", "val acc", "test acc", "train min", "samples/s", "peak MiB"],
+    rows,
+    notes: [`${devices.join("; ")}. The runs shared the GPU, so samples/s is each run's share; peak MiB is tfjs's live tensor memory.`],
+  };
+}
+
+/** The benchmark's modes in the tutorial's words. */
+export const BENCHMARK_MODES: Record<string, string> = {
+  "last-layers": "last two layers",
+  "lora-qv-r8": "LoRA q, v (r=8)",
+  "lora-qv-mlp-r8": "LoRA q, v, mlp (r=8)",
+  full: "full fine-tuning",
+};
+
+/** Minutes of training for the tutorial's 3 epochs over 35,000 reviews at this many samples a second. */
+export const tutorialMinutes = (samplesPerSecond: number) => (3 * 35_000) / samplesPerSecond / 60;
+
+/** Training samples/s of each mode, ours beside PyTorch + PEFT's in the same run (results/benchmark/bench-gpu.json). */
+export function speedTable(bench: Benchmark): Table {
+  return {
+    columns: ["mode", "trainable", "ours, samples/s", "PyTorch fp32", "ours / fp32", "PyTorch bf16", "the tutorial's 3 epochs, ours"],
+    rows: bench.rows.map((r) => [
+      BENCHMARK_MODES[r.mode] ?? r.mode,
+      count(r.trainable_params),
+      r.ours_samples_per_second.toFixed(1),
+      r.torch_fp32_samples_per_second?.toFixed(1) ?? null,
+      r.ratio_vs_torch_fp32 === null ? null : `${r.ratio_vs_torch_fp32.toFixed(2)}x`,
+      r.torch_bf16_samples_per_second?.toFixed(1) ?? null,
+      `${tutorialMinutes(r.ours_samples_per_second).toFixed(1)} min`,
+    ]),
+    notes: [`${bench.workload}; on an ${bench.device}, ours through WebGPU, PyTorch ${bench.torch} with CUDA, in one run.`],
+  };
+}
+
+/** Bytes that training keeps per trainable parameter besides the weight: its gradient and Adam's two moments, in fp32. */
+export const OPTIMIZER_BYTES_PER_PARAMETER = 3 * 4;
+
+/** Peak GPU memory of each mode, ours beside PyTorch's, and what the trainable parameters' gradients and Adam's state take of it. */
+export function memoryTable(bench: Benchmark): Table {
+  return {
+    columns: ["mode", "trainable", "gradients + Adam, MB", "peak, ours GB", "peak, PyTorch fp32 GB", "ours / PyTorch"],
+    rows: bench.rows.map((r) => [
+      BENCHMARK_MODES[r.mode] ?? r.mode,
+      count(r.trainable_params),
+      mb(r.trainable_params * OPTIMIZER_BYTES_PER_PARAMETER),
+      gb(r.ours_peak_memory_bytes),
+      gb(r.torch_fp32_peak_memory_bytes),
+      r.torch_fp32_peak_memory_bytes === null ? null : `${(r.ours_peak_memory_bytes / r.torch_fp32_peak_memory_bytes).toFixed(1)}x`,
+    ]),
+    notes: [`${bench.workload}. Peak: the most bytes in GPU buffers at once (PyTorch: torch.cuda.max_memory_allocated).`],
+  };
+}
+
+/** tfjs's wasm backend beside its plain JavaScript one on a CPU (results/benchmark/bench-cpu.json). */
+export interface CpuBenchmark {
+  machine: string;
+  workload: string;
+  rows: { mode: string; wasm_samples_per_second: number; cpu_samples_per_second: number; ratio_wasm_vs_cpu: number }[];
+}
+
+export function readCpuBenchmark(): CpuBenchmark {
+  return JSON.parse(fs.readFileSync(path.join(BENCHMARK_DIR, "bench-cpu.json"), "utf8")) as CpuBenchmark;
 }

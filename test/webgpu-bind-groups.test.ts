@@ -32,7 +32,7 @@ beforeAll(() => {
 
 describe.each(["lora-qv-r8", "full"])("%s", (mode) => {
   // With the fused softmax and dropout kernel, full mode's fifth step still makes one here; on the H200 at
-  // distilbert-base's shape, the timed loop's fifth step made one too (results/bench-gpu.json).
+  // distilbert-base's shape, the timed loop's fifth step made one too (results/benchmark/bench-gpu.json).
   test("once the buffers settle (by the sixth step), every bind group comes from the cache", () => {
     const { steps } = report[mode];
     expect(steps).toHaveLength(8);

@@ -4,7 +4,7 @@
 # flat, clamped indices in speed-11-double.sh). cur-*.mjs: the code as committed; dbl-*.mjs: the same with every tile
 # pickTile chooses double-buffered. Kernel cases on dbl; tiles swept single and double at the step's
 # shapes; GPU time a step cur / dbl / cur / dbl; the step-level A/B.
-# It lost (results/double-buffer-2d-ab-gpu.json): the double-buffered generator (Tile.double) was not kept.
+# It lost (results/benchmark/double-buffer-2d-ab-gpu.json): the double-buffered generator (Tile.double) was not kept.
 source .gpu/setup.sh
 for f in .gpu/app/*.xz; do xz -dkf "$f"; done  # bundles travel xz-compressed (scripts/gpu/pack-app.sh)
 timeout 150 node .gpu/app/dbl-run-cases.mjs > $OUT/cases-dbl.json 2> /tmp/cases.log; echo "cases rc=$?"; grep -i error /tmp/cases.log | head -3
