@@ -1,5 +1,5 @@
 // FNV-1a over 32-bit words, for cache keys built per dispatch: a string key costs more CPU to build
-// and look up than some of the work its cache saves (a CPU profile on the H200's host, results/cpu-profile/lora-qv-r8.txt).
+// and look up than some of the work its cache saves (a CPU profile on the H200's host, results/benchmark/cpu-profile/lora-qv-r8.txt).
 
 export const FNV_START = 0x811c9dc5;
 
