@@ -133,13 +133,16 @@ describe("results/ is organised in folders, and every path cited into them exist
     }
   });
 
-  test("each results/ path that the library, the book, the benchmarks, the scripts and the READMEs cite exists", () => {
-    const tracked = childProcess
+  /** The library, the book, the benchmarks, the scripts, the tests and the READMEs. */
+  const tracked = () =>
+    childProcess
       .execFileSync("git", ["ls-files", "-z", "lib", "bench", "scripts", "test", "notebooks", "README.md", "results/README.md"], { cwd: ROOT, encoding: "utf8" })
       .split("\0")
       .filter((f) => f && f !== "test/book-results.test.ts" && fs.existsSync(path.join(ROOT, f)));
+
+  test("each results/ path that the library, the book, the benchmarks, the scripts and the READMEs cite exists", () => {
     const missing: string[] = [];
-    for (const file of tracked) {
+    for (const file of tracked()) {
       const text = fs.readFileSync(path.join(ROOT, file), "utf8");
       for (const [cited] of text.matchAll(/(?<![\w/])results\/(?:benchmark|standin|backbone|gpu-bounded)(?:\/[\w.*-]+)*\/?/g)) {
         const target = cited.replace(/\.+$/, "");
@@ -151,6 +154,21 @@ describe("results/ is organised in folders, and every path cited into them exist
       }
     }
     expect(missing).toEqual([]);
+  });
+
+  test("no file cites a record at the top of results/ that lives in one of its folders", () => {
+    const inFolders = new Set(
+      fs.readdirSync(path.join(ROOT, "results"), { withFileTypes: true }).filter((e) => e.isDirectory()).flatMap((e) => fs.readdirSync(path.join(ROOT, "results", e.name))),
+    );
+    const stale: string[] = [];
+    for (const file of tracked()) {
+      const text = fs.readFileSync(path.join(ROOT, file), "utf8");
+      for (const [cited, name] of text.matchAll(/(?<![\w/])results\/([\w*-]+(?:\.[\w]+)?)/g)) {
+        const pattern = new RegExp(`^${name.replace(/\./g, "\\.").replace(/\*/g, ".*")}(\\.\\w+)?$`);
+        if ([...inFolders].some((f) => pattern.test(f))) stale.push(`${file}: ${cited}`);
+      }
+    }
+    expect(stale).toEqual([]);
   });
 
   test("every record bench/README.md names by file name is in results/benchmark/", () => {
