@@ -7,7 +7,8 @@ import { parseArgs, ParseArgsConfig } from "util";
 import { defaultSpec, Mode, MODES, Profile, ExperimentSpec, PROFILES } from "../lib/train/experiment";
 import { DISTILBERT_BASE, readDistilBertConfig } from "../lib/models/distilbert";
 import { assertSafetensorsDir } from "../lib/io/safetensors";
-import { readManifest } from "../lib/data/imdb-files";
+import { changedSplitError, MANIFEST_FILE, readManifest, splitFingerprint } from "../lib/data/imdb-files";
+import { SPLIT_NAMES } from "../lib/data/types";
 import type { LoRAScaling } from "../lib/lora/lora";
 import type { BackendName } from "../lib/backend";
 
@@ -235,5 +236,13 @@ export async function checkExperimentSpec(spec: ExperimentSpec, options: { force
   }
   const hasVocab = ["tokenizer.json", "vocab.txt"].some((f) => fs.existsSync(path.join(spec.tokenizerDir, f)));
   if (!hasVocab) throw new Error(`--tokenizer ${spec.tokenizerDir}: no tokenizer.json or vocab.txt there`);
-  if (!(await readManifest(spec.dataDir))) throw new Error(`--data ${spec.dataDir}: no prepared IMDb splits here; run \`npm run data:imdb\` first`);
+  const manifest = await readManifest(spec.dataDir);
+  if (!manifest) throw new Error(`--data ${spec.dataDir}: no prepared IMDb splits here; run \`npm run data:imdb\` first`);
+  // Each split's bytes against the manifest (hashed once; the token cache reuses the result).
+  for (const split of SPLIT_NAMES) {
+    const entry = manifest.splits[split];
+    if (!fs.existsSync(path.join(spec.dataDir, entry.file))) continue; // a cache travelling without its text
+    const now = await splitFingerprint(split, spec.dataDir);
+    if (now.sha256 !== entry.sha256 || now.bytes !== entry.bytes) throw changedSplitError(now.file, now, entry, path.join(spec.dataDir, MANIFEST_FILE));
+  }
 }

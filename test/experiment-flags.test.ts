@@ -109,3 +109,13 @@ test("--max-length is checked against the model's positions, --model, --tokenize
   const { spec } = parse(["--data", path.join(tmp, "nothing"), "--tokenizer", vocab]);
   await expect(checkExperimentSpec(spec)).rejects.toThrow(`--data ${path.join(tmp, "nothing")}: no prepared IMDb splits here; run \`npm run data:imdb\` first`);
 });
+
+test("--data whose split changed since preparation is refused before any work, naming the file", async () => {
+  const copy = path.join(tmp, "imdb-cut");
+  fs.cpSync(data, copy, { recursive: true });
+  const train = path.join(copy, "train.jsonl");
+  fs.writeFileSync(train, fs.readFileSync(train, "utf8").split("\n").slice(0, 12).join("\n") + "\n");
+  const { spec } = parse(["--data", copy, "--tokenizer", vocab]);
+  await expect(checkExperimentSpec(spec)).rejects.toThrow(`${train}: changed since it was prepared: it has 12 lines`);
+  await expect(checkExperimentSpec(spec)).rejects.toThrow(`${path.join(copy, "manifest.json")} records 28 reviews`);
+});
