@@ -64,7 +64,7 @@ test("every chapter of the book loads cleanly, draws its figures, and links only
       await page.screenshot({ path: shot, fullPage: name === "index.html" });
       expect(fs.statSync(shot).size).toBeGreaterThan(10_000);
     }
-    if (name === "05_results.html") expect(plots.length).toBe(8);
+    if (name === "05_results.html") expect(plots.length).toBe(6);
     expect(problems).toEqual([]);
     await page.close();
   }
