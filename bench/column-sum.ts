@@ -9,7 +9,8 @@ import * as tf from "@tensorflow/tfjs";
 import * as fs from "fs";
 import { parseArgs } from "util";
 import { initBackend } from "../lib/backend";
-import { DEFAULT_COLUMN_SUM_PLAN, useColumnSumPlan, useOurColumnSum } from "../lib/webgpu/column-sum";
+import { DEFAULT_COLUMN_SUM_PLAN } from "../lib/webgpu/column-sum";
+import { setKernelOptions } from "../lib/webgpu/options";
 import { columnSumPlanKey, parseColumnSumPlan } from "./modes";
 import { time, timeKernels } from "./gpu-timing";
 
@@ -30,19 +31,19 @@ async function main(): Promise<void> {
     if (values.plans) {
       const plans: Record<string, number> = {};
       for (const key of values.plans.split(",")) {
-        useColumnSumPlan(parseColumnSumPlan(key));
+        setKernelOptions({ columnSumPlan: parseColumnSumPlan(key) });
         plans[key] = await timeKernels(() => tf.sum(x, axes));
       }
-      useColumnSumPlan(DEFAULT_COLUMN_SUM_PLAN);
+      setKernelOptions();
       console.log(`${what.padEnd(38)} [${shape}] ` + Object.entries(plans).map(([key, ms]) => `${key} ${(ms * 1000).toFixed(1)} us`).join(" | ") + ` (default ${columnSumPlanKey(DEFAULT_COLUMN_SUM_PLAN)})`);
       rows.push({ what, shape, kernel_ms_by_plan: plans });
       x.dispose();
       continue;
     }
     const oursMs = await time(() => tf.sum(x, axes));
-    useOurColumnSum(false);
+    setKernelOptions({ ourColumnSum: false });
     const tfjsMs = await time(() => tf.sum(x, axes));
-    useOurColumnSum(true);
+    setKernelOptions();
     const gbPerS = (ms: number) => ((x.size * 4) / 1e6 / ms).toFixed(0);
     console.log(`${what.padEnd(38)} [${shape}] ours ${oursMs.toFixed(3)} ms (${gbPerS(oursMs)} GB/s), tfjs ${tfjsMs.toFixed(3)} ms (${gbPerS(tfjsMs)} GB/s)`);
     rows.push({ what, shape, ours_ms: oursMs, tfjs_ms: tfjsMs });

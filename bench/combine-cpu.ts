@@ -7,7 +7,7 @@
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { writeFileAtomic } from "../lib/data/files";
+import { writeFileAtomic } from "../lib/io/files";
 
 interface Side { date: string; batch: number; seq: number; rows: { mode: string; samples_per_second: number; step_ms: number; peak_memory_bytes: number }[] }
 

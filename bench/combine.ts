@@ -5,7 +5,7 @@
 import * as fs from "fs";
 import * as path from "path";
 import { parseArgs } from "util";
-import { writeFileAtomic } from "../lib/data/files";
+import { writeFileAtomic } from "../lib/io/files";
 
 interface Row { mode: string; precision?: string; trainable_params: number; samples_per_second: number; step_ms: number; queue_ms?: number; peak_memory_bytes: number; peak_memory_measure?: string }
 

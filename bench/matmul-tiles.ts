@@ -7,7 +7,8 @@ import * as tf from "@tensorflow/tfjs";
 import * as fs from "fs";
 import { parseArgs } from "util";
 import { initBackend } from "../lib/backend";
-import { MatMulShapes, matmulShapes, matMulWithTile, splitKFor, tile, Tile, tileKey, useExactTiles, useOurMatMul } from "../lib/webgpu/matmul";
+import { MatMulShapes, matmulShapes, matMulWithTile, splitKFor, tile, Tile, tileKey } from "../lib/webgpu/matmul";
+import { setKernelOptions } from "../lib/webgpu/options";
 import { MATMUL_SHAPES } from "./matmul-shapes";
 import { takesSkinny } from "../lib/webgpu/skinny";
 import { time as timeWall, timeKernels } from "./gpu-timing";
@@ -15,9 +16,9 @@ import { time as timeWall, timeKernels } from "./gpu-timing";
 // Tiles with the K loop unrolled (u), some also with padded, conflict-free staging (p); the
 // first three also with K split in chunks, for the products whose output tiles fill the GPU only
 // a wave and a bit (288 tiles of 128 x 128 for a 6144 x 768 output on 132 SMs). Double-buffered
-// workgroup tiles and K steps of 32 lost at every shape (results/matmul-tiles-double.json);
-// double buffering lost again with 2-D tiles (results/double-buffer-2d-ab-gpu.json); warps
-// laid out 4 x 8 or 8 x 4 lanes instead of 2 x 16 changed nothing (results/matmul-tiles-lanes.json).
+// workgroup tiles and K steps of 32 lost at every shape (results/benchmark/matmul-tiles-double.json);
+// double buffering lost again with 2-D tiles (results/benchmark/double-buffer-2d-ab-gpu.json); warps
+// laid out 4 x 8 or 8 x 4 lanes instead of 2 x 16 changed nothing (results/benchmark/matmul-tiles-lanes.json).
 const VARIANTS: Tile[] = [
   tile(128, 128, 16, { unroll: true }),
   tile(64, 128, 16, { unroll: true }),
@@ -28,7 +29,7 @@ const VARIANTS: Tile[] = [
   tile(64, 64, 16),
   tile(128, 128, 8, { unroll: true }),
   // K steps of 32 again, since whole tiles run without bounds checks: they lost at every shape
-  // but one (results/matmul-tiles-exact.json).
+  // but one (results/benchmark/matmul-tiles-exact.json).
   tile(128, 128, 32, { unroll: true }),
   tile(128, 64, 32, { unroll: true }),
   tile(64, 128, 32, { unroll: true }),
@@ -66,15 +67,15 @@ async function main(): Promise<void> {
     const shapes = matmulShapes(aShape, bShape, ta, tb)!;
     const { m, n, k } = shapes;
     const gflop = gflopOf(shapes);
-    useOurMatMul(false);
+    setKernelOptions({ ourMatMul: false });
     const tfjsMs = await time(() => tf.matMul(a, b, ta, tb));
-    useOurMatMul(true);
+    setKernelOptions();
     const timings: Record<string, number> = {};
     // The profiler records kernels only: timed by it, the product runs as tf.matMul with the tile forced.
     const withTile = (variant: Tile, split?: number) =>
       values["kernel-time"]
         ? () => {
-            useOurMatMul(true, variant, split ?? null);
+            setKernelOptions({ forcedTile: variant, forcedSplit: split ?? null });
             return tf.matMul(a, b, ta, tb);
           }
         : () => matMulWithTile(a, b, ta, tb, variant, split);
@@ -86,7 +87,7 @@ async function main(): Promise<void> {
         for (const chunks of SPLITS.filter((c) => c * variant.bk < k)) timings[`${tileKey(variant)}/split${chunks}`] = await time(withTile(variant, chunks));
       }
     }
-    useOurMatMul(true);
+    setKernelOptions();
     if (takesSkinny(shapes, ta, tb)) timings.skinny = await time(() => tf.matMul(a, b, ta, tb)); // as training routes it
     const best = Object.entries(timings).sort((x, y) => x[1] - y[1])[0];
     console.log(`${what.padEnd(28)} tfjs ${tfjsMs.toFixed(3)} ms (${(gflop / tfjsMs).toFixed(1)} TF/s); best ${best[0]} ${best[1].toFixed(3)} ms (${(gflop / best[1]).toFixed(1)} TF/s)`);
@@ -112,11 +113,11 @@ async function exactAB(backend: { name: string; device: string }, wanted: number
     const best = { exact: Infinity, checked: Infinity };
     for (let round = 0; round < 3; round++) {
       for (const side of ["checked", "exact"] as const) {
-        useExactTiles(side === "exact");
+        setKernelOptions({ exactTiles: side === "exact" });
         best[side] = Math.min(best[side], await timeWall(() => tf.matMul(a, b, ta, tb)));
       }
     }
-    useExactTiles(true);
+    setKernelOptions();
     console.log(`${what.padEnd(28)} exact ${best.exact.toFixed(3)} ms (${(gflop / best.exact).toFixed(1)} TF/s), checked ${best.checked.toFixed(3)} ms (${(gflop / best.checked).toFixed(1)} TF/s)`);
     rows.push({ what, a: aShape, b: bShape, transposeA: ta, transposeB: tb, gflop, exact_ms: best.exact, checked_ms: best.checked });
     tf.dispose([a, b]);

@@ -6,37 +6,48 @@ import { DistilBertForSequenceClassification, DistilBertConfig } from "../lib/mo
 import { manualSeed } from "../lib/nn/random";
 import { Adam } from "../lib/train/adam";
 import { trainStep, queueTrainStep } from "../lib/train/train";
-import { useFusedSoftmaxDropout } from "../lib/webgpu/softmax";
-import { GradientPlan, useGradientPlan, useSkinnyFactorKernels } from "../lib/webgpu/skinny";
-import { useThreadGridTiles } from "../lib/webgpu/matmul";
-import { useDirectSaves } from "../lib/webgpu/saved-tensors";
-import { useUniformCache } from "../lib/webgpu/uniforms";
-import { useLoRAInsideProjections } from "../lib/models/attention-projections";
-import { ColumnSumPlan, useColumnSumPlan } from "../lib/webgpu/column-sum";
+import type { ColumnSumPlan, GradientPlan, KernelOptions } from "../lib/webgpu/options";
 
-/** Switches back to the kernels and CPU paths that later code replaced, so that a change can be timed against what it replaced in one run; in train-step and profile-step alike (parseArgs options). */
+/**
+ * Switches back to the kernels and CPU paths that later code replaced, so that a change can be timed
+ * against what it replaced in one run; in train-step and profile-step alike (parseArgs options).
+ * Each becomes a kernel option (lib/webgpu/options.ts) given to initBackend.
+ */
 export const KERNEL_SWITCHES = {
+  "plain-modules": { type: "boolean" }, // the model's own forward methods, no fused modules swapped in (lib/webgpu/inject.ts)
   "unfused-softmax-dropout": { type: "boolean" }, // attention's softmax and dropout as two kernels each way
   "tiled-lora-factors": { type: "boolean" }, // x @ A on tfjs's kernel, LoRA factors' gradients and the short-K h @ B on our tiles
   "tiles-of-256-threads": { type: "boolean" }, // the matmul tiles of 256 threads where tall8x8 (128) runs now
+  "checked-tiles": { type: "boolean" }, // matmul code with bounds checks even for whole tiles
+  "tfjs-sum": { type: "boolean" }, // tfjs's Sum instead of ours for sums over all axes but the last
   "tfjs-saves": { type: "boolean" }, // tensors kept for the backward pass through tfjs's Identity kernel and tape node
   "tfjs-uniforms": { type: "boolean" }, // every dispatch writes its uniforms into a pooled buffer (no uniform cache)
+  "bind-groups-uncached": { type: "boolean" }, // a new bind group for every dispatch, as tfjs makes them
+  "adam-three-kernels": { type: "boolean" }, // Adam in three kernels per parameter instead of one in place
   "gradient-plan": { type: "string" }, // the LoRA factors' gradient kernel split another way: c<columns>/w<workgroups>[/q4] (bench/skinny-sweep.ts)
   "lora-apart": { type: "boolean" }, // the attention's LoRA updates as ops of their own, not inside the projections' op
-  "column-sum-plan": { type: "string" }, // our Sum over all axes but the last split another way: c<columns>/l<lanes>/r<rows per lane> (c64/l4/r32 was the plan before c16/l16/r8)
+  "column-sum-plan": { type: "string" }, // our Sum over all axes but the last split another way: c<columns>/l<lanes>/r<rows per lane>
 } as const;
 
 type SwitchValues = { [name in keyof typeof KERNEL_SWITCHES]?: (typeof KERNEL_SWITCHES)[name]["type"] extends "string" ? string : boolean };
 
-export function applyKernelSwitches(values: SwitchValues): void {
-  if (values["unfused-softmax-dropout"]) useFusedSoftmaxDropout(false);
-  if (values["tiled-lora-factors"]) useSkinnyFactorKernels(false);
-  if (values["tiles-of-256-threads"]) useThreadGridTiles(false);
-  if (values["tfjs-saves"]) useDirectSaves(false);
-  if (values["tfjs-uniforms"]) useUniformCache(false);
-  if (values["gradient-plan"]) useGradientPlan(parseGradientPlan(values["gradient-plan"]));
-  if (values["lora-apart"]) useLoRAInsideProjections(false);
-  if (values["column-sum-plan"]) useColumnSumPlan(parseColumnSumPlan(values["column-sum-plan"]));
+/** The kernel options the switches ask for (only those that differ from the defaults). */
+export function kernelOptionsFromSwitches(values: SwitchValues): Partial<KernelOptions> {
+  const options: Partial<KernelOptions> = {};
+  if (values["plain-modules"]) options.fusedModules = false;
+  if (values["unfused-softmax-dropout"]) options.fusedSoftmaxDropout = false;
+  if (values["tiled-lora-factors"]) options.skinnyFactorKernels = false;
+  if (values["tiles-of-256-threads"]) options.threadGridTiles = false;
+  if (values["checked-tiles"]) options.exactTiles = false;
+  if (values["tfjs-sum"]) options.ourColumnSum = false;
+  if (values["tfjs-saves"]) options.directSaves = false;
+  if (values["tfjs-uniforms"]) options.uniformCache = false;
+  if (values["bind-groups-uncached"]) options.bindGroupCache = false;
+  if (values["adam-three-kernels"]) options.adamInPlace = false;
+  if (values["gradient-plan"]) options.gradientPlan = parseGradientPlan(values["gradient-plan"]);
+  if (values["lora-apart"]) options.loraInsideProjections = false;
+  if (values["column-sum-plan"]) options.columnSumPlan = parseColumnSumPlan(values["column-sum-plan"]);
+  return options;
 }
 
 /** { columns: 16, lanes: 16, rowsPerLane: 8 } -> "c16/l16/r8", the key --column-sum-plan takes. */

@@ -10,7 +10,7 @@ import * as fs from "fs";
 import { parseArgs } from "util";
 import { initBackend, BackendName } from "../lib/backend";
 import { distilBertConfig } from "../lib/models/distilbert";
-import { applyKernelSwitches, BENCH_MODES, benchRun, KERNEL_SWITCHES } from "./modes";
+import { kernelOptionsFromSwitches, BENCH_MODES, benchRun, KERNEL_SWITCHES } from "./modes";
 
 interface Group {
   kernel: string;
@@ -103,8 +103,7 @@ async function main(): Promise<void> {
       out: { type: "string" },
     },
   });
-  const backend = await initBackend(values.backend as BackendName | "auto", { dawnFlags: values.dawn?.split(" "), webgpuChecks: values["webgpu-checks"] as "on" | "off" | undefined });
-  applyKernelSwitches(values);
+  const backend = await initBackend(values.backend as BackendName | "auto", { dawnFlags: values.dawn?.split(" "), webgpuChecks: values["webgpu-checks"] as "on" | "off" | undefined, kernels: kernelOptionsFromSwitches(values) });
   const results = [];
   for (const mode of values.modes!.split(",")) {
     const r = await profileMode(mode, Boolean(values.small), Number(values.batch), Number(values.seq));

@@ -8,7 +8,8 @@ import * as tf from "@tensorflow/tfjs";
 import * as fs from "fs";
 import { parseArgs } from "util";
 import { initBackend } from "../lib/backend";
-import { DEFAULT_GRADIENT_PLAN, GradientPlan, useGradientPlan } from "../lib/webgpu/skinny";
+import { DEFAULT_GRADIENT_PLAN, GradientPlan } from "../lib/webgpu/skinny";
+import { setKernelOptions } from "../lib/webgpu/options";
 import { gradientPlanKey } from "./modes";
 import { timeKernels } from "./gpu-timing";
 
@@ -32,17 +33,17 @@ async function main(): Promise<void> {
   for (const [aShape, bShape, what] of SHAPES) {
     const a = tf.randomNormal(aShape);
     const b = tf.randomNormal(bShape);
-    const reference = tf.tidy(() => { useGradientPlan(); return tf.matMul(a, b, true, false); });
+    const reference = tf.tidy(() => { setKernelOptions(); return tf.matMul(a, b, true, false); });
     const us: Record<string, number> = {};
     for (const plan of PLANS) {
-      useGradientPlan(plan);
+      setKernelOptions({ gradientPlan: plan });
       const gap = tf.tidy(() => tf.max(tf.abs(tf.sub(tf.matMul(a, b, true, false), reference))));
       const diff = (await gap.data())[0];
       gap.dispose();
       if (!(diff < 1e-2)) throw new Error(`${what}: plan ${gradientPlanKey(plan)} differs from the default plan by ${diff}`);
       us[gradientPlanKey(plan)] = 1000 * (await timeKernels(() => tf.matMul(a, b, true, false)));
     }
-    useGradientPlan();
+    setKernelOptions();
     reference.dispose();
     tf.dispose([a, b]);
     const sorted = Object.entries(us).sort((x, y) => x[1] - y[1]);

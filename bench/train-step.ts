@@ -12,13 +12,10 @@ import { distilBertConfig, DistilBertConfig } from "../lib/models/distilbert";
 import { countParameters } from "../lib/nn/parameters";
 import type { LoRAFlags } from "../lib/lora/apply";
 import type { Mode } from "../lib/train/experiment";
-import { applyKernelSwitches, BENCH_MODES, benchRun, KERNEL_SWITCHES } from "./modes";
+import { kernelOptionsFromSwitches, BENCH_MODES, benchRun, KERNEL_SWITCHES } from "./modes";
 import { readStep, QueuedStep } from "../lib/train/train";
-import { useOurColumnSum } from "../lib/webgpu/column-sum";
-import { useExactTiles } from "../lib/webgpu/matmul";
-import { bindGroupCounts, useBindGroupCache } from "../lib/webgpu/bind-groups";
+import { bindGroupCounts } from "../lib/webgpu/bind-groups";
 import { uniformCounts } from "../lib/webgpu/uniforms";
-import { useAdamInPlace } from "../lib/webgpu/adam-in-place";
 
 interface Row {
   mode: string;
@@ -106,22 +103,17 @@ async function main(): Promise<void> {
       small: { type: "boolean" }, // a small config for CPU backends
       shape: { type: "string" }, // LAYERSxDIM, e.g. 4x256 (the stand-in backbone); heads of 64, MLP 4x wide
       "submit-batch": { type: "string" }, // tfjs's WEBGPU_DEFERRED_SUBMIT_BATCH_SIZE (dispatches per queue submit)
-      "adam-three-kernels": { type: "boolean" }, // Adam in three kernels per parameter instead of one in place
-      "bind-groups-uncached": { type: "boolean" }, // a new bind group for every dispatch, as tfjs makes them
-      "checked-tiles": { type: "boolean" }, // matmul code with bounds checks even for whole tiles
-      "tfjs-sum": { type: "boolean" }, // tfjs's Sum instead of ours for sums over all axes but the last
       "webgpu-checks": { type: "string" }, // off: without Dawn's bounds clamps and workgroup zeroing (lib/backend.ts; on by default, and off is unsafe for training)
       dawn: { type: "string" }, // Dawn toggles, e.g. enable-dawn-features=disable_robustness
       ...KERNEL_SWITCHES,
       out: { type: "string" },
     },
   });
-  const backend = await initBackend(values.backend as BackendName | "auto", { dawnFlags: values.dawn?.split(" "), webgpuChecks: values["webgpu-checks"] as "on" | "off" | undefined });
-  if (values["tfjs-sum"]) useOurColumnSum(false);
-  if (values["checked-tiles"]) useExactTiles(false);
-  applyKernelSwitches(values);
-  if (values["bind-groups-uncached"]) useBindGroupCache(false);
-  if (values["adam-three-kernels"]) useAdamInPlace(false);
+  const backend = await initBackend(values.backend as BackendName | "auto", {
+    dawnFlags: values.dawn?.split(" "),
+    webgpuChecks: values["webgpu-checks"] as "on" | "off" | undefined,
+    kernels: kernelOptionsFromSwitches(values),
+  });
   if (values["submit-batch"]) tf.env().set("WEBGPU_DEFERRED_SUBMIT_BATCH_SIZE", Number(values["submit-batch"]));
   const [layers, dim] = (values.shape ?? "").split("x").map(Number);
   const config = values.shape ? distilBertConfig({ dim, nLayers: layers, nHeads: dim / 64, hiddenDim: 4 * dim })

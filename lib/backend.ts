@@ -7,6 +7,9 @@ import { cacheBindGroups, rememberBindGroupLayouts, reuseOldestBuffers } from ".
 import { cacheUniforms } from "./webgpu/uniforms";
 import { saveTensorsDirectly } from "./webgpu/saved-tensors";
 import { uploadWithWriteBuffer } from "./webgpu/upload";
+import { registerWebGpuDropout } from "./webgpu/dropout";
+import { injectWebGpuKernels } from "./webgpu/inject";
+import { KernelOptions, setKernelOptions } from "./webgpu/options";
 
 /**
  * Where tensors live and run:
@@ -42,17 +45,19 @@ export interface BackendOptions {
    * WebGPU through Dawn: whether shaders run with the checks a browser needs against a web page's
    * shaders. "on" (the default, or LORA_WEBGPU_CHECKS=on) keeps them. "off" drops Tint's bounds
    * clamp on every array access and the zeroing of workgroup memory before each workgroup: a LoRA
-   * step on an H200 runs 4-5% faster (results/dawn-toggles-ab-gpu.json), but tfjs's own kernels
+   * step on an H200 runs 4-5% faster (results/benchmark/dawn-toggles-ab-gpu.json), but tfjs's own kernels
    * count on the clamps. Without them its BatchMatMul gave NaN for a transposed product over 16
-   * tokens (a weight's gradient over a small batch; results/unchecked-nan.json), so "off" is for
+   * tokens (a weight's gradient over a small batch; results/benchmark/unchecked-nan.json), so "off" is for
    * benchmarks, not for training.
    */
   webgpuChecks?: "on" | "off";
   /** More Dawn flags for WebGPU, e.g. ["disable-dawn-features=timestamp_quantization"] (benchmarks try them). */
   dawnFlags?: string[];
+  /** How the WebGPU kernels run (lib/webgpu/options.ts): the defaults, with these changes. Benchmarks time the variants this way. */
+  kernels?: Partial<KernelOptions>;
 }
 
-/** Dawn's device toggles that webgpuChecks: "off" turns on (results/dawn-toggles-ab-gpu.json). */
+/** Dawn's device toggles that webgpuChecks: "off" turns on (results/benchmark/dawn-toggles-ab-gpu.json). */
 export const UNCHECKED_DAWN_TOGGLES = ["disable_robustness", "disable_workgroup_init"];
 
 /**
@@ -83,6 +88,7 @@ export async function initBackend(
   if (prefer !== "auto" && !BACKENDS.includes(prefer)) {
     throw new Error(`Unknown backend "${prefer}": choose one of auto, ${BACKENDS.join(", ")}`);
   }
+  setKernelOptions(options.kernels);
   tf.env().set("PROD", true); // no debug checks, no banner
   const order = prefer === "auto" ? BACKENDS : [prefer];
   const reasons: string[] = [];
@@ -136,6 +142,9 @@ const starters: Record<BackendName, Starter> = {
     registerWebGpuMatMul();
     registerWebGpuTranspose();
     registerWebGpuColumnSum();
+    registerWebGpuDropout();
+    // The model's modules run fused implementations here (lib/webgpu/inject.ts); their source stays plain.
+    injectWebGpuKernels();
     // Costs on the CPU of every dispatch and upload in tfjs's webgpu backend, cut (see each file).
     rememberBindGroupLayouts(tf.backend());
     reuseOldestBuffers(tf.backend());

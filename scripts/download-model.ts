@@ -6,7 +6,7 @@
 import * as path from "path";
 import { parseArgs } from "util";
 import { downloadFromHub, DISTILBERT_FILES } from "../lib/models/hub";
-import { UnreachableError } from "../lib/data/download";
+import { UnreachableError } from "../lib/io/download";
 
 async function main(): Promise<number> {
   const { values } = parseArgs({

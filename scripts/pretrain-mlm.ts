@@ -15,7 +15,7 @@ import { DEFAULT_IMDB_DIR } from "../lib/data/imdb-files";
 import { manualSeed } from "../lib/nn/random";
 import { countParameters } from "../lib/nn/parameters";
 import { pretrainMlm } from "../lib/train/mlm";
-import { writeFileAtomic } from "../lib/data/files";
+import { writeFileAtomic } from "../lib/io/files";
 
 const USAGE = `usage: npm run pretrain -- [flags]
 

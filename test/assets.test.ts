@@ -3,7 +3,7 @@ import * as http from "http";
 import * as path from "path";
 import type { AddressInfo } from "net";
 import { Asset, ensureAssets, IMDB_ASSET, locateAsset, locateVocabDir, MIRROR_ENV, mirrorDir, MissingAssetsError, vocabAsset } from "../lib/data/assets";
-import { sha256 } from "../lib/data/files";
+import { sha256 } from "../lib/io/files";
 import { readBookConfig } from "../scripts/book/config";
 import { testAssetsReady } from "../scripts/test";
 import { makeTempDir, removeTempDir } from "./helpers/fake-imdb";

@@ -2,8 +2,8 @@ import * as fs from "fs";
 import * as http from "http";
 import * as path from "path";
 import type { AddressInfo } from "net";
-import { downloadFile, UnreachableError } from "../lib/data/download";
-import { sha256 } from "../lib/data/files";
+import { downloadFile, UnreachableError } from "../lib/io/download";
+import { sha256 } from "../lib/io/files";
 import { makeTempDir, removeTempDir, writeFakeImdbTarGz } from "./helpers/fake-imdb";
 
 // The downloader against a local HTTP server on 127.0.0.1 that serves a fake archive, and can

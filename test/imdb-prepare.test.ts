@@ -4,7 +4,7 @@ import { readAclImdb } from "../lib/data/imdb-reader";
 import { readSplit } from "../lib/data/imdb-files";
 import { INCOMPLETE_MARKER, prepareImdb } from "../lib/data/imdb-prepare";
 import { assertBalanced, splitReviews, splitSizes } from "../lib/data/imdb-split";
-import { sha256 } from "../lib/data/files";
+import { sha256 } from "../lib/io/files";
 import { listFiles, makeTempDir, removeTempDir, writeFakeImdbFolder, writeFakeImdbTarGz } from "./helpers/fake-imdb";
 
 // 25 reviews in each of the four folders: 100 in all → 70 / 10 / 20. So few reviews cannot be

@@ -4,7 +4,7 @@ import * as path from "path";
 import { readManifest, readSplit, splitFingerprint } from "../lib/data/imdb-files";
 import { checkPrepareOutDir, prepareImdb } from "../lib/data/imdb-prepare";
 import { encodeTokenCache, loadTokenizedSplit, splitContentHash, tokenCacheFile, tokenizeReviews } from "../lib/data/token-cache";
-import { writeFileAtomic } from "../lib/data/files";
+import { writeFileAtomic } from "../lib/io/files";
 import { fakeTokenizer, listFiles, makeTempDir, removeTempDir, writeFakeImdbTarGz } from "./helpers/fake-imdb";
 
 // The token cache and the split readers trust the bytes of a split, not the manifest's word for

@@ -1,8 +1,9 @@
 import * as tf from "@tensorflow/tfjs";
 import { gelu, layerNorm, linear } from "../lib/nn/functional";
-import { saveTensorsDirectly, useDirectSaves } from "../lib/webgpu/saved-tensors";
+import { saveTensorsDirectly } from "../lib/webgpu/saved-tensors";
 import { values } from "./helpers/values";
 import { useTestBackend } from "./helpers/backend";
+import { setKernelOptions } from "../lib/webgpu/options";
 
 // Tensors kept for the backward pass, made directly instead of through tfjs's Identity kernel and
 // its tape node (lib/webgpu/saved-tensors.ts): the same gradients, no Identity for the saves, every
@@ -22,7 +23,7 @@ beforeAll(async () => {
   lnWeight = tf.variable(tf.tensor(values(32, 4, 1, 1)));
 });
 
-afterAll(() => useDirectSaves(true));
+afterAll(() => setKernelOptions());
 
 /** A small block: matMul and add save their inputs through tfjs's kernels, gelu and layerNorm through customOp. */
 const loss = () => tf.sum(tf.square(layerNorm(gelu(linear(x, weight, bias)), lnWeight, null, 1e-5))) as tf.Scalar;
@@ -35,9 +36,9 @@ function gradients(): Record<string, Float32Array> {
 }
 
 test("the gradients are the same, bit for bit, with tensors saved directly or through tfjs's clone", () => {
-  useDirectSaves(false);
+  setKernelOptions({ directSaves: false });
   const throughClone = gradients();
-  useDirectSaves(true);
+  setKernelOptions();
   const direct = gradients();
   expect(Object.keys(direct).sort()).toEqual(Object.keys(throughClone).sort());
   for (const name of Object.keys(direct)) expect(Array.from(direct[name])).toEqual(Array.from(throughClone[name]));
@@ -46,7 +47,7 @@ test("the gradients are the same, bit for bit, with tensors saved directly or th
 
 test("saved directly, a step runs the same kernels but the saves' Identity, and frees every tensor and byte it made", async () => {
   const kernelsOf = async (on: boolean) => {
-    useDirectSaves(on);
+    setKernelOptions({ directSaves: on });
     const profile = await tf.profile(() => {
       gradients();
     });
@@ -71,9 +72,9 @@ test("a second derivative is tfjs's own: d2/dx2 of sum(gelu(x) * x) against tfjs
   const at = tf.tensor(values(12, 5), [12]);
   const secondDerivative = () =>
     tf.tidy(() => tf.grad((v: tf.Tensor) => tf.sum(tf.grad((u: tf.Tensor) => tf.sum(tf.mul(gelu(u), u)))(v)))(at).dataSync() as Float32Array);
-  useDirectSaves(false);
+  setKernelOptions({ directSaves: false });
   const throughClone = secondDerivative();
-  useDirectSaves(true);
+  setKernelOptions();
   const direct = secondDerivative();
   expect(Array.from(direct)).toEqual(Array.from(throughClone));
   // d/dx of the first derivative, by central differences of tf.grad itself.

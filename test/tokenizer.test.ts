@@ -2,7 +2,7 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { loadTokenizer, bertWordPieceJson, bertNormalize, parseVocab, Tokenizer } from "../lib/data/tokenizer";
-import { sha256 } from "../lib/data/files";
+import { sha256 } from "../lib/io/files";
 import { vocabDir } from "./helpers/assets";
 
 // bert-base-uncased's vocabulary is read where it is (the mirror or the download), never copied

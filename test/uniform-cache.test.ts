@@ -1,4 +1,5 @@
-import { cacheUniforms, changesEveryStep, hashOf, uniformCounts, useUniformCache } from "../lib/webgpu/uniforms";
+import { cacheUniforms, changesEveryStep, hashOf, uniformCounts } from "../lib/webgpu/uniforms";
+import { setKernelOptions } from "../lib/webgpu/options";
 
 // lib/webgpu/uniforms.ts on a stand-in for tfjs's webgpu backend: makeUniforms "writes" a new
 // pooled buffer each call and queues it for release at the next submit, as tfjs's does. On a
@@ -27,7 +28,7 @@ function fakeBackend() {
 
 const shape = () => [{ type: "int32", data: [12, 512, 768] }, { type: "int32", data: [393216, 768, 1] }];
 
-afterEach(() => useUniformCache(true));
+afterEach(() => setKernelOptions());
 
 test("a content is written the first time, kept from the second, and bound from its buffer after", () => {
   const backend = fakeBackend();
@@ -65,7 +66,7 @@ test("uniforms with a field that changes every step are written at every call, a
 
 test("with the cache off, every call writes", () => {
   const backend = fakeBackend();
-  useUniformCache(false);
+  setKernelOptions({ uniformCache: false });
   for (let i = 0; i < 3; i++) backend.makeUniforms(shape());
   expect(backend.writes).toHaveLength(3);
   expect(backend.uniformPendingDisposal).toHaveLength(3);

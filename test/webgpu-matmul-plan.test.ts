@@ -1,6 +1,7 @@
-import { matmulShapes, pickTile, splitKFor, TILES, useThreadGridTiles } from "../lib/webgpu/matmul";
+import { matmulShapes, pickTile, splitKFor, TILES } from "../lib/webgpu/matmul";
 import { swapsMiddleAxes } from "../lib/webgpu/transpose";
-import { gradientChunks, takesSkinny, takesSkinnyGradient, useGradientPlan, useSkinnyFactorKernels } from "../lib/webgpu/skinny";
+import { gradientChunks, takesSkinny, takesSkinnyGradient } from "../lib/webgpu/skinny";
+import { DEFAULT_GRADIENT_PLAN, setKernelOptions } from "../lib/webgpu/options";
 
 // Which kernel and tile each matmul of a DistilBERT training step gets (batch 12 x 512 tokens),
 // and how K is split: the choices bench/matmul-tiles.ts measured on the H200. The kernels'
@@ -31,14 +32,14 @@ describe("matmul plan at distilbert-base's shapes", () => {
     expect(TILES.small8x8.threads).toEqual([8, 8]);
     expect(plan([6144, 770], [768, 770], false, true).tile).toEqual(TILES.tall8x8); // K not whole vec4s
     expect(plan([6144, 768], [768, 766], false, false).tile).toEqual(TILES.tall8x8); // B's rows not whole vec4s
-    useThreadGridTiles(false);
+    setKernelOptions({ threadGridTiles: false });
     try {
       expect(plan([6144, 768], [768, 768], false, true).tile).toEqual(TILES.tall);
       expect(plan([6144, 768], [768, 768], false, false).tile).toEqual(TILES.wide);
       expect(plan([144, 512, 512], [144, 512, 64], false, false).tile).toEqual(TILES.tall);
       expect(plan([144, 512, 512], [144, 512, 64], true, false).tile).toEqual(TILES.tall);
     } finally {
-      useThreadGridTiles(true);
+      setKernelOptions();
     }
   });
 
@@ -76,13 +77,13 @@ describe("matmul plan at distilbert-base's shapes", () => {
 
   test("a weight's gradient four times as long as wide, with the tiles of 256 threads back: tall and wide", () => {
     expect(TILES.wide8x8.threads).toEqual([8, 16]);
-    useThreadGridTiles(false);
+    setKernelOptions({ threadGridTiles: false });
     try {
       expect(plan([6144, 3072], [6144, 768], true, false).tile).toEqual(TILES.tall);
       expect(plan([6144, 768], [6144, 3072], true, false).tile).toEqual(TILES.wide);
       expect(plan([6144, 2304], [6144, 768], true, false).tile).toEqual(TILES.large);
     } finally {
-      useThreadGridTiles(true);
+      setKernelOptions();
     }
   });
 
@@ -116,13 +117,13 @@ describe("matmul plan at distilbert-base's shapes", () => {
     // The plan before c16/w512/q4: 64 columns of four lanes, about 256 workgroups.
     expect(gradientChunks(6144, 768, { columns: 64, workgroups: 256, vec4Narrow: false })).toBe(86);
     // A plan whose columns do not divide the 256 threads would make lanes of fractional threads.
-    expect(() => useGradientPlan({ columns: 48 })).toThrow(/columns 48 must divide the workgroup's 256 threads/);
-    expect(() => useGradientPlan({ workgroups: 0 })).toThrow(/workgroups 0/);
-    useGradientPlan({ columns: 64, workgroups: 256 });
+    expect(() => setKernelOptions({ gradientPlan: { ...DEFAULT_GRADIENT_PLAN, columns: 48 } })).toThrow(/columns 48 must divide the workgroup's 256 threads/);
+    expect(() => setKernelOptions({ gradientPlan: { ...DEFAULT_GRADIENT_PLAN, workgroups: 0 } })).toThrow(/workgroups 0/);
+    setKernelOptions({ gradientPlan: { ...DEFAULT_GRADIENT_PLAN, columns: 64, workgroups: 256 } });
     try {
       expect(gradientChunks(6144, 768)).toBe(86);
     } finally {
-      useGradientPlan();
+      setKernelOptions();
     }
     expect(gradientChunks(6144, 768)).toBe(43);
     expect(takesSkinnyGradient(dA, false, false)).toBe(false);
@@ -130,14 +131,14 @@ describe("matmul plan at distilbert-base's shapes", () => {
     expect(takesSkinnyGradient({ ...dA, m: 766 }, true, false)).toBe(false); // wide side not whole vec4s
     expect(takesSkinnyGradient({ ...dA, batch: 2, aBatch: 2, bBatch: 2 }, true, false)).toBe(false);
     // Switched off (the benchmark's before): our K-split tiles, as before, and tfjs's x @ A.
-    useSkinnyFactorKernels(false);
+    setKernelOptions({ skinnyFactorKernels: false });
     try {
       expect(takesSkinnyGradient(dA, true, false)).toBe(false);
       expect(takesSkinny(matmulShapes([6144, 768], [768, 8], false, false)!, false, false)).toBe(false);
       expect(plan([6144, 768], [6144, 8], true, false)).toEqual({ tile: TILES.tall, split: 32 });
       expect(plan([6144, 8], [6144, 768], true, false)).toEqual({ tile: TILES.wide, split: 32 });
     } finally {
-      useSkinnyFactorKernels(true);
+      setKernelOptions();
     }
   });
 });

@@ -1,11 +1,12 @@
 import * as tf from "@tensorflow/tfjs";
-import { DEFAULT_COLUMN_SUM_PLAN, sumsAllButLastAxis, useColumnSumPlan } from "../lib/webgpu/column-sum";
+import { DEFAULT_COLUMN_SUM_PLAN, sumsAllButLastAxis } from "../lib/webgpu/column-sum";
 import { isIdentityPerm } from "../lib/webgpu/transpose";
 import { columnSumPlanKey, parseColumnSumPlan } from "../bench/modes";
 import { headKernelsTake } from "../lib/webgpu/qkv-heads";
-import { projectHeadsTogether } from "../lib/models/attention-projections";
+import { projectHeadsTogether } from "../lib/webgpu/attention";
 import { Linear } from "../lib/nn/layers";
-import { bindGroupCounts, cacheBindGroups, reuseOldestBuffers, useBindGroupCache } from "../lib/webgpu/bind-groups";
+import { bindGroupCounts, cacheBindGroups, reuseOldestBuffers } from "../lib/webgpu/bind-groups";
+import { setKernelOptions } from "../lib/webgpu/options";
 
 // Which calls our WebGPU kernels take and which they leave to tfjs or to the plain path, and how
 // the buffer pool and bind group cache behave (on fakes of tfjs's pool and of a device). The
@@ -28,8 +29,8 @@ describe("Sum over every axis but the last (lib/webgpu/column-sum.ts)", () => {
   });
 
   test("a plan of more than 256 threads, or of a part below 1, is refused with the plan named", () => {
-    expect(() => useColumnSumPlan({ columns: 32, lanes: 16, rowsPerLane: 8 })).toThrow('column-sum plan {"columns":32,"lanes":16,"rowsPerLane":8}: columns x lanes must be at most 256 threads');
-    expect(() => useColumnSumPlan({ columns: 16, lanes: 16, rowsPerLane: 0 })).toThrow("each a whole number >= 1");
+    expect(() => setKernelOptions({ columnSumPlan: { columns: 32, lanes: 16, rowsPerLane: 8 } })).toThrow('kernel options: columnSumPlan {"columns":32,"lanes":16,"rowsPerLane":8}: columns x lanes must be at most 256 threads');
+    expect(() => setKernelOptions({ columnSumPlan: { columns: 16, lanes: 16, rowsPerLane: 0 } })).toThrow("each a whole number >= 1");
   });
 
   test("the benchmarks' plan keys: c16/l16/r8 is the default, and a key reads back as its plan", () => {
@@ -48,7 +49,7 @@ describe("Transpose (lib/webgpu/transpose.ts)", () => {
   });
 });
 
-describe("attention's q, k, v as one matmul (lib/models/attention-projections.ts)", () => {
+describe("attention's q, k, v as one matmul (lib/webgpu/attention.ts)", () => {
   test("the head kernels take float32 heads whose width divides by 4", () => {
     expect(headKernelsTake({ tokens: 512, heads: 12, headDim: 64 }, ["float32"])).toBe(true);
     expect(headKernelsTake({ tokens: 512, heads: 12, headDim: 6 }, ["float32"])).toBe(false);
@@ -121,7 +122,7 @@ describe("the bind group cache", () => {
   const [x, y] = [{}, {}];
   const entries = (buffer: object, offset = 0, size?: number) => [{ binding: 0, resource: { buffer: x } }, { binding: 1, resource: { buffer, offset, size } }];
 
-  afterEach(() => useBindGroupCache(true));
+  afterEach(() => setKernelOptions());
 
   test("the same layout and buffers give back the group made the first time", () => {
     const { device, made } = setup();
@@ -145,7 +146,7 @@ describe("the bind group cache", () => {
     const { device, made } = setup();
     const view = [{ binding: 0, resource: {} }];
     expect(device.createBindGroup({ layout, entries: view })).not.toBe(device.createBindGroup({ layout, entries: view }));
-    useBindGroupCache(false);
+    setKernelOptions({ bindGroupCache: false });
     expect(device.createBindGroup({ layout, entries: entries(y) })).not.toBe(device.createBindGroup({ layout, entries: entries(y) }));
     expect(made).toHaveLength(4);
   });

@@ -1,7 +1,7 @@
 import * as fs from "fs";
 import * as path from "path";
-import { downloadFile, IMDB_ARCHIVE, IMDB_URL, UnreachableError } from "./download";
-import { hashFile } from "./files";
+import { downloadFile, UnreachableError } from "../io/download";
+import { hashFile } from "../io/files";
 
 // The two files the book needs from outside the repository: the IMDb archive and bert-base-uncased's
 // WordPiece vocabulary.
@@ -38,6 +38,11 @@ export interface Asset {
 
 /** sha256 of bert-base-uncased's vocab.txt (30,522 lines, 231,508 bytes). */
 export const VOCAB_SHA256 = "07eced375cec144d27c900241f3e339478dec958f92fddbc551f295c992038a3";
+
+/** The official archive (Maas et al. 2011), with train/unsup and the bag-of-words files. */
+export const IMDB_URL = "https://ai.stanford.edu/~amaas/data/sentiment/aclImdb_v1.tar.gz";
+/** Its size and sha256, as recorded by Hugging Face datasets' checksums of this URL (md5 7c2ac02c03563afcf9b574c7e56c153a). */
+export const IMDB_ARCHIVE = { bytes: 84_125_825, sha256: "c40f74a18d3b61f90feba1e17730e0d38e8b97c05fde7008942e91923d1658fe" };
 
 export const IMDB_ASSET: Asset = {
   name: "the IMDb archive (Large Movie Review Dataset v1.0)",

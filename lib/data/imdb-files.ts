@@ -1,7 +1,7 @@
 import * as crypto from "crypto";
 import * as fs from "fs";
 import * as path from "path";
-import { hashFile } from "./files";
+import { hashFile } from "../io/files";
 import { SPLIT_NAMES } from "./types";
 import type { Review, SplitName } from "./types";
 

@@ -2,7 +2,7 @@ import * as crypto from "crypto";
 import * as fs from "fs";
 import * as path from "path";
 import { readAclImdb } from "./imdb-reader";
-import { hashFile, sha256, writeFileAtomic } from "./files";
+import { hashFile, sha256, writeFileAtomic } from "../io/files";
 import { DEFAULT_IMDB_DIR, IMDB_FORMAT_VERSION, MANIFEST_FILE, manifestProblem, readManifest, splitsIntact, toJsonl } from "./imdb-files";
 import type { ImdbManifest, SplitEntry } from "./imdb-files";
 import { assertBalanced, DEFAULT_BALANCE_TOLERANCE, DEFAULT_SPLIT_SEED, labelCounts, splitReviews } from "./imdb-split";

@@ -1,10 +1,10 @@
 // The IMDb data pipeline: download → prepare splits → tokenize once (cached) → batches.
 export { readAclImdb, classifyPath, decodeReview } from "./imdb-reader";
-export { downloadFile, IMDB_URL, IMDB_ARCHIVE, UnreachableError } from "./download";
-export type { DownloadOptions, DownloadResult } from "./download";
-export { ensureAssets, locateAsset, locateVocabDir, mirrorDir, vocabAsset, IMDB_ASSET, MIRROR_ENV, MissingAssetsError } from "./assets";
+export { downloadFile, UnreachableError } from "../io/download";
+export type { DownloadOptions, DownloadResult } from "../io/download";
+export { IMDB_URL, IMDB_ARCHIVE, ensureAssets, locateAsset, locateVocabDir, mirrorDir, vocabAsset, IMDB_ASSET, MIRROR_ENV, MissingAssetsError } from "./assets";
 export type { Asset, EnsureOptions } from "./assets";
-export { writeFileAtomic, sha256, hashFile } from "./files";
+export { writeFileAtomic, sha256, hashFile } from "../io/files";
 export { DEFAULT_IMDB_DIR, IMDB_FORMAT_VERSION, readManifest, readSplit, toJsonl } from "./imdb-files";
 export type { ImdbManifest, SplitEntry } from "./imdb-files";
 export { prepareImdb } from "./imdb-prepare";

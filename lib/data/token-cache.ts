@@ -1,7 +1,7 @@
 import * as fs from "fs";
 import * as zlib from "zlib";
 import * as path from "path";
-import { writeFileAtomic } from "./files";
+import { writeFileAtomic } from "../io/files";
 import { changedSplitError, DEFAULT_IMDB_DIR, MANIFEST_FILE, readManifest, readSplitContent, splitFingerprint } from "./imdb-files";
 import { Progress } from "../util/progress";
 import type { ProgressOptions } from "../util/progress";

@@ -1,7 +1,7 @@
 import * as fs from "fs";
 import * as path from "path";
 import * as hf from "@huggingface/tokenizers";
-import { sha256 } from "./files";
+import { sha256 } from "../io/files";
 
 // Text to token ids for BERT-family models (DistilBERT uses bert-base-uncased's vocabulary).
 // @huggingface/tokenizers (a JS port of HF's Rust `tokenizers`) does the work, built from

@@ -1,6 +1,6 @@
 import * as fs from "fs";
 import * as path from "path";
-import { writeFileAtomic } from "../data/files";
+import { writeFileAtomic } from "./files";
 
 // The safetensors format (https://github.com/huggingface/safetensors), as plain data:
 //   [8 bytes: N, u64 little-endian][N bytes: JSON header, padded with spaces][data]

@@ -5,8 +5,7 @@ import { Module } from "../nn/module";
 import { Linear } from "../nn/layers";
 import { freeze } from "../nn/parameters";
 import { readSafetensors, writeSafetensors, SafetensorsEntry, WritableEntry } from "../io/safetensors";
-import { readJson } from "../models/checkpoint";
-import { writeFileAtomic } from "../data/files";
+import { readJson, writeFileAtomic } from "../io/files";
 import { LinearWithLoRA, LinearWithLoRAMerged } from "./lora";
 import { mergeLoRA } from "./apply";
 

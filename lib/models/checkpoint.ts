@@ -3,7 +3,7 @@ import * as fs from "fs";
 import * as path from "path";
 import { Module } from "../nn/module";
 import { readSafetensorsDir, writeSafetensors, toBfloat16, SafetensorsEntry, WritableEntry } from "../io/safetensors";
-import { writeFileAtomic } from "../data/files";
+import { writeFileAtomic } from "../io/files";
 
 // Copy a Hugging Face checkpoint into a module tree by name, as transformers' from_pretrained:
 // checkpoint keys equal namedParameters() paths, up to the base-model prefix and a known head.
@@ -182,19 +182,3 @@ export async function saveCheckpoint(model: Module, dir: string, config: object,
   await writeFileAtomic(path.join(dir, "config.json"), JSON.stringify(config, null, 2) + "\n");
 }
 
-/** Read and parse a JSON file, with an error that names it. */
-export function readJson(file: string): Record<string, unknown> {
-  let text: string;
-  try {
-    text = fs.readFileSync(file, "utf8");
-  } catch (error) {
-    throw new Error(`${file}: cannot read it (${(error as Error).message})`);
-  }
-  try {
-    const value = JSON.parse(text) as unknown;
-    if (typeof value !== "object" || value === null || Array.isArray(value)) throw new Error("not a JSON object");
-    return value as Record<string, unknown>;
-  } catch (error) {
-    throw new Error(`${file}: not valid JSON (${(error as Error).message})`);
-  }
-}

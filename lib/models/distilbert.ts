@@ -1,12 +1,12 @@
 import * as tf from "@tensorflow/tfjs";
-import { isExactly, Module } from "../nn/module";
+import { Module } from "../nn/module";
 import { CrossEntropyLoss, Dropout, Embedding, GELU, LayerNorm, Linear, LinearLike, ReLU, zeroRow } from "../nn/layers";
 import { ModuleList } from "../nn/containers";
 import { randn } from "../nn/random";
 import * as F from "../nn/functional";
 import * as path from "path";
-import { loadCheckpoint, saveCheckpoint, readJson, LoadReport, SaveOptions } from "./checkpoint";
-import { projectHeadsTogether } from "./attention-projections";
+import { loadCheckpoint, saveCheckpoint, LoadReport, SaveOptions } from "./checkpoint";
+import { readJson } from "../io/files";
 import { withoutGradients } from "../nn/autograd";
 
 // DistilBERT (Sanh et al., 2019) as Hugging Face transformers builds it: the same module tree,
@@ -47,10 +47,65 @@ export const DISTILBERT_BASE: DistilBertConfig = {
 
 export function distilBertConfig(overrides: Partial<DistilBertConfig> = {}): DistilBertConfig {
   const config = { ...DISTILBERT_BASE, ...overrides };
-  if (config.dim % config.nHeads !== 0) {
-    throw new Error(`DistilBertConfig: dim (${config.dim}) must be divisible by nHeads (${config.nHeads})`);
-  }
+  checkDistilBertConfig(config);
   return config;
+}
+
+/** Each numeric field's config.json key and accepted values: whole numbers in [min, max], or a dropout probability. */
+const CONFIG_RULES: { key: keyof DistilBertConfig; json: string; rule: "count" | "probability" | "std"; max?: number }[] = [
+  { key: "vocabSize", json: "vocab_size", rule: "count", max: 1_000_000 },
+  { key: "maxPositionEmbeddings", json: "max_position_embeddings", rule: "count", max: 65_536 },
+  { key: "dim", json: "dim", rule: "count", max: 65_536 },
+  { key: "nLayers", json: "n_layers", rule: "count", max: 256 },
+  { key: "nHeads", json: "n_heads", rule: "count", max: 1024 },
+  { key: "hiddenDim", json: "hidden_dim", rule: "count", max: 262_144 },
+  { key: "dropout", json: "dropout", rule: "probability" },
+  { key: "attentionDropout", json: "attention_dropout", rule: "probability" },
+  { key: "seqClassifDropout", json: "seq_classif_dropout", rule: "probability" },
+  { key: "numLabels", json: "num_labels", rule: "count", max: 65_536 },
+  { key: "initializerRange", json: "initializer_range", rule: "std" },
+];
+
+/** The most parameters a config may ask for (8 GB of float32); distilbert-base has 67 million. */
+const MAX_PARAMETERS = 2e9;
+
+/**
+ * Throw unless every field is usable: sizes are whole numbers from 1 to a generous bound, dropouts
+ * probabilities in [0, 1), dim divisible by nHeads, padTokenId an id of the vocabulary, and the
+ * whole model at most 2 billion parameters. `where` starts the message (a file, or "DistilBertConfig");
+ * with `jsonKeys` the message names config.json's keys (n_layers) instead of the fields (nLayers).
+ */
+export function checkDistilBertConfig(config: DistilBertConfig, where = "DistilBertConfig", jsonKeys = false): void {
+  const name = (key: keyof DistilBertConfig) => {
+    const json = CONFIG_RULES.find((r) => r.key === key)?.json ?? (key === "padTokenId" ? "pad_token_id" : key);
+    return jsonKeys ? `"${json}"` : key;
+  };
+  const show = (x: unknown) => (typeof x === "number" ? String(x) : JSON.stringify(x));
+  const fail = (problem: string): never => {
+    throw new Error(`${where}: ${problem}`);
+  };
+  for (const { key, rule, max } of CONFIG_RULES) {
+    const value = config[key] as unknown;
+    const ok =
+      typeof value === "number" &&
+      (rule === "count" ? Number.isInteger(value) && value >= 1 && value <= (max as number)
+        : rule === "probability" ? value >= 0 && value < 1
+        : value >= 0 && value <= 1);
+    if (ok) continue;
+    if (rule === "count") fail(`${name(key)} must be a whole number from 1 to ${(max as number).toLocaleString("en-US")}, got ${show(value)}`);
+    if (rule === "probability") fail(`${name(key)} is a dropout probability and must be at least 0 and below 1, got ${show(value)}`);
+    fail(`${name(key)} (the standard deviation of the initial weights) must be from 0 to 1, got ${show(value)}`);
+  }
+  if (config.dim % config.nHeads !== 0) fail(`${name("dim")} (${config.dim}) must be divisible by ${name("nHeads")} (${config.nHeads})`);
+  if (!(Number.isInteger(config.padTokenId) && config.padTokenId >= 0 && config.padTokenId < config.vocabSize)) {
+    fail(`${name("padTokenId")} must be an id of the vocabulary, 0 to ${config.vocabSize - 1}, got ${show(config.padTokenId)}`);
+  }
+  if (config.activation !== "gelu" && config.activation !== "relu") fail(`${name("activation")} "${config.activation}" is not supported (gelu or relu)`);
+  const { vocabSize: V, maxPositionEmbeddings: P, dim: D, nLayers: L, hiddenDim: H } = config;
+  const parameters = (V + P) * D + L * (4 * D * D + 2 * D * H) + D * D;
+  if (parameters > MAX_PARAMETERS) {
+    fail(`these sizes make a model of about ${parameters.toExponential(2)} parameters, more than the ${MAX_PARAMETERS.toExponential(0)} this library builds (check ${[name("vocabSize"), name("dim"), name("hiddenDim"), name("nLayers")].join(", ")})`);
+  }
 }
 
 /** A DistilBertConfig from a Hugging Face config.json object (snake_case keys); `file` names it in errors. */
@@ -68,9 +123,12 @@ export function configFromHuggingFace(json: Record<string, unknown>, file = "con
   };
   const activation = json.activation ?? "gelu";
   if (activation !== "gelu" && activation !== "relu") throw new Error(`${file}: activation "${activation}" is not supported (gelu or relu)`);
-  const id2label = json.id2label as Record<string, string> | undefined;
-  const numLabels = typeof json.num_labels === "number" ? json.num_labels : id2label ? Object.keys(id2label).length : DISTILBERT_BASE.numLabels;
-  return distilBertConfig({
+  const id2label = json.id2label;
+  if (id2label !== undefined && id2label !== null && (typeof id2label !== "object" || Array.isArray(id2label))) {
+    throw new Error(`${file}: "id2label" must be an object of label names, got ${JSON.stringify(id2label)}`);
+  }
+  const numLabels = json.num_labels !== undefined && json.num_labels !== null ? number("num_labels", 0) : id2label ? Object.keys(id2label).length : DISTILBERT_BASE.numLabels;
+  const config: DistilBertConfig = {
     vocabSize: number("vocab_size", DISTILBERT_BASE.vocabSize),
     maxPositionEmbeddings: number("max_position_embeddings", DISTILBERT_BASE.maxPositionEmbeddings),
     dim: number("dim", DISTILBERT_BASE.dim),
@@ -84,7 +142,9 @@ export function configFromHuggingFace(json: Record<string, unknown>, file = "con
     padTokenId: number("pad_token_id", DISTILBERT_BASE.padTokenId),
     numLabels,
     initializerRange: number("initializer_range", DISTILBERT_BASE.initializerRange),
-  });
+  };
+  checkDistilBertConfig(config, file, true);
+  return config;
 }
 
 /** The config.json transformers writes for this config and architecture. */
@@ -117,7 +177,9 @@ export function configToHuggingFace(config: DistilBertConfig, architecture: stri
 /** Read dir/config.json; `overrides` change it as transformers' from_pretrained(dir, num_labels=...) does. */
 export function readDistilBertConfig(dir: string, overrides: Partial<DistilBertConfig> = {}): DistilBertConfig {
   const file = path.join(dir, "config.json");
-  return { ...configFromHuggingFace(readJson(file), file), ...overrides };
+  const config = { ...configFromHuggingFace(readJson(file), file), ...overrides };
+  if (Object.keys(overrides).length > 0) checkDistilBertConfig(config, `${file} with the overrides ${JSON.stringify(overrides)}`);
+  return config;
 }
 
 export interface FromPretrainedOptions {
@@ -129,6 +191,8 @@ export interface FromPretrainedOptions {
 
 /** Hugging Face's GELUActivation: GELU with the exact erf (it prints no arguments). */
 export class GELUActivation extends GELU {
+  static override typeName = "GELUActivation";
+
   override extraRepr(): string {
     return "";
   }
@@ -136,6 +200,8 @@ export class GELUActivation extends GELU {
 
 /** Word embedding + position embedding, then LayerNorm and dropout. */
 export class Embeddings extends Module {
+  static override typeName = "Embeddings";
+
   word_embeddings: Embedding;
   position_embeddings: Embedding;
   LayerNorm: LayerNorm;
@@ -163,6 +229,8 @@ export class Embeddings extends Module {
 
 /** Multi-head self-attention; padding keys are masked out of every softmax. */
 export class DistilBertSelfAttention extends Module {
+  static override typeName = "DistilBertSelfAttention";
+
   q_lin: LinearLike;
   k_lin: LinearLike;
   v_lin: LinearLike;
@@ -189,17 +257,12 @@ export class DistilBertSelfAttention extends Module {
     const headDim = this.dim / H;
     // [B, T, dim] -> [B*H, T, headDim]: one batched matmul per step on every backend
     const splitHeads = (t: tf.Tensor) => t.reshape([B, T, H, headDim]).transpose([0, 2, 1, 3]).reshape([B * H, T, headDim]);
-    // On WebGPU the three projections run as one matmul, with the same numbers (attention-projections.ts).
-    const together = projectHeadsTogether(x, [this.q_lin, this.k_lin, this.v_lin], H, 1 / Math.sqrt(headDim));
-    const [q, k, v] = together ?? [
-      splitHeads(tf.mul(this.q_lin.forward(x), 1 / Math.sqrt(headDim))),
-      splitHeads(this.k_lin.forward(x)),
-      splitHeads(this.v_lin.forward(x)),
-    ];
+    const q = splitHeads(tf.mul(this.q_lin.forward(x), 1 / Math.sqrt(headDim))); // scaled before the product, as Hugging Face
+    const k = splitHeads(this.k_lin.forward(x));
+    const v = splitHeads(this.v_lin.forward(x));
     const scores = tf.matMul(q, k, false, true).reshape([B, H, T, T]); // [B, H, T(query), T(key)]
-    // Padding keys' scores drop by 1e9: their softmax weight underflows to exactly 0. Then dropout
-    // on the weights, as this.dropout.forward(F.maskedSoftmax(...)), in one kernel on WebGPU.
-    const weights = F.maskedSoftmaxDropout(scores, attentionMask, this.dropout);
+    // Padding keys' scores drop by 1e9: their softmax weight underflows to exactly 0.
+    const weights = this.dropout.forward(F.maskedSoftmax(scores, attentionMask));
     const context = tf.matMul(weights.reshape([B * H, T, T]), v); // [B*H, T, headDim]
     const merged = context.reshape([B, H, T, headDim]).transpose([0, 2, 1, 3]).reshape([B, T, this.dim]);
     return this.out_lin.forward(merged);
@@ -208,6 +271,8 @@ export class DistilBertSelfAttention extends Module {
 
 /** Position-wise feed-forward network: lin1 -> activation -> lin2 -> dropout. */
 export class FFN extends Module {
+  static override typeName = "FFN";
+
   dropout: Dropout;
   lin1: LinearLike;
   lin2: LinearLike;
@@ -222,18 +287,14 @@ export class FFN extends Module {
   }
 
   forward(x: tf.Tensor): tf.Tensor {
-    const h = this.lin1.forward(x);
-    // GELU into a plain Linear: one op (F.linearOfGelu), whose backward pass on WebGPU applies
-    // GELU's derivative inside lin2's matmul. A LoRA-adapted lin2 runs the two modules.
-    const { activation, lin2 } = this;
-    const fused = isExactly(activation, GELUActivation) && activation.approximate === "none" && isExactly(lin2, Linear);
-    const y = fused ? F.linearOfGelu(h, lin2.weight, lin2.bias) : lin2.forward(activation.forward(h));
-    return this.dropout.forward(y);
+    return this.dropout.forward(this.lin2.forward(this.activation.forward(this.lin1.forward(x))));
   }
 }
 
 /** Post-norm transformer block: x = LN(x + attention(x)); x = LN(x + ffn(x)). */
 export class TransformerBlock extends Module {
+  static override typeName = "TransformerBlock";
+
   attention: DistilBertSelfAttention;
   sa_layer_norm: LayerNorm;
   ffn: FFN;
@@ -248,13 +309,14 @@ export class TransformerBlock extends Module {
   }
 
   forward(x: tf.Tensor, attentionMask: tf.Tensor): tf.Tensor {
-    // LayerNorm's second argument is the residual it adds first: sa_layer_norm(attention(x) + x).
-    const attended = this.sa_layer_norm.forward(this.attention.forward(x, attentionMask), x);
-    return this.output_layer_norm.forward(this.ffn.forward(attended), attended);
+    const attended = this.sa_layer_norm.forward(tf.add(this.attention.forward(x, attentionMask), x));
+    return this.output_layer_norm.forward(tf.add(this.ffn.forward(attended), attended));
   }
 }
 
 export class Transformer extends Module {
+  static override typeName = "Transformer";
+
   layer: ModuleList<TransformerBlock>;
 
   constructor(config: DistilBertConfig) {
@@ -273,6 +335,8 @@ export class Transformer extends Module {
 
 /** The encoder: token ids [B, T] -> hidden states [B, T, dim]. */
 export class DistilBertModel extends Module {
+  static override typeName = "DistilBertModel";
+
   embeddings: Embeddings;
   transformer: Transformer;
 
@@ -298,6 +362,8 @@ export class DistilBertModel extends Module {
 
 /** DistilBERT with a classifier on the first ([CLS]) position: the model the tutorial fine-tunes. */
 export class DistilBertForSequenceClassification extends Module {
+  static override typeName = "DistilBertForSequenceClassification";
+
   distilbert: DistilBertModel;
   pre_classifier: LinearLike;
   classifier: LinearLike;
@@ -319,13 +385,18 @@ export class DistilBertForSequenceClassification extends Module {
    */
   static fromPretrained(dir: string, options: FromPretrainedOptions = {}): DistilBertForSequenceClassification & { loadReport: LoadReport } {
     const model = new DistilBertForSequenceClassification(readDistilBertConfig(dir, options.config));
-    const loadReport = loadCheckpoint(model, dir, {
-      basePrefix: "distilbert",
-      headPrefixes: ["pre_classifier", "classifier"],
-      otherHeadPrefixes: ["vocab_transform", "vocab_layer_norm", "vocab_projector"],
-      log: options.log,
-    });
-    return Object.assign(model, { loadReport });
+    try {
+      const loadReport = loadCheckpoint(model, dir, {
+        basePrefix: "distilbert",
+        headPrefixes: ["pre_classifier", "classifier"],
+        otherHeadPrefixes: ["vocab_transform", "vocab_layer_norm", "vocab_projector"],
+        log: options.log,
+      });
+      return Object.assign(model, { loadReport });
+    } catch (error) {
+      model.dispose(); // the caller never sees this model: free its weights
+      throw error;
+    }
   }
 
   /** Write config.json and model.safetensors so that transformers' from_pretrained(dir) loads them. */
@@ -349,6 +420,8 @@ export class DistilBertForSequenceClassification extends Module {
 
 /** DistilBERT with the masked-language-model head it was pretrained with; the projector shares the word embeddings. */
 export class DistilBertForMaskedLM extends Module {
+  static override typeName = "DistilBertForMaskedLM";
+
   activation: Module;
   distilbert: DistilBertModel;
   vocab_transform: Linear;
@@ -373,13 +446,18 @@ export class DistilBertForMaskedLM extends Module {
   /** Load a Hugging Face checkpoint folder; a classifier's head is ignored, a missing MLM head freshly initialised. */
   static fromPretrained(dir: string, options: FromPretrainedOptions = {}): DistilBertForMaskedLM & { loadReport: LoadReport } {
     const model = new DistilBertForMaskedLM(readDistilBertConfig(dir, options.config));
-    const loadReport = loadCheckpoint(model, dir, {
-      basePrefix: "distilbert",
-      headPrefixes: ["vocab_transform", "vocab_layer_norm", "vocab_projector"],
-      otherHeadPrefixes: ["pre_classifier", "classifier"],
-      log: options.log,
-    });
-    return Object.assign(model, { loadReport });
+    try {
+      const loadReport = loadCheckpoint(model, dir, {
+        basePrefix: "distilbert",
+        headPrefixes: ["vocab_transform", "vocab_layer_norm", "vocab_projector"],
+        otherHeadPrefixes: ["pre_classifier", "classifier"],
+        log: options.log,
+      });
+      return Object.assign(model, { loadReport });
+    } catch (error) {
+      model.dispose(); // the caller never sees this model: free its weights
+      throw error;
+    }
   }
 
   async save(dir: string, options: SaveOptions = {}): Promise<void> {

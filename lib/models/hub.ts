@@ -1,8 +1,8 @@
 import * as fs from "fs";
 import * as path from "path";
-import { downloadFile } from "../data/download";
+import { downloadFile } from "../io/download";
 import { readSafetensorsDir } from "../io/safetensors";
-import { readJson } from "./checkpoint";
+import { readJson } from "../io/files";
 import type { ProgressStream } from "../util/progress";
 
 // Fetch a model's files from the Hugging Face hub into a local folder, with resume (each file goes

@@ -17,6 +17,8 @@ export interface LinearLike extends Module {
 
 /** y = x W^T + b, as torch.nn.Linear: weight [outFeatures, inFeatures], bias [outFeatures]. */
 export class Linear extends Module implements LinearLike {
+  static override typeName = "Linear";
+
   weight: tf.Variable;
   bias: tf.Variable | null;
 
@@ -39,6 +41,8 @@ export class Linear extends Module implements LinearLike {
 
 /** A lookup table of vectors, as torch.nn.Embedding: weight [numEmbeddings, embeddingDim]. */
 export class Embedding extends Module {
+  static override typeName = "Embedding";
+
   weight: tf.Variable;
   readonly paddingIdx: number | null;
 
@@ -75,6 +79,8 @@ export function zeroRow(matrix: tf.Tensor, row: number): tf.Tensor {
 
 /** Normalise over the last dimensions, as torch.nn.LayerNorm: weight ones, bias zeros. */
 export class LayerNorm extends Module {
+  static override typeName = "LayerNorm";
+
   weight: tf.Variable | null;
   bias: tf.Variable | null;
   readonly normalizedShape: number[];
@@ -86,10 +92,8 @@ export class LayerNorm extends Module {
     this.bias = elementwiseAffine ? tf.tidy(() => tf.variable(tf.zeros(this.normalizedShape))) : null;
   }
 
-  /** LayerNorm(x), or LayerNorm(x + residual): the same numbers, one op fewer each way on WebGPU (F.layerNorm). */
-  forward(x: tf.Tensor, residual?: tf.Tensor): tf.Tensor {
-    if (residual && this.normalizedShape.length !== 1) return this.forward(tf.add(x, residual));
-    if (this.normalizedShape.length === 1) return F.layerNorm(x, this.weight, this.bias, this.eps, residual);
+  forward(x: tf.Tensor): tf.Tensor {
+    if (this.normalizedShape.length === 1) return F.layerNorm(x, this.weight, this.bias, this.eps);
     // Several trailing dimensions: fold them into one and normalise that.
     const size = this.normalizedShape.reduce((a, b) => a * b, 1);
     const flat = x.reshape([...x.shape.slice(0, -this.normalizedShape.length), size]);
@@ -105,6 +109,8 @@ export class LayerNorm extends Module {
 
 /** Zero each element with probability p in train mode and scale the rest by 1/(1-p); identity in eval mode. */
 export class Dropout extends Module {
+  static override typeName = "Dropout";
+
   constructor(readonly p = 0.5) {
     super();
     if (!(p >= 0 && p <= 1)) throw new Error(`Dropout probability has to be between 0 and 1, but got ${p}`);
@@ -123,6 +129,8 @@ export class Dropout extends Module {
 
 /** GELU, as torch.nn.GELU: exact (erf) by default, or the tanh approximation. */
 export class GELU extends Module {
+  static override typeName = "GELU";
+
   constructor(readonly approximate: "none" | "tanh" = "none") {
     super();
   }
@@ -140,6 +148,8 @@ export class GELU extends Module {
 }
 
 export class ReLU extends Module {
+  static override typeName = "ReLU";
+
   forward(x: tf.Tensor): tf.Tensor {
     return tf.relu(x);
   }
@@ -147,6 +157,8 @@ export class ReLU extends Module {
 
 /** Cross-entropy as a module, as torch.nn.CrossEntropyLoss (Hugging Face's MLM head holds one). */
 export class CrossEntropyLoss extends Module {
+  static override typeName = "CrossEntropyLoss";
+
   constructor(readonly ignoreIndex = -100) {
     super();
   }

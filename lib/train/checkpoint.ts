@@ -2,7 +2,7 @@ import * as tf from "@tensorflow/tfjs";
 import * as fs from "fs";
 import * as path from "path";
 import { readSafetensors, writeSafetensors, WritableEntry } from "../io/safetensors";
-import { writeFileAtomic } from "../data/files";
+import { writeFileAtomic } from "../io/files";
 import type { Adam } from "./adam";
 
 // A training checkpoint: where the run is (epoch, step, random stream), the trained parameters,

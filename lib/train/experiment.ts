@@ -12,7 +12,7 @@ import { loadTokenizer, Tokenizer } from "../data/tokenizer";
 import { loadTokenizedSplit, TokenizedSplit } from "../data/token-cache";
 import { firstReviews } from "../data/subset";
 import { DEFAULT_IMDB_DIR } from "../data/imdb-files";
-import { writeFileAtomic } from "../data/files";
+import { writeFileAtomic } from "../io/files";
 import { train, TrainConfig, TrainData, TrainResult, TUTORIAL_TRAIN_CONFIG, EpochRecord } from "./train";
 import type { ProgressOptions } from "../util/progress";
 

@@ -1,7 +1,7 @@
 import * as fs from "fs";
 import * as path from "path";
 import type { LoRAFlags } from "../lora/apply";
-import { writeFileAtomic } from "../data/files";
+import { writeFileAtomic } from "../io/files";
 import { pct } from "../util/format";
 import { ExperimentResult, ExperimentSpec, runExperiment } from "./experiment";
 

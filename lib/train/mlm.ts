@@ -7,7 +7,7 @@ import { arrayBatches, stepsPerEpoch, ArrayBatch } from "../data/batches";
 import type { TokenizedSplit } from "../data/token-cache";
 import { Adam } from "./adam";
 import { runTrainingLoop, dataFingerprint, LoopResult } from "./loop";
-import { writeFileAtomic } from "../data/files";
+import { writeFileAtomic } from "../io/files";
 import { Progress, ProgressOptions } from "../util/progress";
 
 // Masked-language-model pretraining, as BERT and DistilBERT were pretrained: hide 15% of the

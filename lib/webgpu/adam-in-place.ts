@@ -1,11 +1,12 @@
 import * as tf from "@tensorflow/tfjs";
 import type { AdamConstants } from "./adam";
 import { changesEveryStep } from "./uniforms";
+import { kernelOptions } from "./options";
 
 // Adam's update of one parameter in one dispatch that rewrites p, m and v in their own buffers,
 // as torch.optim.Adam updates tensors in place. A tfjs program has one output, so the update in
 // lib/webgpu/adam.ts takes three dispatches and three new buffers; in full fine-tuning that was
-// 312 of a step's dispatches and 14 ms of its CPU time (results/cpu-profile/full.txt). This
+// 312 of a step's dispatches and 14 ms of its CPU time (results/benchmark/cpu-profile/full.txt). This
 // dispatch is recorded into the webgpu backend's own command stream, so it runs after every
 // kernel queued before it that reads p (this step's forward and backward) and before any after it.
 // Only where p, m and v each own their buffer (refCount 1): a clone shares its source's buffer.
@@ -65,18 +66,12 @@ interface Backend {
   submitQueue(): void;
 }
 
-let enabled = true;
-
-/** Turn the in-place update off (the three-kernel one runs) or on: the benchmark times both. */
-export function useAdamInPlace(on: boolean): void {
-  enabled = on;
-}
 
 const pipelines = new WeakMap<Device, { getBindGroupLayout(index: number): object }>();
 
 /** Whether adamInPlace takes this update: float32 tensors of one size, p, m and v each alone on its buffer, and no profile running (tf.profile times tfjs's programs only). */
 export function adamInPlaceTakes(p: tf.Tensor, g: tf.Tensor, m: tf.Tensor, v: tf.Tensor): boolean {
-  if (!enabled || tf.getBackend() !== "webgpu") return false;
+  if (!kernelOptions().adamInPlace || tf.getBackend() !== "webgpu") return false;
   const backend = tf.backend() as unknown as Backend;
   if (backend.activeTimers != null) return false;
   const tensors = [p, g, m, v];

@@ -5,6 +5,7 @@
 // Whole bind groups are cached as well: see cacheBindGroups below.
 
 import { FNV_START, mix } from "./hash";
+import { kernelOptions } from "./options";
 
 interface Pipeline {
   getBindGroupLayout(index: number): object;
@@ -45,9 +46,9 @@ export function rememberBindGroupLayouts(backend: object): void {
 // the oldest free buffer instead, a step's buffers settle within a few steps and then its bind
 // groups recur: all of them, for a small encoder (test/webgpu/bind-group-cache.ts counts them) and
 // at distilbert-base's shape on the H200, where a LoRA step's 453 and a full step's 630 came from
-// the cache from the fifth step of a run on (results/bind-groups-settle-gpu.json; with the fused softmax
+// the cache from the fifth step of a run on (results/benchmark/bind-groups-settle-gpu.json; with the fused softmax
 // and dropout kernel, full mode's fifth step still makes one). A cached group replaces a createBindGroup
-// call, 24 us of CPU on the H200's host (results/dawn-calls-gpu.json).
+// call, 24 us of CPU on the H200's host (results/benchmark/dawn-calls-gpu.json).
 
 interface PooledBuffer {
   size: number;
@@ -61,7 +62,7 @@ interface BufferManager {
 }
 
 // Kept on the object itself: a WeakMap lookup cost about 1 ms of CPU a LoRA step on the H200's
-// host (results/cpu-profile/lora-qv-r8.txt), some 2,000 of them for the cache's keys alone.
+// host (results/benchmark/cpu-profile/lora-qv-r8.txt), some 2,000 of them for the cache's keys alone.
 const AGE = Symbol("lorabook.age");
 let nextAge = 1;
 
@@ -113,12 +114,6 @@ interface BindGroupDevice {
 // A LoRA step of distilbert-base makes about 450 bind groups, a full one about 630; past this many
 // the cache starts again (groups of buffers since freed for good would otherwise stay in it).
 const MAX_CACHED = 16384;
-let caching = true;
-
-/** Turn the bind group cache off (every dispatch makes its own, as tfjs does) or on: the benchmark times both. */
-export function useBindGroupCache(on: boolean): void {
-  caching = on;
-}
 
 /** Hash of a bind group of buffer bindings: its layout and each entry's buffer, offset and size; null for other resources. */
 function bindGroupHash(layout: object, entries: BindGroupEntry[]): number | null {
@@ -162,7 +157,7 @@ export function cacheBindGroups(backend: object): void {
   const createBindGroup = device.createBindGroup.bind(device);
   device.createBindGroup = (descriptor) => {
     const { layout, entries } = descriptor;
-    const hash = caching ? bindGroupHash(layout, entries) : null;
+    const hash = kernelOptions().bindGroupCache ? bindGroupHash(layout, entries) : null;
     const bucket = hash === null ? undefined : groups.get(hash);
     const hit = bucket?.find((c) => sameGroup(c, layout, entries));
     if (hit) {

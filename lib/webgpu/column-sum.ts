@@ -1,5 +1,6 @@
 import * as tf from "@tensorflow/tfjs";
 import { overrideWebGpuKernel, runWgslOnInfos } from "./program";
+import { kernelOptions, ColumnSumPlan, DEFAULT_COLUMN_SUM_PLAN } from "./options";
 
 // A bias's gradient and LayerNorm's weight and bias gradients sum a [tokens, features] gradient
 // over its tokens: Sum over every axis but the last. tfjs's Sum first transposes the features to
@@ -8,26 +9,11 @@ import { overrideWebGpuKernel, runWgslOnInfos } from "./program";
 // lanes of threads take every lanes-th row, then add their sums), and the partial sums, a row per
 // workgroup, are summed again the same way until one row is left: 6144 rows take two passes.
 
-/** How a pass splits the work: vec4 columns per workgroup, lanes of threads down the rows, rows per lane. */
-export interface ColumnSumPlan {
-  columns: number;
-  lanes: number;
-  rowsPerLane: number;
-}
-
-// 16 columns by 16 lanes, 8 rows a lane: a warp's 32 threads read two rows' 256 contiguous bytes.
-// Timed exactly on the H200 (results/column-sum-plans-gpu.json), both passes: 17.2 us against
-// 17.8 for 64 x 4 x 32 at 6144 x 768, 32.6 against 34.6 at 6144 x 3072; 4 rows a lane lost.
-export const DEFAULT_COLUMN_SUM_PLAN: ColumnSumPlan = { columns: 16, lanes: 16, rowsPerLane: 8 };
-let plan = DEFAULT_COLUMN_SUM_PLAN;
-
-/** Split the passes another way (bench/column-sum.ts times plans): columns x lanes threads, at most 256. */
-export function useColumnSumPlan(p: ColumnSumPlan): void {
-  if (p.columns * p.lanes > 256 || [p.columns, p.lanes, p.rowsPerLane].some((v) => !Number.isInteger(v) || v < 1)) {
-    throw new Error(`column-sum plan ${JSON.stringify(p)}: columns x lanes must be at most 256 threads, each a whole number >= 1`);
-  }
-  plan = p;
-}
+// How a pass splits the work (ColumnSumPlan, lib/webgpu/options.ts): 16 columns by 16 lanes, 8 rows
+// a lane by default, so a warp's 32 threads read two rows' 256 contiguous bytes; bench/column-sum.ts
+// times plans.
+export type { ColumnSumPlan };
+export { DEFAULT_COLUMN_SUM_PLAN };
 
 const rowsPerWorkgroup = (p: ColumnSumPlan) => p.lanes * p.rowsPerLane;
 
@@ -37,7 +23,7 @@ export function sumsAllButLastAxis(shape: number[], axes: number[], dtype: tf.Da
   const sorted = [...axes].sort((a, b) => a - b);
   if (sorted.join() !== [...Array(shape.length - 1).keys()].join()) return false;
   const rows = shape.slice(0, -1).reduce((a, b) => a * b, 1);
-  return rows > 1 && Math.ceil(rows / rowsPerWorkgroup(plan)) <= 65535;
+  return rows > 1 && Math.ceil(rows / rowsPerWorkgroup(kernelOptions().columnSumPlan)) <= 65535;
 }
 
 /** One pass: x [rows, n] -> [ceil(rows / rows per workgroup), n], each row the sum of a block of x's rows. */
@@ -90,6 +76,7 @@ function sumRowBlocks(backend: unknown, x: tf.TensorInfo, rows: number, n: numbe
 export function runColumnSum(backend: unknown, x: tf.TensorInfo): tf.TensorInfo {
   const n = x.shape[x.shape.length - 1];
   let rows = x.shape.reduce((a, b) => a * b, 1) / n;
+  const plan = kernelOptions().columnSumPlan;
   let current = x;
   while (rows > 1) {
     const next = sumRowBlocks(backend, current, rows, n, plan);
@@ -100,20 +87,13 @@ export function runColumnSum(backend: unknown, x: tf.TensorInfo): tf.TensorInfo 
   return { ...current, shape: [n] };
 }
 
-let enabled = true;
-
-/** Turn ours off (tfjs's Sum runs everywhere) or on: the benchmark times both. */
-export function useOurColumnSum(on: boolean): void {
-  enabled = on;
-}
-
 /** Replace tfjs's Sum on the webgpu backend with ours where sumsAllButLastAxis (others keep tfjs's). */
 export function registerWebGpuColumnSum(): void {
   overrideWebGpuKernel("Sum", (args, original) => {
     const { x } = args.inputs as { x: tf.TensorInfo };
     const { axis, keepDims } = args.attrs as unknown as { axis: number | number[]; keepDims: boolean };
     const axes = tf.util.parseAxisParam(axis, x.shape);
-    if (!enabled || !sumsAllButLastAxis(x.shape, axes, x.dtype)) return original(args);
+    if (!kernelOptions().ourColumnSum || !sumsAllButLastAxis(x.shape, axes, x.dtype)) return original(args);
     const out = runColumnSum(args.backend, x);
     return keepDims ? { ...out, shape: x.shape.map((d, i) => (i === x.shape.length - 1 ? d : 1)) } : out;
   });

@@ -2,6 +2,11 @@ import * as tf from "@tensorflow/tfjs";
 import { dispatch2d, overrideWebGpuKernel, runWgslOnInfos, WORKGROUP_INDEX } from "./program";
 import { geluFunctions } from "./elementwise";
 import { runShortK, runSkinny, runSkinnyGradient, takesShortK, takesSkinny, takesSkinnyGradient } from "./skinny";
+import { kernelOptions, Tile } from "./options";
+import { matmulShapes, MatMulShapes } from "./matmul-shapes";
+
+export { matmulShapes };
+export type { MatMulShapes };
 
 // A register-tiled fp32 matmul in WGSL, in place of tfjs's BatchMatMul kernel on WebGPU. Each
 // workgroup computes a BM x BN tile of the output; its threads (16 x 16, or 16 x 8 for tall8x8) each
@@ -12,18 +17,8 @@ import { runShortK, runSkinny, runSkinnyGradient, takesShortK, takesSkinny, take
 // pick the index arithmetic of the loads), so a gradient's A^T @ B costs no copy. Tiles are
 // timed at every matmul shape of a training step in bench/matmul-tiles.ts.
 
-/** A tile: bm and bn are multiples of 4 x the thread grid's rows and columns, so each thread owns whole 4 x 4 blocks. */
-export interface Tile {
-  bm: number;
-  bn: number;
-  bk: number;
-  /** The workgroup's threads as rows x columns (16 x 16 unless given). */
-  threads?: [number, number];
-  /** Write the inner K loop out in full (the loop index becomes constants). */
-  unroll?: boolean;
-  /** Stage K-contiguous operands two threads per row sector into padded tile rows, so a warp's stores hit 32 different banks. */
-  pad?: boolean;
-}
+// A tile (lib/webgpu/options.ts): bm and bn are multiples of 4 x the thread grid's rows and columns, so each thread owns whole 4 x 4 blocks.
+export type { Tile };
 
 const THREAD_GRID: [number, number] = [16, 16];
 
@@ -52,19 +47,19 @@ export const TILES = {
 
 /**
  * Our tile for a product, or null where tfjs's kernel is as fast or faster. From
- * bench/matmul-tiles.ts on the H200 (results/matmul-tiles.json, TFLOP/s ours vs tfjs's;
- * tall8x8 against the tiles it replaced: results/matmul-tiles-threads*.json, two runs).
+ * bench/matmul-tiles.ts on the H200 (results/benchmark/matmul-tiles.json, TFLOP/s ours vs tfjs's;
+ * tall8x8 against the tiles it replaced: results/benchmark/matmul-tiles-threads*.json, two runs).
  */
 export function pickTile(s: MatMulShapes, transposeA: boolean, transposeB: boolean): Tile | null {
   // Not for LoRA's K = 8 products, whose time is writing the output: tall8x8 was never swept there.
-  const eightByEight = threadGrids && s.k >= 64;
+  const eightByEight = kernelOptions().threadGridTiles && s.k >= 64;
   const tall = eightByEight ? TILES.tall8x8 : TILES.tall;
   if (transposeA) {
     if (s.batch > 1) return tall; // attention dv = p^T @ dctx: 24.2-25.0 vs 20.8-22.3 (tall)
     // LoRA factors' gradients x^T @ dh, h^T @ dy (768 x 8): K split, 0.7 vs 0.4
     if (Math.min(s.m, s.n) < 32) return s.m >= s.n ? TILES.tall : TILES.wide;
     // Weights' gradients dy^T @ x over a batch's tokens, K split (splitKFor). Each timed in a full
-    // step (results/dw-tiles-gpu.json): outputs four times as long as wide (lin1's 3072 x 768, lin2's
+    // step (results/benchmark/dw-tiles-gpu.json): outputs four times as long as wide (lin1's 3072 x 768, lin2's
     // 768 x 3072) on 128 threads of 8 x 8 sums, 4.66 -> 4.34 and 4.80 -> 4.34 ms a step where 256
     // threads of 8 x 4 ran; the others on 128 x 128 (q, k, v's 2304 x 768: 4.19 -> 3.77 ms).
     if (s.k >= LONG_K) {
@@ -78,7 +73,7 @@ export function pickTile(s: MatMulShapes, transposeA: boolean, transposeB: boole
   if (Math.min(s.m, s.n) < 32) return null; // LoRA's x @ A, where the skinny kernel does not take it: 0.9 vs 0.9 (lib/webgpu/skinny.ts)
   if (s.batch > 1) return s.n > 64 ? TILES.large : tall; // q @ k^T 23.5 vs 10.6; p @ v 23.8-25.1 vs 19.5-22.4 (tall)
   if (s.n >= 2048 || s.k >= LONG_K) return TILES.large; // lin1 31.1 vs 13.4, lin2's dx 32.8 vs 22.4; lin2 (K split) 28.5 vs 13.1
-  // The 768 x 768 projections, timed exactly (results/matmul-tiles-attention-gpu.json): x @ W^T 219 us
+  // The 768 x 768 projections, timed exactly (results/benchmark/matmul-tiles-attention-gpu.json): x @ W^T 219 us
   // vs 235 (tall8x8), dy @ W 217 vs 228; tall8x8 had beaten tall and wide (25.1 vs 20.8 TF/s, wall clock).
   // Only where both operands are read as vec4s: with floats one by one its 64 threads each stage 16
   // per operand a K step (code that SwiftShader took minutes to compile), and no step reads floats.
@@ -220,7 +215,7 @@ function matmulCode(t: Tile, a: TileLoad, b: TileLoad, epilogue: Epilogue, vec4O
       : l.vec4 ? `${l.operand}[min((${base} + ${index("kNext")}) / 4, ${size} / 4 - 1)]` : `${l.operand}[min(${base} + ${index("kNext")}, ${size} - 1)]`;
     // K-contiguous vec4s are stored as four floats down four rows of K: in a tile of [K / 4][4][...],
     // those rows are one clamped index and four constants, not four clamped indices (Tint clamps
-    // every index it cannot prove in range; results/checks-per-kernel-gpu.json).
+    // every index it cannot prove in range; results/benchmark/checks-per-kernel-gpu.json).
     const quads = kContiguous && l.vec4;
     const store = (slot: number) =>
       !l.vec4 ? `${tile}[k][mn / 4][mn % 4] = ${reg(slot)};`
@@ -273,7 +268,7 @@ function matmulCode(t: Tile, a: TileLoad, b: TileLoad, epilogue: Epilogue, vec4O
   return `${epilogueFunctions(epilogue)}
     // 2-D, so that at each constant k of the unrolled loop Tint's bounds clamp is on the inner index
     // alone, the same at every k and computed once: on the flat [k * stride + m / 4] it was a new
-    // clamp at each of a K step's 64 loads (results/workgroup-2d-ab-gpu.json).
+    // clamp at each of a K step's 64 loads (results/benchmark/workgroup-2d-ab-gpu.json).
     ${A.declare} // [k][m / 4], or [k / 4][k % 4][m / 4]
     ${B.declare} // [k][n / 4], or [k / 4][k % 4][n / 4]
     fn main() {
@@ -320,34 +315,6 @@ function matmulCode(t: Tile, a: TileLoad, b: TileLoad, epilogue: Epilogue, vec4O
     }`;
 }
 
-export interface MatMulShapes {
-  batch: number;
-  m: number;
-  n: number;
-  k: number;
-  aBatch: number;
-  bBatch: number;
-}
-
-/** Batch, M, N, K of a (transposed) a @ b with tfjs's shapes [..., rows, cols], or null if the batch dims don't broadcast simply. */
-export function matmulShapes(aShape: number[], bShape: number[], transposeA: boolean, transposeB: boolean): MatMulShapes | null {
-  if (aShape.length < 2 || bShape.length < 2) return null;
-  const [ar, ac] = aShape.slice(-2);
-  const [br, bc] = bShape.slice(-2);
-  const m = transposeA ? ac : ar;
-  const k = transposeA ? ar : ac;
-  const kb = transposeB ? bc : br;
-  const n = transposeB ? br : bc;
-  if (k !== kb) return null;
-  const aBatchShape = aShape.slice(0, -2);
-  const bBatchShape = bShape.slice(0, -2);
-  const aBatch = aBatchShape.reduce((x, y) => x * y, 1);
-  const bBatch = bBatchShape.reduce((x, y) => x * y, 1);
-  // Same batch dims, or one side without any (all ones): other broadcasts stay with tfjs.
-  if (aBatch !== 1 && bBatch !== 1 && aBatchShape.join() !== bBatchShape.join()) return null;
-  return { batch: Math.max(aBatch, bBatch), m, n, k, aBatch, bBatch };
-}
-
 /**
  * Run our matmul on TensorInfos inside a kernel: out [batch, M, N], then the epilogue. With split > 1 each
  * workgroup sums one chunk of K and out is [batch * split, M, N]: the partial products, in order.
@@ -366,7 +333,7 @@ function runMatMul(backend: unknown, a: tf.TensorInfo, b: tf.TensorInfo, transpo
   // vec4s: the code then has no bounds to check, and drops the clamps, selects and ifs.
   const threads = threadsOf(t).count;
   const stagedByAllThreads = (span: number) => ((t.bk * span) / 4) % threads === 0; // no thread's vec4 slot left over
-  const exact = exactTiles && loadA.vec4 && loadB.vec4 && vec4Out && s.m % t.bm === 0 && s.n % t.bn === 0 && kChunk * split === s.k && stagedByAllThreads(t.bm) && stagedByAllThreads(t.bn);
+  const exact = kernelOptions().exactTiles && loadA.vec4 && loadB.vec4 && vec4Out && s.m % t.bm === 0 && s.n % t.bn === 0 && kChunk * split === s.k && stagedByAllThreads(t.bm) && stagedByAllThreads(t.bn);
   return runWgslOnInfos(
     backend,
     {
@@ -474,7 +441,7 @@ function runSplitK(backend: unknown, a: tf.TensorInfo, b: tf.TensorInfo, transpo
 }
 
 /** Our product with tile t, K split where that fills the GPU: out [batch, M, N], then the epilogue. */
-function runPlanned(backend: unknown, a: tf.TensorInfo, b: tf.TensorInfo, transposeA: boolean, transposeB: boolean, s: MatMulShapes, t: Tile, split = forcedSplit ?? splitKFor(s, t, transposeA, transposeB), epilogue: Epilogue = {}): tf.TensorInfo {
+function runPlanned(backend: unknown, a: tf.TensorInfo, b: tf.TensorInfo, transposeA: boolean, transposeB: boolean, s: MatMulShapes, t: Tile, split = kernelOptions().forcedSplit ?? splitKFor(s, t, transposeA, transposeB), epilogue: Epilogue = {}): tf.TensorInfo {
   const chunks = Math.ceil(s.k / kChunkFor(s.k, t, split)); // none empty
   if (chunks > 1) return runSplitK(backend, a, b, transposeA, transposeB, s, t, chunks, epilogue);
   return runMatMul(backend, a, b, transposeA, transposeB, s, t, epilogue);
@@ -482,7 +449,8 @@ function runPlanned(backend: unknown, a: tf.TensorInfo, b: tf.TensorInfo, transp
 
 /** Our tile for this product, or null to leave it to tfjs: float32, big enough, and faster with ours. */
 export function ourTileFor(s: MatMulShapes | null, dtypes: tf.DataType[], transposeA: boolean, transposeB: boolean): Tile | null {
-  if (!enabled || s === null || !dtypes.every((d) => d === "float32") || Math.min(s.m, s.n) < 4) return null;
+  const { ourMatMul, forcedTile } = kernelOptions();
+  if (!ourMatMul || s === null || !dtypes.every((d) => d === "float32") || Math.min(s.m, s.n) < 4) return null;
   return forcedTile ?? pickTile(s, transposeA, transposeB);
 }
 
@@ -553,36 +521,14 @@ export function matMulGeluGradWebGpu(dy: tf.Tensor, weight: tf.Tensor, h: tf.Ten
   return tf.engine().makeTensorFromTensorInfo({ ...info, shape: [s.m, s.n] });
 }
 
-let enabled = true;
-let exactTiles = true;
-let threadGrids = true;
-let forcedTile: Tile | null = null;
-let forcedSplit: number | null = null;
-
-/** Turn the bounds-free code for whole tiles off or on (the benchmark times both; tests reach both). */
-export function useExactTiles(on: boolean): void {
-  exactTiles = on;
-}
-
-/** Turn the tiles of 128 threads off (the tiles of 256 they replaced run) or on: the benchmark times both. */
-export function useThreadGridTiles(on: boolean): void {
-  threadGrids = on;
-}
-
-/** Turn our kernel off (tfjs's runs) or on; `tile` and `split` force one tile and one K split everywhere (tests reach every variant). */
-export function useOurMatMul(on: boolean, tile: Tile | null = null, split: number | null = null): void {
-  enabled = on;
-  forcedTile = tile;
-  forcedSplit = split;
-}
-
 /** Replace tfjs's BatchMatMul on the webgpu backend with ours (other shapes and dtypes keep tfjs's). */
 export function registerWebGpuMatMul(): void {
   overrideWebGpuKernel("BatchMatMul", (args, original) => {
     const { a, b } = args.inputs as { a: tf.TensorInfo; b: tf.TensorInfo };
     const { transposeA, transposeB } = args.attrs as unknown as { transposeA: boolean; transposeB: boolean };
     const s = matmulShapes(a.shape, b.shape, transposeA, transposeB);
-    const float32 = enabled && !forcedTile && s !== null && a.dtype === "float32" && b.dtype === "float32";
+    const { ourMatMul, forcedTile } = kernelOptions();
+    const float32 = ourMatMul && !forcedTile && s !== null && a.dtype === "float32" && b.dtype === "float32";
     const skinny = float32 && takesSkinny(s, transposeA, transposeB);
     const gradient = float32 && !skinny && takesSkinnyGradient(s, transposeA, transposeB);
     const shortK = float32 && !skinny && !gradient && takesShortK(s, transposeA, transposeB);

@@ -1,4 +1,5 @@
 import * as tf from "@tensorflow/tfjs";
+import { kernelOptions } from "./options";
 
 // Every tensor an op keeps for its backward pass goes through the engine's clone: an Identity
 // kernel run through the whole engine, plus a tape node of the clone's own, so that a gradient of
@@ -18,13 +19,7 @@ interface EngineInternals {
   state: { gradientDepth: number };
 }
 
-let direct = true;
 let patched = false;
-
-/** Save tensors through tfjs's clone again (Identity and a tape node) or not: the benchmark times both. */
-export function useDirectSaves(on: boolean): void {
-  direct = on;
-}
 
 /** Make the engine keep a tensor for the backward pass without an Identity kernel and its tape node (idempotent). */
 export function saveTensorsDirectly(): void {
@@ -33,7 +28,7 @@ export function saveTensorsDirectly(): void {
   const engine = tf.engine() as unknown as EngineInternals;
   const clone = engine.clone.bind(engine);
   engine.clone = (x) => {
-    if (!direct || engine.state.gradientDepth > 1) return clone(x);
+    if (!kernelOptions().directSaves || engine.state.gradientDepth > 1) return clone(x);
     engine.backend.incRef(x.dataId);
     return engine.makeTensorFromTensorInfo({ dataId: x.dataId, shape: x.shape, dtype: x.dtype });
   };

@@ -1,15 +1,16 @@
 import * as tf from "@tensorflow/tfjs";
 import { dispatch2d, runWgslOnInfos, WORKGROUP_INDEX } from "./program";
 import { runColumnSum } from "./column-sum";
-import type { MatMulShapes } from "./matmul";
+import type { MatMulShapes } from "./matmul-shapes";
+import { kernelOptions, GradientPlan, DEFAULT_GRADIENT_PLAN } from "./options";
 
 // LoRA's products have one side of r = 8: a tiled kernel wastes most of its tile on them, and each
 // needs little more than one read of its wide operand (~5 us for [6144, 768] at the H200's
 // bandwidth). Timed one by one on the GPU (bench/profile-step.ts), tfjs's kernel took 44-60 us for
 // x @ A, and our K-split tiles 50-65 us for the factors' gradients; a LoRA step runs each of them
 // once per adapted layer. Here x @ A takes about 28 us (with B laid out first) and the gradients
-// 32-34 inside a step (results/profile-step-gpu.json; 21-22 timed alone with their inputs in
-// cache, results/skinny-sweep-gpu.json).
+// 32-34 inside a step (results/benchmark/profile-step-gpu.json; 21-22 timed alone with their inputs in
+// cache, results/benchmark/skinny-sweep-gpu.json).
 // - Products with a long K and at most 16 outputs per row, x @ A and dh = dy @ B^T: each row is
 //   read by 32 threads striding over K in vec4s (a warp reads 512 contiguous bytes), each keeping
 //   the row's partial sums, added up in workgroup memory.
@@ -26,7 +27,7 @@ const SKINNY_MAX = 16;
 
 /** Whether the skinny kernel takes a product: A [M, K] @ B^T (B [N, K]) or A @ B (B [K, N]), N <= 16, K = 4j >= 64, no batch. */
 export function takesSkinny(s: MatMulShapes, transposeA: boolean, transposeB: boolean): boolean {
-  return s.batch === 1 && !transposeA && (transposeB || factorKernels) && s.n <= SKINNY_MAX && s.k % 4 === 0 && s.k >= 64;
+  return s.batch === 1 && !transposeA && (transposeB || kernelOptions().skinnyFactorKernels) && s.n <= SKINNY_MAX && s.k % 4 === 0 && s.k >= 64;
 }
 
 /** out [1, M, N] = A [M, K] @ B^T with B [N, K], or A @ B with B [K, N] (check takesSkinny first). */
@@ -151,10 +152,10 @@ export function skinnyGradientOfViews(a: tf.Tensor, aView: ColumnView & { width:
  * Whether the short-K kernel takes a product: A [M, K] @ B, B [K, N], K <= 16, N = 4j, no batch.
  * Not A @ B^T (dh @ A^T): reading B^T's columns as four strided floats, it took 158 us at [6144, 8]
  * x [768, 8]^T and 603 at [3072, 8]^T on the H200, where our tiles take 24 and 50
- * (results/short-k-layernorm-ab-gpu.json).
+ * (results/benchmark/short-k-layernorm-ab-gpu.json).
  */
 export function takesShortK(s: MatMulShapes, transposeA: boolean, transposeB: boolean): boolean {
-  return factorKernels && s.batch === 1 && !transposeA && !transposeB && s.k <= SKINNY_MAX && s.n % 4 === 0 && s.n >= 16;
+  return kernelOptions().skinnyFactorKernels && s.batch === 1 && !transposeA && !transposeB && s.k <= SKINNY_MAX && s.n % 4 === 0 && s.n >= 16;
 }
 
 /**
@@ -195,43 +196,21 @@ export function runShortK(backend: unknown, a: tf.TensorInfo, b: tf.TensorInfo, 
   );
 }
 
-/** How the factor-gradient kernel splits its work (bench/skinny-sweep.ts times the choices). */
-export interface GradientPlan {
-  /** vec4 columns of the wide operand per workgroup; 256 / columns lanes of threads share a chunk's tokens. */
-  columns: number;
-  /** About how many workgroups to spread the tokens over (the H200 has 132 SMs). */
-  workgroups: number;
-  /** Read the narrow operand's row as vec4s (r = 8: two loads a token) where r divides by 4. */
-  vec4Narrow: boolean;
-}
-
-// Timed exactly on the H200, alone (results/skinny-sweep-gpu.json, against 64 columns, 256
-// workgroups, scalar reads): dA [768, 8] 30.3 -> 22.4 us, dB [8, 768] 22.2 -> 21.4, [3072, 8]
-// 65.4 -> 44.3, [8, 3072] 59.0 -> 43.4; inside a LoRA step dA 41.5 -> 34.0, dB 32.5 -> 31.8
-// (results/profile-step-gpu.json). More lanes a column and more workgroups keep more reads in flight.
-export const DEFAULT_GRADIENT_PLAN: GradientPlan = { columns: 16, workgroups: 512, vec4Narrow: true };
-let gradientPlan: GradientPlan = DEFAULT_GRADIENT_PLAN;
-
-/** Set the factor-gradient kernel's plan (for benchmarks), or back to the default with no argument. */
-export function useGradientPlan(plan?: Partial<GradientPlan>): void {
-  const next = { ...DEFAULT_GRADIENT_PLAN, ...plan };
-  if (!Number.isInteger(next.columns) || next.columns < 1 || THREADS % next.columns !== 0) {
-    throw new Error(`useGradientPlan: columns ${next.columns} must divide the workgroup's ${THREADS} threads (1, 2, 4, ..., 256)`);
-  }
-  if (!Number.isInteger(next.workgroups) || next.workgroups < 1) throw new Error(`useGradientPlan: workgroups ${next.workgroups} must be a positive integer`);
-  gradientPlan = next;
-}
+// The factor-gradient kernel's plan (GradientPlan, lib/webgpu/options.ts): more lanes a column and
+// more workgroups keep more reads in flight; bench/skinny-sweep.ts times the choices.
+export type { GradientPlan };
+export { DEFAULT_GRADIENT_PLAN };
 
 /** Whether the factor-gradient kernel takes A^T @ B: no batch, one side (M or N) at most 16, the other a multiple of 4, K >= 64. */
 export function takesSkinnyGradient(s: MatMulShapes, transposeA: boolean, transposeB: boolean): boolean {
-  if (!factorKernels || s.batch !== 1 || !transposeA || transposeB || s.k < 64) return false;
+  if (!kernelOptions().skinnyFactorKernels || s.batch !== 1 || !transposeA || transposeB || s.k < 64) return false;
   const narrow = Math.min(s.m, s.n);
   const wide = Math.max(s.m, s.n);
   return narrow <= SKINNY_MAX && wide % 4 === 0 && wide > SKINNY_MAX;
 }
 
 /** Into how many chunks the factor-gradient kernel splits K tokens for a wide side of `wide` columns. */
-export function gradientChunks(k: number, wide: number, plan: GradientPlan = gradientPlan): number {
+export function gradientChunks(k: number, wide: number, plan: GradientPlan = kernelOptions().gradientPlan): number {
   const columnGroups = Math.ceil(wide / 4 / plan.columns);
   const lanes = THREADS / plan.columns;
   return Math.max(1, Math.min(Math.ceil(plan.workgroups / columnGroups), Math.floor(k / (4 * lanes)), 1024));
@@ -252,7 +231,7 @@ export function runSkinnyGradient(backend: unknown, a: tf.TensorInfo, b: tf.Tens
   // lane's threads all read the same: broadcasts).
   const wideIsA = s.m > s.n;
   const [wide, r] = wideIsA ? [s.m, s.n] : [s.n, s.m];
-  const plan = gradientPlan;
+  const plan = kernelOptions().gradientPlan;
   const columns = plan.columns;
   const lanes = THREADS / columns;
   const pView = (wideIsA ? views.a : views.b) ?? { stride: wide, offset: 0 };
@@ -321,15 +300,4 @@ export function runSkinnyGradient(backend: unknown, a: tf.TensorInfo, b: tf.Tens
   const total = runColumnSum(backend, partial);
   (backend as { disposeData(id: object): void }).disposeData(partial.dataId);
   return { ...total, shape: [1, s.m, s.n] };
-}
-
-let factorKernels = true;
-
-/**
- * Run x @ A, the factors' gradients and the short-K product h @ B on these kernels (on), or as
- * before them (off): x @ A on tfjs's kernel, the rest on our tiles. dy @ B^T stays here. The
- * benchmark times both.
- */
-export function useSkinnyFactorKernels(on: boolean): void {
-  factorKernels = on;
 }

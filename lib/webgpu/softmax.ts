@@ -1,6 +1,8 @@
 import * as tf from "@tensorflow/tfjs";
 import { dispatch2d, runRowKernel, runWgsl, workgroupReduce, WORKGROUP_INDEX } from "./program";
-import { hash32, WGSL_KEEP_SCALE } from "../nn/dropout";
+import { hash32 } from "../nn/dropout";
+import { WGSL_KEEP_SCALE } from "./dropout";
+import { kernelOptions } from "./options";
 
 // The attention's softmax over keys with padding keys masked out, one workgroup per row, and its
 // backward in one kernel: tfjs's path is a mask multiply, a subtract, the softmax, and five
@@ -88,16 +90,9 @@ const ROW_REDUCE = `
     return total;
   }`;
 
-let fusedSoftmaxDropout = true;
-
-/** Turn the fused softmax + dropout off (two kernels each way run instead) or on: benchmarks and tests compare both. */
-export function useFusedSoftmaxDropout(on: boolean): void {
-  fusedSoftmaxDropout = on;
-}
-
 /** Whether the fused kernels take rows of `keys` keys (a multiple of 4, at most 1,024) and are on. */
 export function takesFusedSoftmaxDropout(keys: number): boolean {
-  return fusedSoftmaxDropout && keys % 4 === 0 && keys <= LANES * 4 * FUSED_MAX_VEC4;
+  return kernelOptions().fusedSoftmaxDropout && keys % 4 === 0 && keys <= LANES * 4 * FUSED_MAX_VEC4;
 }
 
 /** WGSL that loads a row's masked scores into x0..x{V-1} (vec4s; past the row's end, -inf-like) and sets y0.. to its softmax. */

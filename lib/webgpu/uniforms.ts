@@ -1,6 +1,6 @@
 // tfjs's webgpu backend writes each dispatch's uniforms (shapes, strides, sizes and a kernel's own
 // values) into a buffer from its pool: a queue.writeBuffer through Dawn's Node.js binding (3.5 us
-// of CPU on the H200's host, results/dawn-calls-gpu.json) plus the pool's acquire and release, some
+// of CPU on the H200's host, results/benchmark/dawn-calls-gpu.json) plus the pool's acquire and release, some
 // 400 times a training step. A step runs the same kernels on the same shapes every time, so nearly
 // all of those uniforms recur byte for byte. Uniforms seen a second time keep the buffer they were
 // just written into, out of the pool for good, and are bound from it from then on. Kernels whose
@@ -10,6 +10,7 @@
 // of them, would never settle.
 
 import { FNV_START, mix } from "./hash";
+import { kernelOptions } from "./options";
 
 interface UniformField {
   type: string;
@@ -35,19 +36,13 @@ interface Kept {
 }
 
 // A LoRA step of distilbert-base makes some 400 dispatches, and on the H200 bound 366 of them from
-// kept buffers (results/uniform-cache-ab-gpu.json). Past this many kept, those not bound since the
+// kept buffers (results/benchmark/uniform-cache-ab-gpu.json). Past this many kept, those not bound since the
 // last sweep go back to the pool (an evaluation's shapes, say).
 const MAX_KEPT = 2048;
 // Contents seen once, remembered until this many (each new shape adds a few).
 const MAX_SEEN = 8192;
 
-let caching = true;
 const counts = { written: 0, kept: 0 };
-
-/** Turn the uniform cache off (every dispatch writes its uniforms, as tfjs does) or on: the benchmark times both. */
-export function useUniformCache(on: boolean): void {
-  caching = on;
-}
 
 /** Uniform buffers written and bound from the cache since the start (a test and the benchmark read them). */
 export function uniformCounts(): { written: number; kept: number } {
@@ -55,7 +50,7 @@ export function uniformCounts(): { written: number; kept: number } {
 }
 
 // A string key (types and values joined) cost more CPU than the write it saved (a CPU profile on
-// the H200's host, results/cpu-profile/lora-qv-r8.txt): the content is hashed as numbers instead, and checked on a hit.
+// the H200's host, results/benchmark/cpu-profile/lora-qv-r8.txt): the content is hashed as numbers instead, and checked on a hit.
 const float64 = new Float64Array(1);
 const words = new Uint32Array(float64.buffer);
 
@@ -118,7 +113,7 @@ export function cacheUniforms(backend: object): void {
     }
   };
   b.makeUniforms = (fields) => {
-    if (!caching || fields.some((field) => PER_STEP in field)) {
+    if (!kernelOptions().uniformCache || fields.some((field) => PER_STEP in field)) {
       counts.written++;
       return makeUniforms(fields);
     }

@@ -7,9 +7,10 @@ import { runCheck } from "./backend";
 import { distilBertConfig } from "../../lib/models/distilbert";
 import { BENCH_MODES, benchRun } from "../../bench/modes";
 import { readStep, QueuedStep } from "../../lib/train/train";
-import { bindGroupCounts, useBindGroupCache } from "../../lib/webgpu/bind-groups";
-import { uniformCounts, useUniformCache } from "../../lib/webgpu/uniforms";
-import { clearProjectionCache } from "../../lib/models/attention-projections";
+import { bindGroupCounts } from "../../lib/webgpu/bind-groups";
+import { uniformCounts } from "../../lib/webgpu/uniforms";
+import { clearProjectionCache } from "../../lib/webgpu/attention";
+import { setKernelOptions } from "../../lib/webgpu/options";
 
 const STEPS = 8;
 
@@ -40,14 +41,14 @@ async function train(modeName: string) {
 runCheck(async () => {
   const report: Record<string, unknown> = {};
   for (const mode of ["lora-qv-r8", "full"]) {
-    useBindGroupCache(true);
+    setKernelOptions();
     const cachedRun = await train(mode);
-    useBindGroupCache(false);
+    setKernelOptions({ bindGroupCache: false });
     const uncachedRun = await train(mode);
-    useBindGroupCache(true);
-    useUniformCache(false);
+    setKernelOptions();
+    setKernelOptions({ uniformCache: false });
     const unkeptRun = await train(mode);
-    useUniformCache(true);
+    setKernelOptions();
     report[mode] = {
       parameters: cachedRun.parameters,
       steps: cachedRun.steps,

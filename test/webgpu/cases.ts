@@ -1,5 +1,5 @@
 import * as tf from "@tensorflow/tfjs";
-import { layerNorm, gelu, maskedSoftmax, maskedSoftmaxDropout, linear, linearOfGelu } from "../../lib/nn/functional";
+import { layerNorm, gelu, maskedSoftmax, maskedSoftmaxDropout, linear, linearOfGelu } from "../../lib/webgpu/functional";
 import { Dropout } from "../../lib/nn/layers";
 import { manualSeed } from "../../lib/nn/random";
 import { values } from "../helpers/values";
@@ -7,7 +7,7 @@ import { TILES, Tile, tileKey, matMulPlusLowRankWebGpu } from "../../lib/webgpu/
 import { Adam } from "../../lib/train/adam";
 import { dropout } from "../../lib/nn/dropout";
 import { DistilBertSelfAttention, TransformerBlock, distilBertConfig } from "../../lib/models/distilbert";
-import { clearProjectionCache } from "../../lib/models/attention-projections";
+import { clearProjectionCache } from "../../lib/webgpu/attention";
 import { LinearWithLoRA } from "../../lib/lora/lora";
 
 // Each case computes some outputs (forward values, gradients) from fixed inputs; run-cases.ts runs
@@ -65,7 +65,7 @@ const matMulCase = (aShape: number[], bShape: number[], transposeA: boolean, tra
 
 // small8x8 only where every load is a vec4, as the plan uses it: with floats read one by one, each of
 // its 64 threads stages 16 of them per operand a K step, and SwiftShader took 8 minutes to compile one
-// such variant (they pass on the H200: results/webgpu-kernels-gpu.json).
+// such variant (they pass on the H200: results/benchmark/webgpu-kernels-gpu.json).
 const tileCases = Object.values(TILES).flatMap((tile) => tileCasesOf(tile).filter((c) => tile !== TILES.small8x8 || c.allVec4));
 
 function tileCasesOf(tile: Tile): KernelCase[] {
@@ -203,7 +203,7 @@ export const CASES: KernelCase[] = [
     };
   }),
   // Self-attention's q, k and v projections: one matmul and the head kernels on WebGPU
-  // (lib/models/attention-projections.ts), three Linears on the cpu backend. Every parameter's
+  // (lib/webgpu/attention.ts), three Linears on the cpu backend. Every parameter's
   // gradient and the input's; with LoRA on q and v, theirs too. The second review has 3 padding tokens.
   // The third trains, with dropout on the attention weights: the fused softmax + dropout on WebGPU.
   // 64 tokens a review: LoRA's products over the batch's 128 tokens take the skinny kernels, as at full size.
@@ -294,7 +294,7 @@ export const CASES: KernelCase[] = [
       return withGradients((s) => maskedSoftmax(s, mask), [tf.tensor(values(3600, 10, 5), [2, 3, 4, 150])], tf.tensor(values(3600, 11), [2, 3, 4, 150]));
     },
   },
-  // Frozen q, k, v weights side by side are kept from step to step on WebGPU (attention-projections.ts):
+  // Frozen q, k, v weights side by side are kept from step to step on WebGPU (lib/webgpu/attention.ts):
   // a forward pass after a weight is reassigned, and after the weights were trained in place by
   // Adam and frozen again, must see the new weights, as the cpu backend (which keeps nothing) does.
   {

@@ -4,16 +4,16 @@ import "../../scripts/gpu/dirname-shim";
 // in its own process: the `webgpu` package is an ES module, which jest's CommonJS cannot load.
 import { runCheck, onBackend, maxAbsDiff } from "./backend";
 import { CASES } from "./cases";
-import { useOurMatMul } from "../../lib/webgpu/matmul";
+import { setKernelOptions } from "../../lib/webgpu/options";
 
 runCheck(async () => {
   const only = process.argv[2];
   const report: Record<string, Record<string, number>> = {};
   for (const c of CASES.filter((c) => !only || c.name.includes(only))) {
     const cpu = await onBackend("cpu", c.run);
-    useOurMatMul(true, c.tile ?? null, c.split ?? null);
+    setKernelOptions({ forcedTile: c.tile ?? null, forcedSplit: c.split ?? null });
     const gpu = await onBackend("webgpu", c.run);
-    useOurMatMul(true);
+    setKernelOptions();
     report[c.name] = Object.fromEntries(c.outputs.map((name, i) => [name, maxAbsDiff(cpu[i], gpu[i])]));
   }
   return report;

@@ -2,7 +2,7 @@ import * as crypto from "crypto";
 import * as fs from "fs";
 import * as path from "path";
 
-// Small file helpers for prepared data: a file is either whole or absent, never half-written.
+// Small file helpers: a file is either whole or absent, never half-written; errors name the file.
 
 /**
  * Write `data` to `file` atomically: into a temp file beside it, flushed, then renamed over it.
@@ -45,4 +45,21 @@ export async function hashFile(file: string): Promise<{ sha256: string; bytes: n
     bytes += (chunk as Buffer).length;
   }
   return { sha256: hash.digest("hex"), bytes };
+}
+
+/** Read and parse a JSON file, with an error that names it. */
+export function readJson(file: string): Record<string, unknown> {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, "utf8");
+  } catch (error) {
+    throw new Error(`${file}: cannot read it (${(error as Error).message})`);
+  }
+  try {
+    const value = JSON.parse(text) as unknown;
+    if (typeof value !== "object" || value === null || Array.isArray(value)) throw new Error("not a JSON object");
+    return value as Record<string, unknown>;
+  } catch (error) {
+    throw new Error(`${file}: not valid JSON (${(error as Error).message})`);
+  }
 }

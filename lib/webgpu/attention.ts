@@ -1,13 +1,16 @@
 import * as tf from "@tensorflow/tfjs";
 import { Linear, LinearLike } from "../nn/layers";
 import { LinearWithLoRA, LoRALayer } from "../lora/lora";
-import { linear, matmul } from "../nn/functional";
+import { matmul } from "../nn/functional";
 import { customOpMany } from "../nn/autograd";
 import { isExactly } from "../nn/module";
-import { isWebGpu } from "../webgpu/program";
-import { headKernelsTake, HeadLayout, mergeHeads, splitHeads } from "../webgpu/qkv-heads";
-import { linearWithBiasWebGpu, matMulPlusLowRankWebGpu, webGpuLinearTakes, webGpuLowRankTakes } from "../webgpu/matmul";
-import { skinnyGradientOfViews, skinnyOfBlocks } from "../webgpu/skinny";
+import type { DistilBertSelfAttention } from "../models/distilbert";
+import { isWebGpu } from "./program";
+import { headKernelsTake, HeadLayout, mergeHeads, splitHeads } from "./qkv-heads";
+import { linearWithBiasWebGpu, matMulPlusLowRankWebGpu, webGpuLinearTakes, webGpuLowRankTakes } from "./matmul";
+import { skinnyGradientOfViews, skinnyOfBlocks } from "./skinny";
+import { kernelOptions } from "./options";
+import { linear, maskedSoftmaxDropout } from "./functional";
 
 // On WebGPU, attention's query, key and value projections run as one matmul: x times the three
 // weights side by side, [B*T, dim] @ [3*dim, dim]^T. A 6144 x 2304 output fills the GPU where three
@@ -15,7 +18,30 @@ import { skinnyGradientOfViews, skinnyOfBlocks } from "../webgpu/skinny";
 // products become one with K = 2304. Each projection's LoRA update x @ A @ B, times its alpha, and
 // the queries' scale are applied as the heads are split out (lib/webgpu/qkv-heads.ts); at a
 // training step's size the updates' own products run inside the same op (projectWithLoRAInside).
-// The numbers are those of the three Linears run one by one, as Attention.forward does everywhere else.
+// The numbers are those of the three Linears run one by one, as DistilBertSelfAttention.forward does.
+
+/**
+ * DistilBertSelfAttention.forward on WebGPU (lib/webgpu/inject.ts puts it in place): q, k, v
+ * through projectHeadsTogether where it applies (else one by one, as the model does), the masked
+ * softmax and dropout as one kernel each way.
+ */
+export function fusedAttentionForward(attention: DistilBertSelfAttention, x: tf.Tensor, attentionMask: tf.Tensor): tf.Tensor {
+  const [B, T] = x.shape as number[];
+  const H = attention.nHeads;
+  const headDim = attention.dim / H;
+  const scale = 1 / Math.sqrt(headDim);
+  const splitHeadsOf = (t: tf.Tensor) => t.reshape([B, T, H, headDim]).transpose([0, 2, 1, 3]).reshape([B * H, T, headDim]);
+  const [q, k, v] = projectHeadsTogether(x, [attention.q_lin, attention.k_lin, attention.v_lin], H, scale) ?? [
+    splitHeadsOf(tf.mul(attention.q_lin.forward(x), scale)),
+    splitHeadsOf(attention.k_lin.forward(x)),
+    splitHeadsOf(attention.v_lin.forward(x)),
+  ];
+  const scores = tf.matMul(q, k, false, true).reshape([B, H, T, T]); // [B, H, T(query), T(key)]
+  const weights = maskedSoftmaxDropout(scores, attentionMask, attention.dropout);
+  const context = tf.matMul(weights.reshape([B * H, T, T]), v); // [B*H, T, headDim]
+  const merged = context.reshape([B, H, T, headDim]).transpose([0, 2, 1, 3]).reshape([B, T, attention.dim]);
+  return attention.out_lin.forward(merged);
+}
 
 interface Projection {
   linear: Linear;
@@ -73,18 +99,11 @@ export function projectHeadsTogether(x: tf.Tensor, layers: [LinearLike, LinearLi
   return heads as [tf.Tensor, tf.Tensor, tf.Tensor];
 }
 
-let loraInsideOn = true;
-
-/** Run the adapted projections' LoRA updates inside the projections' op (on) or as ops of their own (off): the benchmark times both. */
-export function useLoRAInsideProjections(on: boolean): void {
-  loraInsideOn = on;
-}
-
 /** Whether the kernels of projectWithLoRAInside take these shapes: R (the ranks together) at most 16, rows and dim enough for the skinny kernels. */
 function loraInside(x2d: tf.Tensor, weight: tf.Tensor, bias: tf.Tensor, rank: number): boolean {
   const [rows, dim] = x2d.shape as [number, number];
   const float32 = [x2d, weight, bias].every((t) => t.dtype === "float32");
-  return loraInsideOn && float32 && rows >= 64 && dim >= 64 && dim % 4 === 0 && webGpuLinearTakes(x2d, weight, bias) && webGpuLowRankTakes([rows, 3 * dim], [3 * dim, dim], rank);
+  return kernelOptions().loraInsideProjections && float32 && rows >= 64 && dim >= 64 && dim % 4 === 0 && webGpuLinearTakes(x2d, weight, bias) && webGpuLowRankTakes([rows, 3 * dim], [3 * dim, dim], rank);
 }
 
 /**

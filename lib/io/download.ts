@@ -8,11 +8,6 @@ import { Progress } from "../util/progress";
 // the rest with an HTTP Range header, and only a complete file (size and hash checked) is renamed
 // to <dest>. So <dest> existing means a whole download.
 
-/** The official archive (Maas et al. 2011), with train/unsup and the bag-of-words files. */
-export const IMDB_URL = "https://ai.stanford.edu/~amaas/data/sentiment/aclImdb_v1.tar.gz";
-/** Its size and sha256, as recorded by Hugging Face datasets' checksums of this URL (md5 7c2ac02c03563afcf9b574c7e56c153a). */
-export const IMDB_ARCHIVE = { bytes: 84_125_825, sha256: "c40f74a18d3b61f90feba1e17730e0d38e8b97c05fde7008942e91923d1658fe" };
-
 /** Network errors that mean "no route to the server": retrying will not help, say so at once. */
 const UNREACHABLE = new Set(["ENOTFOUND", "EAI_AGAIN", "ECONNREFUSED", "ENETUNREACH", "EHOSTUNREACH", "ENETDOWN"]);
 
