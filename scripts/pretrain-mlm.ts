@@ -27,7 +27,7 @@ const USAGE = `usage: npm run pretrain -- [flags]
   --max-length N           tokens per review, [CLS] and [SEP] included (default 128)
   --batch-size N           (default 32)   --lr X (default 2e-4)   --weight-decay X (default 0.01)
   --warmup N               steps over which the learning rate rises from 0 to --lr (default 0)
-  --epochs N               (default 40)   --max-steps N (default: no limit)   --seed N (default 1)
+  --epochs N               (default 40)   --max-steps N (default 0: no limit)   --seed N (default 1)
   --minutes M              stop (with a checkpoint) after M minutes; run again to continue
   --checkpoint-dir DIR     where the run's state goes, and where a run continues from (required)
   --init DIR               start from the weights of a model this command saved (f32 or bf16, sharded
@@ -61,11 +61,32 @@ async function main(): Promise<void> {
   const size = SIZES[values.size as string];
   if (!size) throw new Error(`--size: one of ${Object.keys(SIZES).join(", ")}, got "${values.size}"\n${USAGE}`);
   for (const flag of ["tokenizer", "checkpoint-dir", "out"]) if (!values[flag]) throw new Error(`--${flag} is required\n${USAGE}`);
+  // Every flag is checked here, before the backend starts or a review is tokenized.
+  const RANGES: Record<string, [number, number, boolean]> = {
+    // flag: [min, max, whole]
+    "max-length": [2, 65536, true], "batch-size": [1, 65536, true], lr: [1e-12, 1, false], "weight-decay": [0, 1, false],
+    warmup: [0, 1e9, true], epochs: [1, 1e6, true], "max-steps": [0, 1e9, true], seed: [0, 2 ** 32 - 1, true],
+    "checkpoint-every": [0, 1e9, true], minutes: [1e-6, 1e6, false], "shard-mb": [1, 1e6, false],
+  };
   const number = (flag: string) => {
+    const [min, max, whole] = RANGES[flag];
     const n = Number(values[flag]);
-    if (!Number.isFinite(n) || n < 0) throw new Error(`--${flag} wants a number, got "${values[flag]}"`);
+    if (!(Number.isFinite(n) && n >= min && n <= max && (!whole || Number.isInteger(n)))) {
+      throw new Error(`--${flag} must be ${whole ? "a whole number" : "a number"} from ${min} to ${max}, got "${values[flag]}"`);
+    }
     return n;
   };
+  for (const flag of Object.keys(RANGES)) if (values[flag] !== undefined) number(flag);
+  const saveDtype = String(values["save-dtype"]).toUpperCase();
+  if (saveDtype !== "F32" && saveDtype !== "BF16") throw new Error(`--save-dtype: f32 or bf16, got "${values["save-dtype"]}"`);
+  const BACKENDS = ["auto", "webgpu", "wasm", "cpu", "tensorflow"];
+  if (!BACKENDS.includes(values.backend as string)) throw new Error(`--backend must be one of ${BACKENDS.join(", ")}, got "${values.backend}"`);
+  for (const flag of ["out", "checkpoint-dir"]) {
+    if (fs.statSync(values[flag] as string, { throwIfNoEntry: false })?.isFile()) throw new Error(`--${flag} ${values[flag]}: a file, not a folder`);
+  }
+  if (values.init && !fs.existsSync(path.join(values.init as string, "pretraining.json"))) {
+    throw new Error(`--init ${values.init}: no pretraining.json there (not a folder this command saved)`);
+  }
   const backend = await initBackend(values.backend as BackendName | "auto");
   const tokenizer = await loadTokenizer(values.tokenizer as string);
   const maxLength = number("max-length");
@@ -90,8 +111,6 @@ async function main(): Promise<void> {
     },
   });
   const out = values.out as string;
-  const saveDtype = String(values["save-dtype"]).toUpperCase();
-  if (saveDtype !== "F32" && saveDtype !== "BF16") throw new Error(`--save-dtype: f32 or bf16, got "${values["save-dtype"]}"`);
   await model.save(out, { dtype: saveDtype, maxShardBytes: values["shard-mb"] ? number("shard-mb") * 2 ** 20 : undefined });
   const steps = result.history.length;
   const tail = result.history.slice(-Math.min(100, steps));

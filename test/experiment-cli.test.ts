@@ -57,6 +57,17 @@ test("a LoRA run prints the backend, the counts and the accuracies, and writes a
   expect(result.peak_memory_bytes).toBeGreaterThan(0);
 });
 
+test("a resume with another LoRA alpha is refused by name: the parameters' shapes alone would not tell", async () => {
+  const checkpointDir = path.join(tmp, "resume-alpha");
+  const common = ["--mode", "lora", "--lora-r", "2", "--profile", "quick", "--backend", "wasm", "--data", dataDir, "--tokenizer", await vocabDir(),
+    "--epochs", "1", "--train-limit", "8", "--val-limit", "8", "--test-limit", "8", "--no-train-eval", "--checkpoint-dir", checkpointDir];
+  const first = await run([...common, "--lora-alpha", "8"]);
+  expect([first.code, first.stderr]).toEqual([0, ""]);
+  const other = await run([...common, "--lora-alpha", "16", "--epochs", "2"]);
+  expect(other.code).toBe(1);
+  expect(other.stderr).toContain(`${checkpointDir} holds a checkpoint of a run with other settings (lora.alpha: 8 then, 16 now)`);
+});
+
 test("bad flags get clear errors", async () => {
   const bad = await run(["--mode", "lorra"]);
   expect(bad.code).toBe(1);

@@ -1,3 +1,4 @@
+import * as childProcess from "child_process";
 import * as fs from "fs";
 import * as path from "path";
 import { checkExperimentSpec, parseExperimentArgs } from "../scripts/experiment-options";
@@ -118,4 +119,22 @@ test("--data whose split changed since preparation is refused before any work, n
   const { spec } = parse(["--data", copy, "--tokenizer", vocab]);
   await expect(checkExperimentSpec(spec)).rejects.toThrow(`${train}: changed since it was prepared: it has 12 lines`);
   await expect(checkExperimentSpec(spec)).rejects.toThrow(`${path.join(copy, "manifest.json")} records 28 reviews`);
+});
+
+test("npm run pretrain checks its flags before the backend starts: --save-dtype, counts, --out naming a file", async () => {
+  const root = path.resolve(__dirname, "..");
+  const pretrain = (args: string[]) =>
+    new Promise<{ code: number; stdout: string; stderr: string }>((resolve) =>
+      childProcess.execFile(path.join(root, "node_modules", ".bin", "tsx"), ["scripts/pretrain-mlm.ts", "--tokenizer", vocab, "--data", data, "--checkpoint-dir", path.join(tmp, "ck"), ...args], { cwd: root }, (error, stdout, stderr) =>
+        resolve({ code: error ? Number(error.code ?? 1) : 0, stdout, stderr })),
+    );
+  const dtype = await pretrain(["--out", path.join(tmp, "mlm"), "--save-dtype", "f16"]);
+  expect([dtype.code, dtype.stdout, dtype.stderr]).toEqual([1, "", 'pretrain: --save-dtype: f32 or bf16, got "f16"\n']);
+  const file = path.join(tmp, "mlm-file");
+  fs.writeFileSync(file, "x");
+  const out = await pretrain(["--out", file, "--batch-size", "0"]);
+  expect(out.stderr).toBe('pretrain: --batch-size must be a whole number from 1 to 65536, got "0"\n');
+  const outFile = await pretrain(["--out", file]);
+  expect(outFile.stderr).toBe(`pretrain: --out ${file}: a file, not a folder\n`);
+  expect(fs.existsSync(path.join(tmp, "ck"))).toBe(false);
 });

@@ -5,13 +5,14 @@ export type { DownloadOptions, DownloadResult } from "../io/download";
 export { IMDB_URL, IMDB_ARCHIVE, ensureAssets, locateAsset, locateVocabDir, mirrorDir, vocabAsset, IMDB_ASSET, MIRROR_ENV, MissingAssetsError } from "./assets";
 export type { Asset, EnsureOptions } from "./assets";
 export { writeFileAtomic, sha256, hashFile } from "../io/files";
-export { DEFAULT_IMDB_DIR, IMDB_FORMAT_VERSION, readManifest, readSplit, toJsonl } from "./imdb-files";
-export type { ImdbManifest, SplitEntry } from "./imdb-files";
+export { DEFAULT_IMDB_DIR, IMDB_FORMAT_VERSION, readManifest, readSplit, readSplitContent, splitFingerprint, toJsonl } from "./imdb-files";
+export type { ImdbManifest, SplitEntry, SplitFingerprint } from "./imdb-files";
 export { prepareImdb } from "./imdb-prepare";
 export type { PrepareOptions, PrepareResult } from "./imdb-prepare";
 export { splitSizes, splitReviews, labelCounts, assertBalanced, SPLIT_FRACTIONS, DEFAULT_SPLIT_SEED } from "./imdb-split";
 export {
   loadTokenizedSplit,
+  splitContentHash,
   tokenizeReviews,
   tokenCacheFile,
   encodeTokenCache,

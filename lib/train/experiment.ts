@@ -15,6 +15,7 @@ import { DEFAULT_IMDB_DIR } from "../data/imdb-files";
 import { writeFileAtomic } from "../io/files";
 import { train, TrainConfig, TrainData, TrainResult, TUTORIAL_TRAIN_CONFIG, EpochRecord } from "./train";
 import type { ProgressOptions } from "../util/progress";
+import { pct } from "../util/format";
 
 // The tutorial's three ways to fine-tune, and one function that runs any of them end to end:
 // model, data, mode, training, result file. The command line and the notebooks both call it.
@@ -270,16 +271,35 @@ export async function runExperiment(
     progress: options.progress,
     log,
     timeBudgetSeconds: spec.minutes ? spec.minutes * 60 : undefined,
+    settings: experimentSettings(spec),
   });
   const summary = experimentResult(spec, model, loraTargets, result, (performance.now() - started) / 1000);
   model.dispose();
-  const pct = (x: number | null) => (x === null ? "-" : `${(100 * x).toFixed(2)}%`);
   log(`accuracy (best epoch ${result.bestEpoch}): train ${pct(result.trainAccuracy)}, validation ${pct(result.valAccuracy)}, test ${pct(result.testAccuracy)}`);
   if (spec.out) {
     await writeResult(spec.out, summary);
     log(`wrote ${spec.out}`);
   }
   return summary;
+}
+
+/**
+ * What defines an experiment's run beyond its training settings, for its checkpoint: a resume with
+ * other values is refused, naming them. The data itself is fingerprinted by train() (another data
+ * folder with other reviews differs there); the backend, output files, names, epochs, --max-steps
+ * and the time budget may change between resumes.
+ */
+export function experimentSettings(spec: ExperimentSpec): Record<string, unknown> {
+  return {
+    mode: spec.mode,
+    lora: spec.mode === "lora" ? spec.lora : undefined,
+    modelDir: spec.modelDir ? path.resolve(spec.modelDir) : null,
+    randomInit: Boolean(spec.randomInit),
+    profileShape: spec.modelDir ? null : spec.profile,
+    initSeed: spec.seed,
+    maxLength: spec.maxLength,
+    limits: spec.limits,
+  };
 }
 
 /** JSON has no Infinity: write "no limit" as null. */
