@@ -6,7 +6,7 @@ import { applyLoRA } from "../../lib/lora/apply";
 import { DistilBertForMaskedLM, DistilBertForSequenceClassification, distilBertConfig } from "../../lib/models/distilbert";
 
 // Small models that hold every Module class of lib/, printed: the same text must come out of the
-// library as ts-jest loads it and of a bundle whose classes were renamed (test/type-name.test.ts).
+// library as ts-jest loads it and of a bundle whose classes were renamed (test/nn/type-name.test.ts).
 
 /** print(model) of each sample model; the models are freed afterwards. */
 export function printSampleModels(): string[] {

@@ -2,7 +2,7 @@ import "../../scripts/gpu/dirname-shim";
 // Trains a small encoder a few steps on webgpu, as train() queues them, and prints one JSON line:
 // per step, the bind groups made and reused and the uniform buffers written and bound from the
 // uniform cache, and the losses with each cache on and off.
-// Run by webgpu-bind-groups.test.ts in its own process (the `webgpu` package is an ES module).
+// Run by bind-groups.test.ts in its own process (the `webgpu` package is an ES module).
 import { runCheck } from "./backend";
 import { distilBertConfig } from "../../lib/models/distilbert";
 import { BENCH_MODES, benchRun } from "../../bench/modes";

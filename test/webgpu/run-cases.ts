@@ -1,6 +1,6 @@
 import "../../scripts/gpu/dirname-shim";
 // Runs every kernel case on tfjs's cpu backend and on webgpu (SwiftShader without a GPU) and
-// prints one JSON line: { case: { output: max |cpu - webgpu| } }. Run by webgpu-kernels.test.ts
+// prints one JSON line: { case: { output: max |cpu - webgpu| } }. Run by kernels.test.ts
 // in its own process: the `webgpu` package is an ES module, which jest's CommonJS cannot load.
 import { runCheck, onBackend, maxAbsDiff } from "./backend";
 import { CASES } from "./cases";

@@ -1,0 +1,180 @@
+import * as childProcess from "child_process";
+import * as fs from "fs";
+import * as path from "path";
+import {
+  movingMean, readMlmRuns, readResults, readBenchmarks, readCpuBenchmark, tutorialTable, standinTable, speedTable, memoryTable, noRunsYet,
+  tableHtml, tableText, TUTORIAL_TABLE, type Table,
+} from "../../lib/book";
+import type { ExperimentResult } from "../../lib/train/experiment";
+
+// The results chapter's readers, on the committed GPU results.
+
+test("movingMean averages each window of values, shorter at the start", () => {
+  expect(movingMean([1, 2, 3, 4, 10], 2)).toEqual([1, 1.5, 2.5, 3.5, 7]);
+  expect(movingMean([4, 8], 5)).toEqual([4, 6]);
+});
+
+test("the stand-in's runs: five results, each naming its backbone, backend and how many epochs ran", () => {
+  const runs = readResults("results/standin");
+  expect(runs.map((r) => r.name).sort()).toEqual(["floor-full-random-init", "standin-full", "standin-last-layers", "standin-lora-qv-mlp-r8-a1", "standin-lora-qv-r8-a16"]);
+  for (const r of runs) {
+    expect(r.backend).toBe("webgpu");
+    expect(r.backbone).toMatch(r.name.startsWith("floor") ? /random initialisation/ : /MLM-pretrained .* on the 35,000 IMDb training reviews only/);
+    expect(r.epochs.length < r.config.train.epochs).toBe(r.stopped_for_time);
+    // trainable counts of a 4 x 256 DistilBERT: the last layers are pre_classifier (256x256+256) and classifier (256x2+2)
+    if (r.name === "standin-last-layers") expect(r.trainable_params).toBe(256 * 256 + 256 + 256 * 2 + 2);
+    // LoRA r=8 on q and v of 4 layers: 4 * 2 * (256*8 + 8*256)
+    if (r.name === "standin-lora-qv-r8-a16") expect(r.trainable_params).toBe(4 * 2 * 2 * 256 * 8);
+  }
+});
+
+test("the MLM run behind the stand-in has a loss per step and its summary agrees with them", () => {
+  const last = readMlmRuns().at(-1)!;
+  expect(last.loss_by_step).toHaveLength(last.steps);
+  const tail = last.loss_by_step.slice(-100);
+  expect(tail.reduce((a, b) => a + b, 0) / tail.length).toBeCloseTo(last.last_100_steps_mean_loss, 3);
+});
+
+test("the GPU benchmark's latest run is the last line of its history", () => {
+  const { latest, history } = readBenchmarks();
+  expect(history.at(-1)).toEqual(latest);
+  for (const row of latest.rows) expect(row.ratio_vs_torch_fp32).toBeCloseTo(row.ours_samples_per_second / row.torch_fp32_samples_per_second!, 10);
+});
+
+describe("tables: HTML in the notebook, aligned text elsewhere", () => {
+  const table: Table = { title: "A title", columns: ["run", "acc"], rows: [["<LoRA> & co", "89.44%"], ["head", null]], notes: ["a note, whole"] };
+
+  test("HTML escapes cells, aligns the first column left and the rest right, and keeps the title and notes", () => {
+    const html = tableHtml(table);
+    expect(html).toContain("<p><strong>A title</strong></p><table><thead><tr><th style=\"text-align:left\">run</th><th style=\"text-align:right\">acc</th>");
+    expect(html).toContain("<td style=\"text-align:left\">&lt;LoRA&gt; &amp; co</td><td style=\"text-align:right\">89.44%</td>");
+    expect(html).toContain("<td style=\"text-align:right\">–</td>");
+    expect(html.endsWith("</table><p>a note, whole</p>")).toBe(true);
+  });
+
+  test("the text fallback pads each column to its widest cell", () => {
+    expect(tableText(table).split("\n")).toEqual(["A title", "run             acc", "-----------  ------", "<LoRA> & co  89.44%", "head              –", "a note, whole"]);
+  });
+});
+
+/** A result with only what the tables read. */
+function fakeRun(name: string, over: { test?: number; limit?: number | null; flags?: Record<string, boolean>; backbone?: string } = {}): ExperimentResult {
+  return {
+    name,
+    mode: name.startsWith("lora") ? "lora" : (name as "full"),
+    config: { maxLength: 128, limits: { train: over.limit === undefined ? 2000 : over.limit }, train: { epochs: 2 }, lora: { rank: 8, alpha: 16, flags: over.flags ?? { query: true, value: true } } },
+    backbone: over.backbone ?? "a backbone whose description is longer than sixty characters, to be shown whole in the notes",
+    trainable_params: 16_384,
+    total_params: 4_798_850,
+    backend: "wasm",
+    device: "CPU (WebAssembly, SIMD)",
+    val_accuracy: 0.75,
+    test_accuracy: over.test ?? 0.765,
+    train_seconds: 120,
+    samples_per_second: 10.7,
+    peak_memory_bytes: 19 * 2 ** 20,
+    epochs: [],
+  } as unknown as ExperimentResult;
+}
+
+describe("the tutorial's table beside a profile's runs", () => {
+  test("each run on its row, the backbone whole, a missing run named with the chapter that makes it", () => {
+    const table = tutorialTable({ profile: "quick", runs: [fakeRun("last-layers", { test: 0.755 }), fakeRun("lora-qv-r8-a16")], grid: [] })!;
+    expect(table.rows.map((r) => r[0])).toEqual(TUTORIAL_TABLE.map((t) => t.label));
+    expect(table.rows[0]).toEqual(["last two layers", "592,130", "86.22%", "16,384", "75.00%", "75.50%", "2.0", "10.7", "19"]);
+    expect(table.rows[2].slice(3)).toEqual([null, null, null, null, null, null]);
+    expect(table.notes!.join("\n")).toContain("a backbone whose description is longer than sixty characters, to be shown whole in the notes;");
+    expect(table.notes!.join("\n")).toContain("Not in build/results/quick/ yet: full fine-tuning (chapter 04), best LoRA of the grid (chapter 03)");
+    expect(tableText(table)).toContain("full fine-tuning");
+  });
+
+  test("the grid's best point fills the last row only where it trained as the other runs did", () => {
+    const best = fakeRun("lora-qv-mlp-r8-a1", { test: 0.8, flags: { query: true, value: true, mlp: true } });
+    const same = tutorialTable({ profile: "full", runs: [fakeRun("full")], grid: [fakeRun("lora-qv-r1-a1", { test: 0.7 }), { ...best, val_accuracy: 0.9 } as ExperimentResult] })!;
+    expect(same.rows[3][5]).toBe("80.00%");
+    expect(same.notes).toContain("Our best grid point by validation accuracy: q, v, mlp, r=8, α=16.");
+    const smaller = tutorialTable({ profile: "quick", runs: [fakeRun("full")], grid: [fakeRun("lora-qv-r8-a16", { limit: 300 })] })!;
+    expect(smaller.rows[3][3]).toBeNull();
+    expect(smaller.notes!.join("\n")).toContain("Chapter 03's grid trained on less (300 training reviews of up to 128 tokens, 2 epochs)");
+  });
+
+  test("no runs: no table, and the words say how to make them", () => {
+    expect(tutorialTable({ profile: "full", runs: [], grid: [] })).toBeNull();
+    expect(noRunsYet("quick")).toContain("npm run book");
+    expect(noRunsYet("full")).toContain("LORA_PROFILE=full npm run book");
+  });
+});
+
+test("the stand-in's table lists the five runs in the tutorial's order, the floor last", () => {
+  const table = standinTable(readResults("results/standin"));
+  expect(table.rows.map((r) => r[0])).toEqual(["last two layers", "LoRA q, v (r=8, α=16)", "full fine-tuning", "LoRA q, v, mlp (r=8, α=1)", "full, random init (floor)"]);
+  expect(table.rows[1][1]).toBe("32,768");
+});
+
+test("speed and memory tables: one row per benchmarked mode, from results/benchmark/bench-gpu.json", () => {
+  const { latest } = readBenchmarks();
+  const speed = speedTable(latest);
+  expect(speed.rows).toHaveLength(latest.rows.length);
+  const lora = latest.rows.find((r) => r.mode === "lora-qv-r8")!;
+  const row = speed.rows.find((r) => r[0] === "LoRA q, v (r=8)")!;
+  expect(row[2]).toBe(lora.ours_samples_per_second.toFixed(1));
+  expect(row[6]).toBe(`${((3 * 35_000) / lora.ours_samples_per_second / 60).toFixed(1)} min`);
+  const memory = memoryTable(latest).rows.find((r) => r[0] === "full fine-tuning")!;
+  expect(memory[2]).toBe(((66_955_010 * 12) / 1e6).toFixed(1)); // a gradient and Adam's two moments, fp32
+  expect(readCpuBenchmark().rows.map((r) => r.mode)).toEqual(["lora-qv-r8", "full"]);
+});
+
+describe("results/ is organised in folders, and every path cited into them exists", () => {
+  const ROOT = path.resolve(__dirname, "..", "..");
+
+  test("the top of results/ holds its README and folders only", () => {
+    for (const entry of fs.readdirSync(path.join(ROOT, "results"), { withFileTypes: true })) {
+      expect(entry.isDirectory() || entry.name === "README.md").toBe(true);
+    }
+  });
+
+  /** The library, the book, the benchmarks, the scripts, the tests and the READMEs. */
+  const tracked = () =>
+    childProcess
+      .execFileSync("git", ["ls-files", "-z", "lib", "bench", "scripts", "test", "notebooks", "README.md", "results/README.md"], { cwd: ROOT, encoding: "utf8" })
+      .split("\0")
+      .filter((f) => f && f !== "test/book/book-results.test.ts" && fs.existsSync(path.join(ROOT, f)));
+
+  test("each results/ path that the library, the book, the benchmarks, the scripts and the READMEs cite exists", () => {
+    const missing: string[] = [];
+    for (const file of tracked()) {
+      const text = fs.readFileSync(path.join(ROOT, file), "utf8");
+      for (const [cited] of text.matchAll(/(?<![\w/])results\/(?:benchmark|standin|backbone|gpu-bounded)(?:\/[\w.*-]+)*\/?/g)) {
+        const target = cited.replace(/\.+$/, "");
+        const dir = path.join(ROOT, path.dirname(target));
+        const name = path.basename(target);
+        const pattern = new RegExp(`^${name.replace(/[.+?^${}()|[\]\\]/g, "\\$&").replace(/\*/g, ".*")}$`);
+        const found = name.includes("*") ? fs.existsSync(dir) && fs.readdirSync(dir).some((f) => pattern.test(f)) : fs.existsSync(path.join(ROOT, target));
+        if (!found) missing.push(`${file}: ${cited}`);
+      }
+    }
+    expect(missing).toEqual([]);
+  });
+
+  test("no file cites a record at the top of results/ that lives in one of its folders", () => {
+    const inFolders = new Set(
+      fs.readdirSync(path.join(ROOT, "results"), { withFileTypes: true }).filter((e) => e.isDirectory()).flatMap((e) => fs.readdirSync(path.join(ROOT, "results", e.name))),
+    );
+    const stale: string[] = [];
+    for (const file of tracked()) {
+      const text = fs.readFileSync(path.join(ROOT, file), "utf8");
+      for (const [cited, name] of text.matchAll(/(?<![\w/])results\/([\w*-]+(?:\.[\w]+)?)/g)) {
+        const pattern = new RegExp(`^${name.replace(/\./g, "\\.").replace(/\*/g, ".*")}(\\.\\w+)?$`);
+        if ([...inFolders].some((f) => pattern.test(f))) stale.push(`${file}: ${cited}`);
+      }
+    }
+    expect(stale).toEqual([]);
+  });
+
+  test("every record bench/README.md names by file name is in results/benchmark/", () => {
+    const readme = fs.readFileSync(path.join(ROOT, "bench", "README.md"), "utf8");
+    const names = [...readme.matchAll(/`([\w.-]+\.(?:json|jsonl|txt))`/g)].map((m) => m[1]);
+    expect(names.length).toBeGreaterThan(20);
+    expect(names.filter((n) => !fs.existsSync(path.join(ROOT, "results", "benchmark", n)))).toEqual([]);
+  });
+});
