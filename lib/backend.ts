@@ -44,11 +44,11 @@ export interface BackendOptions {
   /**
    * WebGPU through Dawn: whether shaders run with the checks a browser needs against a web page's
    * shaders. "on" (the default, or LORA_WEBGPU_CHECKS=on) keeps them. "off" drops Tint's bounds
-   * clamp on every array access and the zeroing of workgroup memory before each workgroup: a LoRA
-   * step on an H200 runs 4-5% faster (results/benchmark/dawn-toggles-ab-gpu.json), but tfjs's own kernels
-   * count on the clamps. Without them its BatchMatMul gave NaN for a transposed product over 16
-   * tokens (a weight's gradient over a small batch; results/benchmark/unchecked-nan.json), so "off" is for
-   * benchmarks, not for training.
+   * clamp on every array access and the zeroing of workgroup memory before each workgroup: a
+   * training step runs a little faster (results/benchmark/dawn-toggles-ab-gpu.json), but tfjs's own
+   * kernels count on the clamps. Without them its BatchMatMul gives NaN for a transposed product over
+   * a few tokens (a weight's gradient over a small batch; results/benchmark/unchecked-nan.json), so
+   * "off" is for benchmarks, not for training.
    */
   webgpuChecks?: "on" | "off";
   /** More Dawn flags for WebGPU, e.g. ["disable-dawn-features=timestamp_quantization"] (benchmarks try them). */
@@ -233,9 +233,9 @@ function registerSegmentSum(backendName: "wasm" | "cpu"): void {
 }
 
 /**
- * A slow path of the wasm backend's matmul, measured on 2 cores: with transposeA or transposeB it
- * runs about 12x slower than on an explicitly transposed copy ([1536,768]x[768,768]^T: 1.3 s vs
- * 0.11 s), and every matmul's gradient uses those flags. Wrap the kernels: transpose first.
+ * A slow path of the wasm backend's matmul: with transposeA or transposeB it runs an order of
+ * magnitude slower than on an explicitly transposed copy, and every matmul's gradient uses those
+ * flags. Wrap the kernels: transpose first.
  *
  * Batches of matrices (attention's [B*H, T, T] x [B*H, T, d]) stay one batched call. Split into
  * single matrices they take XNNPACK's path, whose operator is made and packed anew for every new

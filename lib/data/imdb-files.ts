@@ -104,8 +104,8 @@ export interface SplitFingerprint {
   lines: number;
 }
 
-// Hashing the 35,000-review train split (47 MB) takes a tenth of a second; a run asks for each
-// fingerprint several times, so it is kept while the file's size, mtime and inode stay the same.
+// A run asks for each split's fingerprint several times, and hashing the train split reads all of
+// it, so a fingerprint is kept while the file's size, mtime and inode stay the same.
 const fingerprints = new Map<string, { key: string; fingerprint: SplitFingerprint }>();
 
 /**

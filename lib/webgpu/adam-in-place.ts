@@ -5,8 +5,8 @@ import { kernelOptions } from "./options";
 
 // Adam's update of one parameter in one dispatch that rewrites p, m and v in their own buffers,
 // as torch.optim.Adam updates tensors in place. A tfjs program has one output, so the update in
-// lib/webgpu/adam.ts takes three dispatches and three new buffers; in full fine-tuning that was
-// 312 of a step's dispatches and 14 ms of its CPU time (results/benchmark/cpu-profile/full.txt). This
+// lib/webgpu/adam.ts takes three dispatches and three new buffers per parameter, a large share of a
+// full fine-tuning step's dispatches and CPU time (results/benchmark/cpu-profile/full.txt). This
 // dispatch is recorded into the webgpu backend's own command stream, so it runs after every
 // kernel queued before it that reads p (this step's forward and backward) and before any after it.
 // Only where p, m and v each own their buffer (refCount 1): a clone shares its source's buffer.

@@ -45,10 +45,9 @@ export function rememberBindGroupLayouts(backend: object): void {
 // them permutes the assignment from step to step: fewer than one bind group in six recurred. Handed
 // the oldest free buffer instead, a step's buffers settle within a few steps and then its bind
 // groups recur: all of them, for a small encoder (test/webgpu/bind-group-cache.ts counts them) and
-// at distilbert-base's shape on the H200, where a LoRA step's 453 and a full step's 630 came from
-// the cache from the fifth step of a run on (results/benchmark/bind-groups-settle-gpu.json; with the fused softmax
-// and dropout kernel, full mode's fifth step still makes one). A cached group replaces a createBindGroup
-// call, 24 us of CPU on the H200's host (results/benchmark/dawn-calls-gpu.json).
+// at distilbert-base's shape, where nearly all of a step's groups come from the cache within a few
+// steps of a run's start (results/benchmark/bind-groups-settle-gpu.json). A cached group replaces a
+// createBindGroup call, one of the costliest WebGPU calls on the CPU (results/benchmark/dawn-calls-gpu.json).
 
 interface PooledBuffer {
   size: number;
@@ -61,8 +60,8 @@ interface BufferManager {
   releaseBuffer(buffer: PooledBuffer, reuse?: boolean): void;
 }
 
-// Kept on the object itself: a WeakMap lookup cost about 1 ms of CPU a LoRA step on the H200's
-// host (results/benchmark/cpu-profile/lora-qv-r8.txt), some 2,000 of them for the cache's keys alone.
+// Kept on the object itself: the cache's keys take thousands of lookups a step, and a WeakMap's
+// showed in the step's CPU profile (results/benchmark/cpu-profile/lora-qv-r8.txt).
 const AGE = Symbol("lorabook.age");
 let nextAge = 1;
 

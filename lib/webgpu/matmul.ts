@@ -55,13 +55,12 @@ export function pickTile(s: MatMulShapes, transposeA: boolean, transposeB: boole
   const eightByEight = kernelOptions().threadGridTiles && s.k >= 64;
   const tall = eightByEight ? TILES.tall8x8 : TILES.tall;
   if (transposeA) {
-    if (s.batch > 1) return tall; // attention dv = p^T @ dctx: 24.2-25.0 vs 20.8-22.3 (tall)
-    // LoRA factors' gradients x^T @ dh, h^T @ dy (768 x 8): K split, 0.7 vs 0.4
+    if (s.batch > 1) return tall; // attention's dv = p^T @ dctx
+    // LoRA factors' gradients x^T @ dh, h^T @ dy (768 x 8): K split
     if (Math.min(s.m, s.n) < 32) return s.m >= s.n ? TILES.tall : TILES.wide;
-    // Weights' gradients dy^T @ x over a batch's tokens, K split (splitKFor). Each timed in a full
-    // step (results/benchmark/dw-tiles-gpu.json): outputs four times as long as wide (lin1's 3072 x 768, lin2's
-    // 768 x 3072) on 128 threads of 8 x 8 sums, 4.66 -> 4.34 and 4.80 -> 4.34 ms a step where 256
-    // threads of 8 x 4 ran; the others on 128 x 128 (q, k, v's 2304 x 768: 4.19 -> 3.77 ms).
+    // Weights' gradients dy^T @ x over a batch's tokens, K split (splitKFor). Chosen by timing each
+    // in a full step (results/benchmark/dw-tiles-gpu.json): outputs four times as long as wide
+    // (lin1's 3072 x 768, lin2's 768 x 3072) on 128 threads of 8 x 8 sums; the others on 128 x 128.
     if (s.k >= LONG_K) {
       const long = Math.max(s.m, s.n) >= 4 * Math.min(s.m, s.n);
       if (!long) return TILES.large;
@@ -70,11 +69,12 @@ export function pickTile(s: MatMulShapes, transposeA: boolean, transposeB: boole
     }
     return null; // a short K (the classifier's gradient over a batch's [CLS] rows): tfjs's
   }
-  if (Math.min(s.m, s.n) < 32) return null; // LoRA's x @ A, where the skinny kernel does not take it: 0.9 vs 0.9 (lib/webgpu/skinny.ts)
-  if (s.batch > 1) return s.n > 64 ? TILES.large : tall; // q @ k^T 23.5 vs 10.6; p @ v 23.8-25.1 vs 19.5-22.4 (tall)
-  if (s.n >= 2048 || s.k >= LONG_K) return TILES.large; // lin1 31.1 vs 13.4, lin2's dx 32.8 vs 22.4; lin2 (K split) 28.5 vs 13.1
-  // The 768 x 768 projections, timed exactly (results/benchmark/matmul-tiles-attention-gpu.json): x @ W^T 219 us
-  // vs 235 (tall8x8), dy @ W 217 vs 228; tall8x8 had beaten tall and wide (25.1 vs 20.8 TF/s, wall clock).
+  // Each choice below is the fastest tile of the sweep at that shape (bench/matmul-tiles.ts,
+  // results/benchmark/matmul-tiles*.json).
+  if (Math.min(s.m, s.n) < 32) return null; // LoRA's x @ A where the skinny kernel does not take it: no tile beats tfjs's
+  if (s.batch > 1) return s.n > 64 ? TILES.large : tall; // q @ k^T; p @ v
+  if (s.n >= 2048 || s.k >= LONG_K) return TILES.large; // lin1, lin2's dx; lin2 (K split)
+  // The 768 x 768 projections, timed exactly (results/benchmark/matmul-tiles-attention-gpu.json).
   // Only where both operands are read as vec4s: with floats one by one its 64 threads each stage 16
   // per operand a K step (code that SwiftShader took minutes to compile), and no step reads floats.
   if (eightByEight) return s.k % 4 === 0 && (transposeB ? s.k : s.n) % 4 === 0 ? TILES.small8x8 : TILES.tall8x8;
@@ -124,7 +124,7 @@ function epilogueFunctions(e: Epilogue): string {
   const r = rankOf(e);
   // Right's rows are read along the output's columns (neighbouring threads, neighbouring vec4s);
   // Left's row is the same for a row's threads. Right laid out [N, R] instead, the reads of
-  // neighbouring threads lay R floats apart: the K split's sum took 311 us instead of about 40.
+  // neighbouring threads lay R floats apart, and the K split's sum ran several times slower.
   const lowRank = r === 0 ? "" : `
     fn lowRank1(row : i32, col : i32) -> f32 {
       var acc = 0.0;

@@ -5,12 +5,9 @@ import type { MatMulShapes } from "./matmul-shapes";
 import { kernelOptions, GradientPlan, DEFAULT_GRADIENT_PLAN } from "./options";
 
 // LoRA's products have one side of r = 8: a tiled kernel wastes most of its tile on them, and each
-// needs little more than one read of its wide operand (~5 us for [6144, 768] at the H200's
-// bandwidth). Timed one by one on the GPU (bench/profile-step.ts), tfjs's kernel took 44-60 us for
-// x @ A, and our K-split tiles 50-65 us for the factors' gradients; a LoRA step runs each of them
-// once per adapted layer. Here x @ A takes about 28 us (with B laid out first) and the gradients
-// 32-34 inside a step (results/benchmark/profile-step-gpu.json; 21-22 timed alone with their inputs in
-// cache, results/benchmark/skinny-sweep-gpu.json).
+// needs little more than one read of its wide operand. A LoRA step runs each of them once per
+// adapted layer; these kernels take them several times faster than tfjs's kernel and our tiles
+// (results/benchmark/profile-step-gpu.json inside a step, results/benchmark/skinny-sweep-gpu.json alone).
 // - Products with a long K and at most 16 outputs per row, x @ A and dh = dy @ B^T: each row is
 //   read by 32 threads striding over K in vec4s (a warp reads 512 contiguous bytes), each keeping
 //   the row's partial sums, added up in workgroup memory.
@@ -34,7 +31,7 @@ export function takesSkinny(s: MatMulShapes, transposeA: boolean, transposeB: bo
 export function runSkinny(backend: unknown, a: tf.TensorInfo, b: tf.TensorInfo, s: MatMulShapes, transposeB: boolean): tf.TensorInfo {
   // B [K, N] is first laid out as [N, K] (a small copy: 8 x 768 for LoRA's A), so that a warp's
   // reads of B are contiguous, as its reads of A are. Read in place, each lane's four rows of B
-  // lie 32 bytes apart from the next lane's: x @ A took 55 us so, against 20 us for dy @ B^T.
+  // lie 32 bytes apart from the next lane's, and x @ A ran at less than half the speed of dy @ B^T.
   const bt = transposeB ? b : transposeSmall(backend, b, s.k, s.n);
   const out = skinnyTransposedB(backend, a, bt, s);
   if (bt !== b) (backend as { disposeData(id: object): void }).disposeData(bt.dataId);
@@ -150,9 +147,8 @@ export function skinnyGradientOfViews(a: tf.Tensor, aView: ColumnView & { width:
 
 /**
  * Whether the short-K kernel takes a product: A [M, K] @ B, B [K, N], K <= 16, N = 4j, no batch.
- * Not A @ B^T (dh @ A^T): reading B^T's columns as four strided floats, it took 158 us at [6144, 8]
- * x [768, 8]^T and 603 at [3072, 8]^T on the H200, where our tiles take 24 and 50
- * (results/benchmark/short-k-layernorm-ab-gpu.json).
+ * Not A @ B^T (dh @ A^T): reading B^T's columns as four strided floats, it ran several times
+ * slower than our tiles (results/benchmark/short-k-layernorm-ab-gpu.json).
  */
 export function takesShortK(s: MatMulShapes, transposeA: boolean, transposeB: boolean): boolean {
   return kernelOptions().skinnyFactorKernels && s.batch === 1 && !transposeA && !transposeB && s.k <= SKINNY_MAX && s.n % 4 === 0 && s.n >= 16;
@@ -161,8 +157,8 @@ export function takesShortK(s: MatMulShapes, transposeA: boolean, transposeB: bo
 /**
  * out [1, M, N] = A [M, K] @ B, K at most 16: LoRA's h @ B, whose time is writing the wide output.
  * Each thread sums K products into one vec4 of the output, from its row of A (the same K floats
- * across the row's threads) and B's rows (small enough to stay in cache). On the H200, 18.5 us
- * at [6144, 8] x [8, 768] against 22.7 for our tiles, 42.4 against 48.4 at [8, 3072].
+ * across the row's threads) and B's rows (small enough to stay in cache): faster than our tiles
+ * at LoRA's shapes (results/benchmark/short-k-layernorm-ab-gpu.json).
  */
 export function runShortK(backend: unknown, a: tf.TensorInfo, b: tf.TensorInfo, s: MatMulShapes): tf.TensorInfo {
   const terms = [...Array(s.k).keys()];

@@ -1,7 +1,7 @@
 // tfjs's webgpu backend writes each dispatch's uniforms (shapes, strides, sizes and a kernel's own
-// values) into a buffer from its pool: a queue.writeBuffer through Dawn's Node.js binding (3.5 us
-// of CPU on the H200's host, results/benchmark/dawn-calls-gpu.json) plus the pool's acquire and release, some
-// 400 times a training step. A step runs the same kernels on the same shapes every time, so nearly
+// values) into a buffer from its pool: a queue.writeBuffer through Dawn's Node.js binding
+// (results/benchmark/dawn-calls-gpu.json) plus the pool's acquire and release, hundreds of times a
+// training step. A step runs the same kernels on the same shapes every time, so nearly
 // all of those uniforms recur byte for byte. Uniforms seen a second time keep the buffer they were
 // just written into, out of the pool for good, and are bound from it from then on. Kernels whose
 // uniforms change at every step (a dropout's seed, Adam's step size) mark a field with
