@@ -143,6 +143,16 @@ describe("training", () => {
     model.dispose();
   });
 
+  test("LoRA weights blown past float32 stop the run at the step that blew them, naming the parameter (a loss near ln 2 would not show it)", async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "diverged-lora-"));
+    const model = tinyModel("lora");
+    const run = train(model, data, { ...quiet, checkpointDir: dir, config: config({ epochs: 1, learningRate: 1e38 }) });
+    await expect(run).rejects.toThrow(DivergedError);
+    await expect(run).rejects.toThrow(/after the update of epoch 1, step 1 .*training stopped.*no checkpoint was saved before it/s);
+    await expect(run).rejects.toThrow(/parameter \S*\.lora\.[AB]( \(and \d+ other parameters\))? (is no longer finite|grew to a root mean square)/);
+    model.dispose();
+  });
+
   test("a time budget starts no epoch that would end past it, and the result says so", async () => {
     const model = tinyModel("lora");
     const lines: string[] = [];
