@@ -63,6 +63,7 @@ export type { MaskingOptions, MlmConfig, MlmStepRecord, MlmResult, PretrainOptio
 // Showing results: figures and tables in the notebook, progress, numbers for people.
 export { showFigure, showHtml } from "./util/display";
 export type { PlotlyFigure } from "./util/display";
+export { figureSvg } from "./util/figure-svg";
 export { Progress, formatBytes, formatDuration } from "./util/progress";
 export type { ProgressOptions, ProgressStream } from "./util/progress";
 export { pct } from "./util/format";

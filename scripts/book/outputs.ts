@@ -9,7 +9,12 @@ import { renderMath } from "./math";
 
 export const PLOTLY_MIME = "application/vnd.plotly.v1+json";
 
-/** Richest first. JavaScript outputs are left out on purpose: a static book runs no kernel code. */
+/**
+ * Richest first. JavaScript outputs are left out on purpose: a static book runs no kernel code.
+ * A figure from showFigure carries its Plotly JSON and a static SVG of it in one output: the Plotly
+ * JSON ranks first, so the book draws the figure interactively and never shows the SVG beside it;
+ * the SVG is shown only for outputs that have no Plotly JSON.
+ */
 const MIME_PRIORITY = [
   PLOTLY_MIME,
   "text/html",
