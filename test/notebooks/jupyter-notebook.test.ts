@@ -217,7 +217,26 @@ test("the tslab kernel runs a notebook in the classic Jupyter notebook UI", asyn
   expect(chapterRan.flatMap((c) => c.outputs.filter((o) => o.output_type === "error" || o.name === "stderr"))).toEqual([]);
   expect(chapterText).toContain("largest difference: 0\n");
   expect(chapterText).toContain("merged layers: 3");
-  expect(JSON.stringify(chapterRan)).toContain("application/vnd.plotly.v1+json");
+  // The training-loss figure: one output carrying the Plotly JSON and its SVG. The classic
+  // notebook has no Plotly renderer, so it draws the SVG: the figure's two lines, inline.
+  const figures = chapterRan.flatMap((c) => c.outputs).filter((o) => o.data?.["application/vnd.plotly.v1+json"] !== undefined);
+  expect(figures).toHaveLength(1);
+  expect(Object.keys(figures[0].data!).sort()).toEqual(["application/vnd.plotly.v1+json", "image/svg+xml", "text/plain"]);
+  const drawn = reader.locator(".output_svg svg");
+  expect(await drawn.count()).toBe(1);
+  expect(await drawn.locator("polyline.line").count()).toBe(2);
+  expect(await drawn.locator("text.title").textContent()).toBe("Training loss");
+  const box = await drawn.boundingBox();
+  expect(box && box.width > 300 && box.height > 200).toBe(true);
+
+  // Saved, chapter 00 renders in the book with the interactive figure and not the SVG beside it.
+  await reader.evaluate(() => (window as any).Jupyter.notebook.save_notebook());
+  const savedChapter = path.join(notebookDir, CHAPTER);
+  await waitFor("chapter 00 to be saved", async () => fs.readFileSync(savedChapter, "utf8").includes("image/svg+xml"), 10_000);
+  const chapterBook = renderBook({ title: "Chapter", chapters: [{ file: savedChapter }] }, { outDir: path.join(tmp, "site-00") });
+  const chapterPage = fs.readFileSync(path.join(chapterBook.outDir, CHAPTER.replace(/\.ipynb$/, ".html")), "utf8");
+  expect(chapterPage.match(/class="output plotly"/g)).toHaveLength(1);
+  expect(chapterPage).not.toContain("data:image/svg+xml");
   await reader.close();
 
   // 6. Shut down as a user would (File > Close and Halt, then Quit): kernels first, then server.
