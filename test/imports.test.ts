@@ -38,7 +38,7 @@ function importGraph(dirs: string[]): Map<string, string[]> {
   };
   for (const dir of dirs) {
     for (const entry of fs.readdirSync(path.join(ROOT, dir), { recursive: true }) as string[]) {
-      if (entry.endsWith(".ts") && !entry.endsWith(".d.ts")) visit(path.join(ROOT, dir, entry));
+      if (entry.endsWith(".ts") && !entry.endsWith(".d.ts") && !entry.split(path.sep).includes("node_modules")) visit(path.join(ROOT, dir, entry));
     }
   }
   return graph;
