@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Set up a fresh machine for the book and its tests: the system packages the browser, WebGPU and
 # Jupyter tests need (Debian/Ubuntu: Chromium, the Vulkan loader, the classic Jupyter notebook,
-# ipykernel), then the npm
-# packages exactly as package-lock.json pins them. Safe to run again.
+# ipykernel, jupyterlab_server), then the npm packages exactly as package-lock.json pins them, and
+# the JupyterLab front end of scripts/lab/. Safe to run again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -13,6 +13,7 @@ ldconfig -p 2>/dev/null | grep -q "libvulkan.so.1 " || need+=(libvulkan1)
 [ -x /usr/bin/jupyter-notebook ] || need+=(jupyter-notebook)
 [ -x /usr/bin/jupyter-kernelspec ] || need+=(jupyter-client)
 /usr/bin/python3 -c "import ipykernel" 2>/dev/null || need+=(python3-ipykernel)
+/usr/bin/python3 -c "import jupyterlab_server" 2>/dev/null || need+=(python3-jupyterlab-server)
 if [ ${#need[@]} -gt 0 ]; then
   if command -v apt-get >/dev/null; then
     sudo=""; [ "$(id -u)" = 0 ] || sudo="sudo"
@@ -30,3 +31,7 @@ if [ "$(cat node_modules/.lock-hash 2>/dev/null)" != "$lock_hash" ]; then
   npm ci --no-audit --no-fund
   echo "$lock_hash" > node_modules/.lock-hash
 fi
+
+# The JupyterLab front end (npm run lab, test/notebooks/jupyterlab.test.ts), built in .cache/lab/
+# unless it is already built from the current scripts/lab/ sources.
+npx tsx scripts/lab.ts --build-only
