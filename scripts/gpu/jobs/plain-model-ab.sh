@@ -3,18 +3,38 @@
 # model that called the fused kernels itself: bench/train-step.ts bundled from each source
 # (.gpu-before/ holds the earlier bundle), the four modes at distilbert-base, batch 12 x 512, in
 # alternating order over three rounds; then once with the fused modules off (--plain-modules).
+# `plain-model-ab.sh last-layers [ROUNDS]`: last-layers alone, whose short steps vary most from run
+# to run, in more alternating rounds of 30 steps (five by default), summed up in one file.
 source .gpu/setup.sh
 for f in .gpu/app/*.xz .gpu-before/*.xz; do xz -dkf "$f"; done  # bundles travel xz-compressed (scripts/gpu/pack-app.sh)
 cp .gpu-before/train-step-before.mjs .gpu/app/  # beside the other bundle: the same node_modules
-run() { timeout 150 node .gpu/app/$1.mjs --backend webgpu --warmup 4 --steps 12 --out $OUT/$2.json "${@:3}" 2>&1 | tail -2; }
-for round in 1 2 3; do
-  if [ $((round % 2)) = 1 ]; then run train-step-before before-$round; run train-step after-$round; else run train-step after-$round; run train-step-before before-$round; fi
-done
-run train-step plain-modules --plain-modules
+run() { timeout 150 node .gpu/app/$1.mjs --backend webgpu --warmup 4 "${@:3}" --out $OUT/$2.json 2>&1 | tail -2; }
+if [ "$1" = last-layers ]; then
+  mkdir -p /tmp/ll; OUT_ALL=$OUT; OUT=/tmp/ll
+  for round in $(seq 1 ${2:-5}); do
+    args=(--modes last-layers --steps 30)
+    if [ $((round % 2)) = 1 ]; then run train-step-before ll-before-$round "${args[@]}"; run train-step ll-after-$round "${args[@]}"
+    else run train-step ll-after-$round "${args[@]}"; run train-step-before ll-before-$round "${args[@]}"; fi
+  done
+  python3 - "$OUT_ALL/last-layers-rounds.json" <<'PY'
+import json, glob, sys
+runs = {side: [json.load(open(f))["rows"][0] for f in sorted(glob.glob(f"/tmp/ll/ll-{side}-*.json"), key=lambda f: int(f.split("-")[-1][:-5]))] for side in ("before", "after")}
+keep = ("samples_per_second", "step_ms", "queue_ms", "bind_groups", "uniforms")
+json.dump({side: [{k: r[k] for k in keep} for r in rows] for side, rows in runs.items()}, open(sys.argv[1], "w"), indent=1)
+PY
+  OUT=$OUT_ALL
+else
+  for round in 1 2 3; do
+    if [ $((round % 2)) = 1 ]; then run train-step-before before-$round --steps 12; run train-step after-$round --steps 12
+    else run train-step after-$round --steps 12; run train-step-before before-$round --steps 12; fi
+  done
+  run train-step plain-modules --steps 12 --plain-modules
+fi
 python3 - <<'PY'
 import json, glob, os
 out = os.environ["OUT"]
 for name in sorted(glob.glob(f"{out}/*.json")):
-    rows = json.load(open(name))["rows"]
-    print(os.path.basename(name), " ".join(f"{r['mode']} {r['samples_per_second']:.1f}" for r in rows))
+    d = json.load(open(name))
+    if "rows" in d: print(os.path.basename(name), " ".join(f"{r['mode']} {r['samples_per_second']:.1f}" for r in d["rows"]))
+    else: print(os.path.basename(name), {side: [round(r["samples_per_second"], 1) for r in runs] for side, runs in d.items()})
 PY
