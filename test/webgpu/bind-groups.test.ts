@@ -1,5 +1,4 @@
-import { execFileSync } from "child_process";
-import * as path from "path";
+import { runChildReport } from "./child";
 
 // The bind group cache (lib/webgpu/bind-groups.ts) and the uniform cache (lib/webgpu/uniforms.ts)
 // on a small encoder trained as train() queues steps, on webgpu (SwiftShader where there is no
@@ -25,10 +24,8 @@ interface Run {
 let report: Record<string, Run>;
 
 beforeAll(() => {
-  const root = path.join(__dirname, "..", "..");
-  const out = execFileSync(path.join(root, "node_modules/.bin/tsx"), [path.join(__dirname, "bind-group-cache.ts")], { cwd: root, encoding: "utf8", stdio: ["ignore", "pipe", "pipe"], timeout: 300000 });
-  report = JSON.parse(out.trim().split("\n").pop()!);
-}, 320000);
+  report = runChildReport("bind-group-cache.ts", 420_000);
+}, 440_000);
 
 describe.each(["lora-qv-r8", "full"])("%s", (mode) => {
   // With the fused softmax and dropout kernel, full mode's fifth step still makes one here; on the H200 at

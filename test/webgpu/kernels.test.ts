@@ -1,6 +1,5 @@
-import { execFileSync } from "child_process";
-import * as path from "path";
 import { CASES } from "./cases";
+import { runChildReport } from "./child";
 
 // Our WGSL kernels against tfjs's cpu backend on the same inputs: forward values and gradients.
 // They run in a child process (see run-cases.ts), on SwiftShader where there is no GPU.
@@ -9,12 +8,11 @@ const TOLERANCE: Record<string, number> = { y: 1e-4, dx: 1e-4, dweight: 1e-3, db
 
 let report: Record<string, Record<string, number>>;
 
-// About 4 minutes for 101 cases on SwiftShader with 2 cores; the limits leave room for a slower machine.
+// On SwiftShader with 2 cores the cases take many minutes; the limit leaves room for a slower or
+// busier machine.
 beforeAll(() => {
-  const root = path.join(__dirname, "..", "..");
-  const out = execFileSync(path.join(root, "node_modules/.bin/tsx"), [path.join(__dirname, "run-cases.ts")], { cwd: root, encoding: "utf8", stdio: ["ignore", "pipe", "pipe"], timeout: 540000 });
-  report = JSON.parse(out.trim().split("\n").pop()!);
-}, 560000);
+  report = runChildReport("run-cases.ts", 1_500_000);
+}, 1_520_000);
 
 describe.each(CASES.map((c) => [c.name, c] as const))("%s", (name, c) => {
   test.each(c.outputs)("%s matches the cpu backend", (output) => {
