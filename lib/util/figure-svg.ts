@@ -157,7 +157,7 @@ function textWidth(text: string, size: number): number {
 }
 
 /** Cuts text to fit a width, ending it with an ellipsis. */
-function fit(text: string, width: number, size: number): string {
+function ellipsize(text: string, width: number, size: number): string {
   const chars = Math.floor(width / (size * CHAR_WIDTH));
   return text.length <= chars ? text : `${text.slice(0, Math.max(1, chars - 1))}…`;
 }
@@ -752,7 +752,7 @@ function legendItems(traces: Trace[], layout: LayoutSpec, maxWidth: number): Leg
   const named = traces.filter((t) => t.kind !== "heatmap" && t.spec.showlegend !== false && plainText(t.spec.name) !== "");
   if (layout.showlegend === false || named.length < (layout.showlegend === true ? 1 : 2)) return [];
   return named.map((trace) => {
-    const name = fit(plainText(trace.spec.name), maxWidth - 46, FONT_SIZE);
+    const name = ellipsize(plainText(trace.spec.name), maxWidth - 46, FONT_SIZE);
     return { trace, name, width: 46 + textWidth(name, FONT_SIZE) };
   });
 }
@@ -947,11 +947,11 @@ export function figureSvg(figure: PlotlyFigure): string {
   ];
   if (title) {
     const size = Math.max(11, Math.min(TITLE_SIZE, (width - left - 12) / (title.length * CHAR_WIDTH)));
-    parts.push(text(left, 32, fit(title, width - left - 12, size), { "font-size": r(size), class: "title" }));
+    parts.push(text(left, 32, ellipsize(title, width - left - 12, size), { "font-size": r(size), class: "title" }));
   }
-  if (xTitle) parts.push(text((left + right) / 2, bottom + xLabelsHeight + 14, fit(xTitle, right - left, FONT_SIZE), { "text-anchor": "middle", class: "xtitle" }));
-  if (yTitle) parts.push(text(18, (top + bottom) / 2, fit(yTitle, height - 16, FONT_SIZE), { "text-anchor": "middle", transform: `rotate(-90 18 ${r((top + bottom) / 2)})`, class: "ytitle" }));
-  if (frame.y2 && y2Title) parts.push(text(width - 12, (top + bottom) / 2, fit(y2Title, height - 16, FONT_SIZE), { "text-anchor": "middle", transform: `rotate(90 ${r(width - 12)} ${r((top + bottom) / 2)})`, class: "y2title" }));
+  if (xTitle) parts.push(text((left + right) / 2, bottom + xLabelsHeight + 14, ellipsize(xTitle, right - left, FONT_SIZE), { "text-anchor": "middle", class: "xtitle" }));
+  if (yTitle) parts.push(text(18, (top + bottom) / 2, ellipsize(yTitle, height - 16, FONT_SIZE), { "text-anchor": "middle", transform: `rotate(-90 18 ${r((top + bottom) / 2)})`, class: "ytitle" }));
+  if (frame.y2 && y2Title) parts.push(text(width - 12, (top + bottom) / 2, ellipsize(y2Title, height - 16, FONT_SIZE), { "text-anchor": "middle", transform: `rotate(90 ${r(width - 12)} ${r((top + bottom) / 2)})`, class: "y2title" }));
   if (heatmap) parts.push(colorbarSvg(heatmap, box));
   parts.push(legendSvg(rows, 12, bottom + xLabelsHeight + (xTitle ? 22 : 0) + 4));
 
