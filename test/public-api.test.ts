@@ -1,6 +1,7 @@
 import * as fs from "fs";
 import * as path from "path";
 import * as ts from "typescript";
+import { tsFiles } from "./helpers/files";
 
 // The notebooks use the library only through its public API, lib/index.ts (and the book's own
 // helpers in lib/book.ts), so whatever a chapter shows a reader works from that one import; and no
@@ -29,12 +30,6 @@ function imports(source: string, where: string): { from: string; names: string[]
   return found;
 }
 
-function libFiles(dir: string): string[] {
-  return fs.readdirSync(dir, { withFileTypes: true }).flatMap((entry) => {
-    const full = path.join(dir, entry.name);
-    return entry.isDirectory() ? libFiles(full) : entry.name.endsWith(".ts") ? [full] : [];
-  });
-}
 
 const notebooks = fs.readdirSync(path.join(ROOT, "notebooks")).filter((name) => name.endsWith(".ipynb")).sort();
 
@@ -48,7 +43,7 @@ function notebookImports(name: string): { from: string; names: string[]; where: 
 }
 
 test("no file of lib/ imports lib/index.ts", () => {
-  const offenders = libFiles(LIB)
+  const offenders = tsFiles(LIB)
     .filter((file) => file !== INDEX)
     .flatMap((file) =>
       imports(fs.readFileSync(file, "utf8"), file)

@@ -5,6 +5,7 @@ import { buildSync } from "esbuild";
 import { Module, Linear, LoRALayer, Sequential, ReLU, printModel } from "../../lib";
 import { useTestBackend } from "../helpers/backend";
 import { printSampleModels, sampleClassNames } from "../helpers/sample-models";
+import { tsFiles } from "../helpers/files";
 
 // print(model) takes each module's name from its class's static typeName, never from the class's
 // own name, which bundlers and minifiers change: the printed tree is the same in a renamed bundle.
@@ -38,15 +39,9 @@ describe("every Module class names itself", () => {
     return found;
   }
 
-  function libFiles(dir: string): string[] {
-    return fs.readdirSync(dir, { withFileTypes: true }).flatMap((entry) => {
-      const full = path.join(dir, entry.name);
-      return entry.isDirectory() ? libFiles(full) : entry.name.endsWith(".ts") ? [full] : [];
-    });
-  }
 
   const declared = [
-    ...libFiles(path.join(ROOT, "lib")).flatMap((file) => classes(fs.readFileSync(file, "utf8"), path.relative(ROOT, file))),
+    ...tsFiles(path.join(ROOT, "lib")).flatMap((file) => classes(fs.readFileSync(file, "utf8"), path.relative(ROOT, file))),
     ...fs
       .readdirSync(path.join(ROOT, "notebooks"))
       .filter((name) => name.endsWith(".ipynb"))
