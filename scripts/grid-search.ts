@@ -1,9 +1,13 @@
-// The tutorial's grid search over LoRA's rank, alpha and layers; finished points are skipped.
+// The tutorial's grid search over LoRA's rank, alpha and layers; finished points are skipped, and
+// several workers (one per GPU, per machine, per Slurm task) can share one --out-dir.
 //
 //   npm run grid-search -- --profile full --model DIR --out-dir results/grid --ranks 8 --alphas 1,16 --flag-sets qv,qv-mlp
+//   npm run grid-search -- ... --list           the points, numbered, and which are done
+//   npm run grid-search -- ... --point 7        only point 7 (a Slurm array task: --point $SLURM_ARRAY_TASK_ID)
+//   npm run grid-search -- ... --shard 1/4      points 1, 5, 9, ... (share 1 of 4)
 //
 // Run with --help for every flag.
-import { runGrid, TUTORIAL_GRID, FLAG_SETS, Grid } from "../lib/train/grid";
+import { runGrid, gridPoints, gridStatus, parseShard, selectPoints, TUTORIAL_GRID, FLAG_SETS, Grid, GridSelection } from "../lib/train/grid";
 import * as fs from "fs";
 import { parseExperimentArgs, checkExperimentSpec, EXPERIMENT_HELP } from "./experiment-options";
 
@@ -14,6 +18,11 @@ const HELP = `npm run grid-search -- [flags]
   --alphas 1,4,8,16,32,64        the alphas to try (default: the tutorial's)
   --flag-sets ${FLAG_SETS.map((f) => f.name).join(",")}   which layers get LoRA (default: all four sets)
   --limit N            run at most N new points now (the rest next time; 0: all)
+  --list               print the points, numbered from 0, with what --out-dir holds for each, and stop
+  --point N            run point N only (as --list numbers them)
+  --shard i/n          run share i of n (0 <= i < n): points i, i + n, i + 2n, ...
+                       Workers may overlap: each claims a point before running it (DIR/NAME.claim.K),
+                       so a point runs once however many workers share DIR.
 
   and every flag of npm run experiment (the model, data, training, backend):
 ${EXPERIMENT_HELP}`;
@@ -35,6 +44,9 @@ async function main(): Promise<void> {
     alphas: { type: "string" },
     "flag-sets": { type: "string" },
     limit: { type: "string" },
+    list: { type: "boolean" },
+    point: { type: "string" },
+    shard: { type: "string" },
   });
   const names = typeof values["flag-sets"] === "string" ? values["flag-sets"].split(",") : FLAG_SETS.map((f) => f.name);
   const unknown = names.filter((name) => !FLAG_SETS.some((f) => f.name === name));
@@ -49,8 +61,21 @@ async function main(): Promise<void> {
   const limit = Number(values.limit ?? 0);
   if (!(Number.isInteger(limit) && limit >= 0)) throw new Error(`--limit must be a whole number from 0 (all points), got "${values.limit}"`);
   if (spec.out) throw new Error("--out names one result file; grid-search writes one per point into --out-dir DIR");
+  if (values.point !== undefined && values.shard !== undefined) throw new Error("--point and --shard: give one of them");
+  const selection: GridSelection = {};
+  if (values.point !== undefined) {
+    const point = values.point as string;
+    selection.point = /^\d+$/.test(point) ? Number(point) : NaN;
+    if (Number.isNaN(selection.point)) throw new Error(`--point takes a point's number (0, 1, ...; --list shows them), got "${point}"`);
+  }
+  if (values.shard !== undefined) selection.shard = parseShard(values.shard as string);
+  selectPoints(gridPoints(grid), selection); // a --point past the grid's end is refused here
+  if (values.list) {
+    for (const { index, point, state } of gridStatus(grid, outDir)) console.log(`${String(index).padStart(4)}  ${point.name.padEnd(24)} ${state}`);
+    return;
+  }
   await checkExperimentSpec(spec);
-  const rows = await runGrid(spec, grid, { outDir, limit });
+  const rows = await runGrid(spec, grid, { outDir, limit, selection });
   console.log(`grid: ${rows.length} finished points in ${outDir}/grid-summary.md`);
 }
 

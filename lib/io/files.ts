@@ -6,11 +6,13 @@ import * as path from "path";
 
 /**
  * Write `data` to `file` atomically: into a temp file beside it, flushed, then renamed over it.
- * A crash leaves the old file or the new one, plus at most a stray "*.tmp-<pid>" that nothing reads.
+ * A crash leaves the old file or the new one, plus at most a stray "*.tmp-<pid>-<random>" that
+ * nothing reads. The temp name is unique per write, so processes on several machines sharing a
+ * folder never write into one another's temp file.
  */
 export async function writeFileAtomic(file: string, data: string | Uint8Array | readonly Uint8Array[]): Promise<void> {
   await fs.promises.mkdir(path.dirname(file), { recursive: true });
-  const temp = `${file}.tmp-${process.pid}`;
+  const temp = `${file}.tmp-${process.pid}-${crypto.randomBytes(4).toString("hex")}`;
   const handle = await fs.promises.open(temp, "w");
   try {
     const parts = typeof data === "string" || data instanceof Uint8Array ? [data] : data;

@@ -4,10 +4,14 @@ import type { LoRAFlags } from "../lora/apply";
 import { writeFileAtomic } from "../io/files";
 import { pct } from "../util/format";
 import { ExperimentResult, ExperimentSpec, runExperiment } from "./experiment";
+import { claim, currentClaim, describeOwner, newOwner } from "./claims";
 
-// The tutorial's grid search over LoRA's rank, alpha and target layers: one run per point, each
-// written to its own result file, so that a search can stop and continue (finished runs are
-// skipped) and be split across sessions; plus a table of every finished run.
+// The tutorial's grid search over LoRA's rank, alpha and target layers. A grid is a list of
+// independent points, each run writing its own result file atomically, so any scheduler can spread
+// it: one process per point (--point N, a Slurm array task), a share of the points per process
+// (--shard i/n), or several processes over the whole list. Before a point runs, its worker claims
+// it (claims.ts), so however the shares overlap each point runs once; a finished point is skipped,
+// so a stopped search continues where it stopped. A summary table covers every finished point.
 
 /** A named set of the tutorial's layer flags. */
 export interface FlagSet {
@@ -48,6 +52,35 @@ export function gridPoints(grid: Grid): GridPoint[] {
   return points;
 }
 
+/** Which of the grid's points a worker takes: one by index, a share i of n (points i, i+n, ...), or all. */
+export interface GridSelection {
+  point?: number;
+  shard?: { index: number; count: number };
+}
+
+export function selectPoints(points: readonly GridPoint[], selection: GridSelection = {}): GridPoint[] {
+  if (selection.point !== undefined) {
+    if (!(Number.isInteger(selection.point) && selection.point >= 0 && selection.point < points.length)) {
+      throw new Error(`--point ${selection.point}: the grid has points 0 to ${points.length - 1} (--list shows them)`);
+    }
+    return [points[selection.point]];
+  }
+  if (selection.shard) {
+    const { index, count } = selection.shard;
+    return points.filter((_, i) => i % count === index);
+  }
+  return [...points];
+}
+
+/** "i/n" with 0 <= i < n, as --shard takes it. */
+export function parseShard(text: string): { index: number; count: number } {
+  const match = /^(\d+)\/(\d+)$/.exec(text.trim());
+  const index = match ? Number(match[1]) : NaN;
+  const count = match ? Number(match[2]) : NaN;
+  if (!(count >= 1 && index < count)) throw new Error(`--shard takes i/n with 0 <= i < n (share i of n), got "${text}"`);
+  return { index, count };
+}
+
 export interface GridRow {
   name: string;
   layers: string;
@@ -64,37 +97,66 @@ export interface GridOptions {
   outDir: string;
   /** Run at most this many new points this time (0 = all). */
   limit?: number;
+  /** This worker's share of the points (default: all of them). */
+  selection?: GridSelection;
   /** Runs one point; runExperiment by default (tests pass a stand-in). */
   run?: (spec: ExperimentSpec) => Promise<ExperimentResult>;
   log?: (line: string) => void;
 }
 
 /**
- * Run every point of the grid not yet in outDir, writing outDir/NAME.json for each, then
- * outDir/grid-summary.json and grid-summary.md over all finished points. Returns the table rows.
+ * Run every selected point of the grid that is neither finished in outDir nor claimed by a live
+ * worker, writing outDir/NAME.json for each, then outDir/grid-summary.json and grid-summary.md over
+ * all finished points. Returns the table rows.
  */
 export async function runGrid(base: ExperimentSpec, grid: Grid, options: GridOptions): Promise<GridRow[]> {
   const log = options.log ?? console.log;
   const run = options.run ?? runExperiment;
   const points = gridPoints(grid);
-  const todo = points.filter((point) => !fs.existsSync(resultFile(options.outDir, point)));
-  const now = options.limit ? todo.slice(0, options.limit) : todo;
-  log(`grid: ${points.length} points, ${points.length - todo.length} done before, running ${now.length} now`);
-  for (const [i, point] of now.entries()) {
-    log(`grid: [${i + 1}/${now.length}] ${point.name}`);
-    await run({
-      ...base,
-      mode: "lora",
-      name: point.name,
-      lora: { ...base.lora, rank: point.rank, alpha: point.alpha, flags: point.flagSet.flags },
-      out: resultFile(options.outDir, point),
-      checkpointDir: base.checkpointDir ? path.join(base.checkpointDir, point.name) : null,
-    });
+  const mine = selectPoints(points, options.selection);
+  const todo = mine.filter((point) => !fs.existsSync(resultFile(options.outDir, point)));
+  const share = mine.length === points.length ? "" : `, ${mine.length} in this share`;
+  log(`grid: ${points.length} points${share}, ${mine.length - todo.length} done before, ${todo.length} to run`);
+  const owner = newOwner();
+  let ran = 0;
+  for (const point of todo) {
+    if (options.limit && ran >= options.limit) break;
+    const held = claim(options.outDir, point.name, owner);
+    if (!held.claimed) {
+      log(`grid: ${point.name} is being run by ${describeOwner(held.heldBy)}; skipped`);
+      continue;
+    }
+    try {
+      if (fs.existsSync(resultFile(options.outDir, point))) continue; // finished by another worker just now
+      if (held.tookOverFrom) log(`grid: ${point.name} was claimed by ${describeOwner(held.tookOverFrom)}, which is gone; running it here`);
+      ran++;
+      log(`grid: [${ran}/${todo.length}] ${point.name}`);
+      await run({
+        ...base,
+        mode: "lora",
+        name: point.name,
+        lora: { ...base.lora, rank: point.rank, alpha: point.alpha, flags: point.flagSet.flags },
+        out: resultFile(options.outDir, point),
+        checkpointDir: base.checkpointDir ? path.join(base.checkpointDir, point.name) : null,
+      });
+    } finally {
+      held.release();
+    }
   }
   const rows = points.filter((point) => fs.existsSync(resultFile(options.outDir, point))).map((point) => toRow(point, readResult(resultFile(options.outDir, point))));
   await writeFileAtomic(path.join(options.outDir, "grid-summary.json"), JSON.stringify(rows, null, 2) + "\n");
   await writeFileAtomic(path.join(options.outDir, "grid-summary.md"), gridTable(rows));
   return rows;
+}
+
+/** Each point with its index and state in outDir: done (with its validation accuracy), running, or to do. */
+export function gridStatus(grid: Grid, outDir: string): { index: number; point: GridPoint; state: string }[] {
+  return gridPoints(grid).map((point, index) => {
+    const file = resultFile(outDir, point);
+    if (fs.existsSync(file)) return { index, point, state: `done (val ${pct(readResult(file).val_accuracy)})` };
+    const current = fs.existsSync(outDir) ? currentClaim(outDir, point.name) : null;
+    return { index, point, state: current ? `running (${describeOwner(current.owner)})` : "to do" };
+  });
 }
 
 function resultFile(outDir: string, point: GridPoint): string {

@@ -110,11 +110,43 @@ test("grid-search runs the chosen points for real, then finds them done", async 
     );
   const first = await runGridCli();
   expect(first.code).toBe(0);
-  expect(first.stdout).toContain("grid: 2 points, 0 done before, running 2 now");
+  expect(first.stdout).toContain("grid: 2 points, 0 done before, 2 to run");
   const rows = JSON.parse(fs.readFileSync(path.join(outDir, "grid-summary.json"), "utf8"));
   expect(rows.map((r: { name: string }) => r.name).sort()).toEqual(["lora-qv-r1-a8", "lora-qv-r4-a8"]);
   // the quick profile's backbone: 4 layers, q_lin and v_lin of 128x128: rank x (128 + 128) each
   expect(rows.find((r: { rank: number }) => r.rank === 4).trainable_params).toBe(4 * 2 * 4 * (128 + 128));
   const second = await runGridCli();
-  expect(second.stdout).toContain("grid: 2 points, 2 done before, running 0 now");
+  expect(second.stdout).toContain("grid: 2 points, 2 done before, 0 to run");
+});
+
+test("two grid-search workers at once on one folder: every point runs exactly once, every result whole", async () => {
+  const outDir = path.join(tmp, "grid-shared");
+  const TOKENIZER = await vocabDir();
+  const args = (extra: string[]) => [
+    "scripts/grid-search.ts", "--profile", "quick", "--backend", "wasm", "--data", dataDir, "--tokenizer", TOKENIZER,
+    "--epochs", "1", "--train-limit", "12", "--val-limit", "8", "--test-limit", "8", "--no-train-eval",
+    "--ranks", "1,2", "--alphas", "4,8", "--flag-sets", "qv", "--out-dir", outDir, ...extra,
+  ];
+  const cli = (extra: string[]) =>
+    new Promise<{ code: number; stdout: string; stderr: string }>((resolve) =>
+      childProcess.execFile(TSX, args(extra), { cwd: ROOT }, (error, stdout, stderr) => resolve({ code: error ? Number(error.code ?? 1) : 0, stdout, stderr })),
+    );
+  // one worker over the whole grid, one over share 1 of 2 (points 1 and 3): they overlap on purpose
+  const workers = await Promise.all([cli([]), cli(["--shard", "1/2"])]);
+  for (const w of workers) expect(w.code).toBe(0);
+  const started = workers.flatMap((w) => [...w.stdout.matchAll(/^grid: \[\d+\/\d+\] (\S+)$/gm)].map((m) => m[1]));
+  expect(started.sort()).toEqual(["lora-qv-r1-a4", "lora-qv-r1-a8", "lora-qv-r2-a4", "lora-qv-r2-a8"]);
+  expect(workers[1].stdout).toContain("grid: 4 points, 2 in this share, 0 done before, 2 to run");
+  const files = fs.readdirSync(outDir).sort();
+  expect(files).toEqual(["grid-summary.json", "grid-summary.md", "lora-qv-r1-a4.json", "lora-qv-r1-a8.json", "lora-qv-r2-a4.json", "lora-qv-r2-a8.json"]);
+  for (const file of files.filter((f) => f.startsWith("lora-"))) expect(JSON.parse(fs.readFileSync(path.join(outDir, file), "utf8")).name).toBe(file.slice(0, -5));
+  const list = await cli(["--list"]);
+  expect(list.stdout.split("\n").filter(Boolean).map((line) => line.trim().split(/\s+/).slice(0, 3).join(" "))).toEqual([
+    "0 lora-qv-r1-a4 done", "1 lora-qv-r1-a8 done", "2 lora-qv-r2-a4 done", "3 lora-qv-r2-a8 done",
+  ]);
+  const again = await cli(["--point", "3"]);
+  expect(again.stdout).toContain("grid: 4 points, 1 in this share, 1 done before, 0 to run");
+  const outOfRange = await cli(["--point", "4"]);
+  expect(outOfRange.code).toBe(1);
+  expect(outOfRange.stderr).toContain("--point 4: the grid has points 0 to 3 (--list shows them)");
 });
