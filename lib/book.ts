@@ -3,6 +3,8 @@ import * as path from "path";
 import type { Table } from "./util/table";
 import { defaultSpec, ExperimentResult, ExperimentSpec, Mode, Profile } from "./train/experiment";
 import { pct } from "./util/format";
+import type { Grid, GridRow } from "./train/grid";
+import type { PlotlyFigure } from "./util/display";
 
 // What the chapters share: which profile the book runs (quick on a CPU, full on a GPU with the
 // real weights), where each chapter writes its result, and reading every result back.
@@ -312,4 +314,35 @@ export interface CpuBenchmark {
 
 export function readCpuBenchmark(): CpuBenchmark {
   return JSON.parse(fs.readFileSync(path.join(BENCHMARK_DIR, "bench-cpu.json"), "utf8")) as CpuBenchmark;
+}
+
+/**
+ * A heatmap of one layer set's grid points: accuracy (validation or test) at each (rank, alpha),
+ * with `mark` outlined (the tutorial's best point, say). Empty cells are points not run.
+ */
+export function gridHeatmap(
+  rows: readonly GridRow[],
+  grid: Pick<Grid, "ranks" | "alphas">,
+  layers: string,
+  options: { metric: "val_accuracy" | "test_accuracy"; title: string; mark?: { rank: number; alpha: number; label: string } },
+): PlotlyFigure {
+  const z = grid.ranks.map((rank) => grid.alphas.map((alpha) => rows.find((r) => r.layers === layers && r.rank === rank && r.alpha === alpha)?.[options.metric] ?? null));
+  const text = z.map((row) => row.map((v) => (v === null ? "" : pct(v))));
+  const marked = options.mark ? { x: grid.alphas.indexOf(options.mark.alpha), y: grid.ranks.indexOf(options.mark.rank) } : null;
+  const showMark = options.mark && marked && marked.x >= 0 && marked.y >= 0;
+  return {
+    data: [{ type: "heatmap", z, x: grid.alphas.map(String), y: grid.ranks.map(String), colorscale: "Viridis", text, texttemplate: "%{text}", hovertemplate: "r=%{y}, alpha=%{x}: %{text}<extra></extra>" }],
+    layout: {
+      title: { text: options.title },
+      xaxis: { title: { text: "alpha" }, type: "category" },
+      yaxis: { title: { text: "rank r" }, type: "category" },
+      height: 60 * grid.ranks.length + 160,
+      ...(showMark
+        ? {
+            shapes: [{ type: "rect", xref: "x", yref: "y", x0: marked.x - 0.5, x1: marked.x + 0.5, y0: marked.y - 0.5, y1: marked.y + 0.5, line: { color: "red", width: 3 } }],
+            annotations: [{ xref: "paper", yref: "paper", x: 1, y: 1.02, xanchor: "right", yanchor: "bottom", text: `red outline: ${options.mark!.label}`, showarrow: false, font: { color: "red" } }],
+          }
+        : {}),
+    },
+  };
 }

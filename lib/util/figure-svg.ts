@@ -243,6 +243,7 @@ function categoriesOf(values: Datum[]): string[] {
 function units(axis: Axis, v: Datum): number | null {
   if (axis.kind === "category") {
     const i = v === null || v === undefined ? -1 : axis.categories.indexOf(String(v));
+    if (i < 0 && typeof v === "number") return v; // as Plotly: a number that names no category is a position (0 the first, 0.5 between)
     return i < 0 ? null : i;
   }
   const n = toNumber(v);

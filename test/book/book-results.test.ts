@@ -3,8 +3,9 @@ import * as fs from "fs";
 import * as path from "path";
 import {
   movingMean, readMlmRuns, readResults, readBenchmarks, readCpuBenchmark, tutorialTable, standinTable, speedTable, memoryTable, noRunsYet,
-  tableHtml, tableText, TUTORIAL_TABLE, type Table,
+  tableHtml, tableText, TUTORIAL_TABLE, gridHeatmap, type Table,
 } from "../../lib/book";
+import type { GridRow } from "../../lib/train/grid";
 import type { ExperimentResult } from "../../lib/train/experiment";
 
 // The results chapter's readers, on the committed GPU results.
@@ -177,4 +178,15 @@ describe("results/ is organised in folders, and every path cited into them exist
     expect(names.length).toBeGreaterThan(20);
     expect(names.filter((n) => !fs.existsSync(path.join(ROOT, "results", "benchmark", n)))).toEqual([]);
   });
+});
+
+test("a grid heatmap: ranks upwards, alphas across, empty where a point has not run, the marked point outlined", () => {
+  const row = (layers: string, rank: number, alpha: number, val: number): GridRow => ({ name: `lora-${layers}-r${rank}-a${alpha}`, layers, rank, alpha, trainable_params: 1, val_accuracy: val, test_accuracy: val - 0.01, train_seconds: 1 });
+  const rows = [row("qv-mlp", 1, 1, 0.8), row("qv-mlp", 8, 1, 0.9), row("qv-mlp", 8, 16, 0.85), row("qv", 8, 1, 0.5)];
+  const figure = gridHeatmap(rows, { ranks: [1, 8], alphas: [1, 16] }, "qv-mlp", { metric: "test_accuracy", title: "t", mark: { rank: 8, alpha: 1, label: "the tutorial's best" } });
+  const trace = figure.data[0] as { z: (number | null)[][]; text: string[][] };
+  expect(trace.z).toEqual([[0.79, null], [0.89, 0.84]]);
+  expect(trace.text).toEqual([["79.00%", ""], ["89.00%", "84.00%"]]);
+  expect(figure.layout!.shapes).toEqual([expect.objectContaining({ type: "rect", x0: -0.5, x1: 0.5, y0: 0.5, y1: 1.5 })]);
+  expect(gridHeatmap(rows, { ranks: [1, 2], alphas: [4] }, "qv", { metric: "val_accuracy", title: "t", mark: { rank: 8, alpha: 1, label: "x" } }).layout!.shapes).toBeUndefined();
 });

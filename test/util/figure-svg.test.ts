@@ -217,6 +217,16 @@ test("a heatmap has one rect per cell, coloured by its z on the colour scale, ro
   expect(all(root, byClass("colorbar"))).toHaveLength(1);
 });
 
+test("on category axes a number that names no category is a position: a rectangle from 0.5 to 1.5 outlines the second cell", () => {
+  const { root } = draw({
+    data: [{ type: "heatmap", x: ["1", "16"], y: ["1", "8"], z: [[0, 1], [1, 0]] }],
+    layout: { xaxis: { type: "category" }, yaxis: { type: "category" }, shapes: [{ type: "rect", x0: 0.5, x1: 1.5, y0: 0.5, y1: 1.5, line: { color: "red" } }] },
+  });
+  const cell = all(root, byClass("cell"))[3]; // x "16", y "8": the top right cell
+  const outline = all(root, byClass("shape"))[0];
+  for (const k of ["x", "y", "width", "height"]) expect(Math.abs(Number(outline.attrs[k]) - Number(cell.attrs[k]))).toBeLessThanOrEqual(0.2);
+});
+
 test("a named colour scale is used: Viridis runs from dark purple to yellow", () => {
   const { root } = draw({ data: [{ type: "heatmap", z: [[0, 1]], colorscale: "Viridis" }] });
   expect(all(root, byClass("cell")).map((c) => c.attrs.fill)).toEqual(["#440154", "#fde725"]);
