@@ -9,6 +9,8 @@ export interface ChapterSpec {
   file: string;
   /** Shown in the table of contents; default: the file's first `# ` heading. */
   title?: string;
+  /** A TypeScript entry (absolute path) that runs in the reader's browser at the end of the page (live.ts). */
+  live?: string;
 }
 
 export type Chapter = {
@@ -16,22 +18,25 @@ export type Chapter = {
   title: string;
   /** File name of its page in the site, e.g. "00_lora_layer.html". */
   page: string;
+  /** The live section's entry, if the chapter has one. */
+  live?: string;
 } & ({ kind: "notebook"; notebook: Notebook } | { kind: "markdown"; markdown: string });
 
 export function loadChapter(spec: ChapterSpec): Chapter {
   const { file } = spec;
   if (!fs.existsSync(file)) throw new Error(`chapter file not found: ${file}`);
   const page = pageName(file);
+  const live = spec.live ? { live: spec.live } : {};
   const fallbackTitle = path.basename(file).replace(/\.[^.]+$/, "").replace(/^\d+[_-]/, "").replace(/[_-]+/g, " ");
   if (file.endsWith(".ipynb")) {
     const notebook = readNotebook(file);
     const firstMarkdown = notebook.cells.find((c) => c.cell_type === "markdown");
     const title = spec.title ?? (firstMarkdown && firstTitle(joinLines(firstMarkdown.source))) ?? fallbackTitle;
-    return { file, title, page, kind: "notebook", notebook };
+    return { file, title, page, ...live, kind: "notebook", notebook };
   }
   if (file.endsWith(".md")) {
     const markdown = fs.readFileSync(file, "utf8");
-    return { file, title: spec.title ?? firstTitle(markdown) ?? fallbackTitle, page, kind: "markdown", markdown };
+    return { file, title: spec.title ?? firstTitle(markdown) ?? fallbackTitle, page, ...live, kind: "markdown", markdown };
   }
   throw new Error(`${file}: a chapter is an .ipynb notebook or a .md page`);
 }

@@ -12,13 +12,14 @@
  *     "parallel": 2,                                        (optional: notebooks executed at once
  *                                                            by --execute, default 1)
  *     "chapters": [
- *       { "file": "notebooks/00_lora_layer.ipynb" },
+ *       { "file": "notebooks/00_lora_layer.ipynb", "live": "scripts/book/live/lora-toy.ts" },
  *       { "file": "notebooks/05_results.ipynb", "after": ["notebooks/01_finetune_last_layers.ipynb"] },
  *       { "file": "docs/reproduce.md", "title": "Reproduce the experiment" }
  *     ]
  *   }
  *
  * "after" names the chapters whose results a notebook reads: --execute starts it once they are done.
+ * "live" names a TypeScript entry that runs in the reader's browser at the end of the page (live.ts).
  */
 import * as fs from "fs";
 import * as path from "path";
@@ -35,7 +36,7 @@ export interface BookConfig {
 }
 
 const KEYS = ["title", "description", "intro", "profile", "outDir", "mirror", "parallel", "chapters"];
-const CHAPTER_KEYS = ["file", "title", "after"];
+const CHAPTER_KEYS = ["file", "title", "after", "live"];
 
 export function readBookConfig(configPath: string): BookConfig {
   const file = path.resolve(configPath);
@@ -66,7 +67,10 @@ export function readBookConfig(configPath: string): BookConfig {
     const chapterFile = text(c.file, `${where}.file`, false)!;
     if (!/\.(ipynb|md)$/.test(chapterFile)) fail(`${where}.file must be an .ipynb or .md file`);
     const after = c.after === undefined ? [] : Array.isArray(c.after) ? c.after.map((a, j) => path.resolve(dir, text(a, `${where}.after[${j}]`, false)!)) : fail(`${where}.after must be a list of chapter files`);
-    return { file: path.resolve(dir, chapterFile), title: text(c.title, `${where}.title`, true), after };
+    const live = text(c.live, `${where}.live`, true);
+    if (live !== undefined && !/\.ts$/.test(live)) fail(`${where}.live must be a .ts file`);
+    if (live !== undefined && !fs.existsSync(path.resolve(dir, live))) fail(`${where}.live: ${live} not found`);
+    return { file: path.resolve(dir, chapterFile), title: text(c.title, `${where}.title`, true), after, ...(live ? { live: path.resolve(dir, live) } : {}) };
   });
   const files = new Set(chapters.map((c) => c.file));
   chapters.forEach((c, i) => {
@@ -81,7 +85,7 @@ export function readBookConfig(configPath: string): BookConfig {
       description: text(raw.description, '"description"', true),
       intro: intro === undefined ? undefined : path.resolve(dir, intro),
       profile: text(raw.profile, '"profile"', true),
-      chapters: chapters.map(({ file: f, title: t }) => ({ file: f, title: t })),
+      chapters: chapters.map(({ file: f, title: t, live: l }) => ({ file: f, title: t, ...(l ? { live: l } : {}) })),
     },
     outDir: path.resolve(dir, text(raw.outDir, '"outDir"', true) ?? "build/book"),
     parallel: parallel as number,

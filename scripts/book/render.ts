@@ -12,6 +12,7 @@ import { escapeHtml } from "./html";
 import { renderMarkdown, type MarkdownContext } from "./markdown";
 import { countUnexecutedCells, findErrorOutputs, renderNotebookBody } from "./notebook";
 import { renderPage, sectionList, type NavEntry } from "./page";
+import { bundleLive, liveName, liveSection } from "./live";
 import { writeSiteAtomically } from "./site-dir";
 
 export interface BookSpec {
@@ -78,7 +79,8 @@ export function renderBook(book: BookSpec, options: RenderOptions): RenderedBook
         const unexecuted = countUnexecutedCells(c.notebook);
         if (unexecuted > 0) ctx.warn(`${unexecuted} code cell(s) were never executed: their outputs are missing`);
       }
-      const body = c.kind === "notebook" ? renderNotebookBody(c.notebook, output) : renderMarkdown(c.markdown, ctx);
+      let body = c.kind === "notebook" ? renderNotebookBody(c.notebook, output) : renderMarkdown(c.markdown, ctx);
+      if (c.live) body += liveSection(liveName(c.live), ctx.headings);
       return { chapter: c, body, headings: ctx.headings, plotly: output.figures > 0 };
     });
     const nav: NavEntry[] = rendered.map((r) => ({ title: r.chapter.title, page: r.chapter.page, headings: r.headings }));
@@ -104,6 +106,7 @@ export function renderBook(book: BookSpec, options: RenderOptions): RenderedBook
       written.push(r.chapter.page);
     });
     copyAssets(site, { plotly: rendered.some((r) => r.plotly) });
+    for (const c of chapters) if (c.live) bundleLive(c.live, site);
     return written;
   });
   return { outDir, pages, warnings };

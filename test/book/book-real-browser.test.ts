@@ -11,6 +11,12 @@ import * as path from "path";
 import type { Browser } from "playwright-core";
 import { buildBook } from "../../scripts/build-book";
 import { launchChromium } from "../../scripts/book/chromium";
+import type { LiveRun } from "../../scripts/book/live/lora-toy";
+import { MultilayerPerceptron } from "../../lib/models/mlp";
+import { LinearWithLoRA } from "../../lib/lora/lora";
+import { printModel } from "../../lib/nn/module";
+import { initBackend } from "../../lib/backend";
+import type { Linear } from "../../lib/nn/layers";
 
 const ROOT = path.resolve(__dirname, "..", "..");
 const SCREENSHOTS = path.join(ROOT, "build", "screenshots");
@@ -69,3 +75,38 @@ test("every chapter of the book loads cleanly, draws its figures, and links only
     await page.close();
   }
 }, 180_000);
+
+test("chapter 00's live section trains LoRA in the page: the loss falls, the base stays frozen, printModel prints what Node prints", async () => {
+  const page = await browser.newPage({ viewport: { width: 1100, height: 900 } });
+  const problems: string[] = [];
+  page.on("console", (m) => m.type() === "error" && problems.push(`console error: ${m.text()}`));
+  page.on("pageerror", (e) => problems.push(`page error: ${e.message}`));
+  await page.goto(base + "00_lora_layer.html", { waitUntil: "load" });
+  await page.fill("section.live input[name='rank']", "2"); // range inputs take fill; the label follows
+  await page.dispatchEvent("section.live input[name='rank']", "input");
+  expect(await page.textContent("section.live output[name='rank']")).toBe("2");
+  await page.click("section.live button[name='train']");
+  await page.waitForFunction(() => (window as unknown as { liveLoRA?: unknown }).liveLoRA !== undefined, null, { timeout: 150_000 });
+  const run = await page.evaluate(() => (window as unknown as { liveLoRA: LiveRun }).liveLoRA);
+  expect(run.rank).toBe(2);
+  expect(run.pretrainLosses).toHaveLength(150);
+  expect(run.loraLosses).toHaveLength(150);
+  expect(run.pretrainLosses[149]).toBeLessThan(run.pretrainLosses[0] / 10);
+  expect(run.loraLosses[149]).toBeLessThan(run.loraLosses[0] / 10);
+  expect(run.accuracyAfter).toBeGreaterThan(run.accuracyBefore + 0.2);
+  expect(run.frozenChanged).toEqual([]);
+  expect(run.loraChanged).toEqual(["layers.0.lora.A", "layers.0.lora.B", "layers.2.lora.A", "layers.2.lora.B", "layers.4.lora.A", "layers.4.lora.B"]);
+  // The same model built in Node prints the same text, and has the same count: r (in + out) per layer
+  await initBackend("cpu", { quiet: true });
+  const model = new MultilayerPerceptron(10, 64, 32, 2);
+  for (const i of [0, 2, 4]) model.layers[i] = new LinearWithLoRA(model.layers[i] as Linear, 2, 8);
+  expect(run.printed).toBe(printModel(model));
+  expect(run.trainable).toBe(2 * (10 + 64) + 2 * (64 + 32) + 2 * (32 + 2));
+  model.dispose();
+  expect(await page.textContent("section.live .live-frozen")).toContain("Frozen weights that changed: none.");
+  expect(await page.$$eval("section.live .js-plotly-plot", (divs) => divs.length)).toBe(1);
+  fs.mkdirSync(SCREENSHOTS, { recursive: true });
+  await (await page.$("section.live"))!.screenshot({ path: path.join(SCREENSHOTS, "book-00-live.png") });
+  expect(problems).toEqual([]);
+  await page.close();
+}, 200_000);

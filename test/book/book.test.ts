@@ -218,6 +218,29 @@ test("book.config.json: paths relative to it, typos caught", () => {
   expect(() => readBookConfig(bad)).toThrow(/unknown key "chapter"/);
   fs.writeFileSync(bad, JSON.stringify({ title: "T", chapters: [{ file: "x.py" }] }));
   expect(() => readBookConfig(bad)).toThrow(/chapters\[0\]\.file must be an \.ipynb or \.md file/);
+  fs.writeFileSync(bad, JSON.stringify({ title: "T", chapters: [{ file: "x.md", live: "live.js" }] }));
+  expect(() => readBookConfig(bad)).toThrow(/chapters\[0\]\.live must be a \.ts file/);
+  fs.writeFileSync(bad, JSON.stringify({ title: "T", chapters: [{ file: "x.md", live: "nowhere/live.ts" }] }));
+  expect(() => readBookConfig(bad)).toThrow(/chapters\[0\]\.live: nowhere\/live\.ts not found/);
+});
+
+test("a chapter's live entry is bundled into assets/live/ and ends its page with a section in the contents", () => {
+  const dir = fs.mkdtempSync(path.join(tmp, "live-"));
+  const md = path.join(dir, "page.md");
+  fs.writeFileSync(md, "# Page\n\nText.\n");
+  const entry = path.join(dir, "counter.ts");
+  fs.writeFileSync(entry, 'const n: number = [1, 2, 3].length;\ndocument.querySelector("[data-live=counter]")!.textContent = `${n} items`;\n');
+  const out = path.join(dir, "out");
+  renderBook({ title: "L", chapters: [{ file: md, live: entry }] }, { outDir: out });
+  const html = fs.readFileSync(path.join(out, "page.html"), "utf8");
+  expect(html).toContain('<h2 id="live">Try it in this page</h2>');
+  expect(html).toContain('<div data-live="counter">');
+  expect(html).toContain('<script src="assets/live/counter.js"></script>');
+  expect(html).toMatch(/href="#live"/); // the page's contents list the section
+  const bundle = fs.readFileSync(path.join(out, "assets", "live", "counter.js"), "utf8");
+  expect(bundle).not.toContain(": number"); // TypeScript compiled away
+  fs.writeFileSync(entry, "import { nothing } from './missing';\nconsole.log(nothing);\n");
+  expect(() => renderBook({ title: "L", chapters: [{ file: md, live: entry }] }, { outDir: out })).toThrow(/live section .*counter\.ts: Could not resolve/);
 });
 
 test("warnings: a link out of the book, a formula KaTeX cannot typeset", () => {

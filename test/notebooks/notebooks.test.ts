@@ -75,7 +75,7 @@ describe.each(notebooks)("%s shows the library's code as it is", (name) => {
       }
     });
     if (name === "00_lora_layer.ipynb") {
-      expect(shared.sort()).toEqual(["LinearWithLoRA", "LinearWithLoRAMerged", "LoRALayer", "LoRAScaling", "loraScale"]);
+      expect(shared.sort()).toEqual(["LinearWithLoRA", "LinearWithLoRAMerged", "LoRALayer", "LoRAScaling", "MultilayerPerceptron", "loraScale"]);
     }
   });
 });
