@@ -5,11 +5,32 @@
 # alternating order over three rounds; then once with the fused modules off (--plain-modules).
 # `plain-model-ab.sh last-layers [ROUNDS]`: last-layers alone, whose short steps vary most from run
 # to run, in more alternating rounds of 30 steps (five by default), summed up in one file.
+# `plain-model-ab.sh profile`: one last-layers step of each bundle, every kernel timed on its own
+# (bench/profile-step.ts, exact timestamps), twice in alternating order.
 source .gpu/setup.sh
 for f in .gpu/app/*.xz .gpu-before/*.xz; do xz -dkf "$f"; done  # bundles travel xz-compressed (scripts/gpu/pack-app.sh)
-cp .gpu-before/train-step-before.mjs .gpu/app/  # beside the other bundle: the same node_modules
+cp .gpu-before/*-before.mjs .gpu/app/  # beside the other bundles: the same node_modules
 run() { timeout 150 node .gpu/app/$1.mjs --backend webgpu --warmup 4 "${@:3}" --out $OUT/$2.json 2>&1 | tail -2; }
-if [ "$1" = last-layers ]; then
+profile() { timeout 200 node .gpu/app/$1.mjs --backend webgpu --modes last-layers --dawn "disable-dawn-features=timestamp_quantization" --top 40 --out $OUT/$2.json > $OUT/$2.txt 2>&1; tail -3 $OUT/$2.txt; }
+if [ "$1" = profile ]; then
+  profile profile-step-before profile-before-1; profile profile-step profile-after-1
+  profile profile-step profile-after-2; profile profile-step-before profile-before-2
+  python3 - <<'PY'
+import json, os, collections
+out = os.environ["OUT"]
+for side in ("before", "after"):
+    for i in (1, 2):
+        r = json.load(open(f"{out}/profile-{side}-{i}.json"))["results"][0]
+        print(side, i, f"wall {r['wall_ms']:.1f} ms, kernels {r['kernel_ms']:.2f} ms ({r['kernels']}), outside {r['outside_kernels_ms']:.2f} ms ({r['dispatches_outside_kernels']})")
+by = {side: collections.Counter() for side in ("before", "after")}
+for side in by:
+    for i in (1, 2):
+        for g in json.load(open(f"{out}/profile-{side}-{i}.json"))["results"][0]["groups"]: by[side][g["kernel"]] += g["ms"] / 2
+for k in sorted(set(by["before"]) | set(by["after"]), key=lambda k: -max(by["before"][k], by["after"][k]))[:25]:
+    print(f"{by['before'][k]:9.3f} {by['after'][k]:9.3f}  {k}")
+PY
+  exit 0
+elif [ "$1" = last-layers ]; then
   mkdir -p /tmp/ll; OUT_ALL=$OUT; OUT=/tmp/ll
   for round in $(seq 1 ${2:-5}); do
     args=(--modes last-layers --steps 30)
