@@ -3,7 +3,7 @@ import * as path from "path";
 import type { Table } from "./util/table";
 import { defaultSpec, ExperimentResult, ExperimentSpec, Mode, Profile } from "./train/experiment";
 import { pct } from "./util/format";
-import type { Grid, GridRow } from "./train/grid";
+import { FLAG_SETS, gridRows, type Grid, type GridRow } from "./train/grid";
 import type { PlotlyFigure } from "./util/display";
 
 // What the chapters share: which profile the book runs (quick on a CPU, full on a GPU with the
@@ -344,5 +344,48 @@ export function gridHeatmap(
           }
         : {}),
     },
+  };
+}
+
+/** The grid run on the GPU from the book's backbone (results/grid/): its points and the runs beside it. */
+export const GPU_GRID: Grid = { ranks: [1, 2, 4, 8, 16], alphas: [1, 4, 16, 32], flagSets: FLAG_SETS.filter((f) => f.name === "qv" || f.name === "qv-mlp") };
+const GPU_GRID_DIR = path.join(ROOT, "results", "grid");
+
+export interface GpuGrid {
+  grid: Grid;
+  rows: GridRow[];
+  baselines: ExperimentResult[];
+  /** results/grid/record.json: what ran, where, when, by which job. */
+  record: { what: string; training: string; device: string; dates: string[]; job: string; finished: string };
+}
+
+export function readGpuGrid(): GpuGrid {
+  const record = JSON.parse(fs.readFileSync(path.join(GPU_GRID_DIR, "record.json"), "utf8")) as GpuGrid["record"];
+  return { grid: GPU_GRID, rows: gridRows(GPU_GRID, path.join(GPU_GRID_DIR, "points")), baselines: readResults(path.join(GPU_GRID_DIR, "baselines")), record };
+}
+
+/** The tutorial's table beside the GPU runs from the book's backbone: each of the tutorial's runs, the grid's best point so far, and the floor. */
+export function gpuGridTable(gpu: GpuGrid): Table {
+  const baseline = (name: string) => gpu.baselines.find((r) => r.name === name) ?? null;
+  const point = (name: string) => gpu.rows.find((r) => r.name === name) ?? null;
+  const best = [...gpu.rows].sort((a, b) => b.val_accuracy - a.val_accuracy)[0] ?? null;
+  const row = (label: string, tutorial: TutorialRun | null, r: { trainable_params: number; val_accuracy: number; test_accuracy: number | null } | null) => [
+    label,
+    tutorial ? pct(tutorialTest(tutorial)) : null,
+    r ? count(r.trainable_params) : null,
+    r ? pct(r.val_accuracy) : null,
+    r ? pct(r.test_accuracy) : null,
+  ];
+  return {
+    columns: ["run", "tutorial: test acc", "ours: trainable", "val acc", "test acc"],
+    rows: [
+      row("last two layers", "last-layers", baseline("mini-last-layers")),
+      row("LoRA q, v (r=8, α=16)", "lora-qv-r8-a16", point("lora-qv-r8-a16")),
+      row("full fine-tuning", "full", baseline("mini-full")),
+      row("LoRA q, v, mlp (r=8, α=1)", "grid", point("lora-qv-mlp-r8-a1")),
+      row(best ? `best of the grid so far: ${best.layers}, r=${best.rank}, α=${best.alpha}` : "best of the grid so far", null, best),
+      row("full, random init (floor)", null, baseline("floor-full-random-init")),
+    ],
+    notes: [`${gpu.record.device}; ${gpu.record.training}. Grid: ${gpu.record.finished}. The best point is chosen by validation accuracy; "–": not run yet.`],
   };
 }

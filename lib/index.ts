@@ -53,7 +53,7 @@ export {
   loadExperimentData, loadExperimentModel, experimentResult, writeResult, runExperiment,
 } from "./train/experiment";
 export type { Mode, Profile, LoRASettings, ProfileSettings, ExperimentSpec, ExperimentResult } from "./train/experiment";
-export { runGrid, gridTable, gridPoints, FLAG_SETS, TUTORIAL_GRID } from "./train/grid";
+export { runGrid, gridRows, gridStatus, gridTable, gridPoints, FLAG_SETS, TUTORIAL_GRID } from "./train/grid";
 export type { Grid, FlagSet, GridPoint, GridRow, GridOptions } from "./train/grid";
 
 // Masked-language-model pretraining (chapter 07).

@@ -143,10 +143,17 @@ export async function runGrid(base: ExperimentSpec, grid: Grid, options: GridOpt
       held.release();
     }
   }
-  const rows = points.filter((point) => fs.existsSync(resultFile(options.outDir, point))).map((point) => toRow(point, readResult(resultFile(options.outDir, point))));
+  const rows = gridRows(grid, options.outDir);
   await writeFileAtomic(path.join(options.outDir, "grid-summary.json"), JSON.stringify(rows, null, 2) + "\n");
   await writeFileAtomic(path.join(options.outDir, "grid-summary.md"), gridTable(rows));
   return rows;
+}
+
+/** The table rows of the grid's finished points in outDir, in the grid's order. */
+export function gridRows(grid: Grid, outDir: string): GridRow[] {
+  return gridPoints(grid)
+    .filter((point) => fs.existsSync(resultFile(outDir, point)))
+    .map((point) => toRow(point, readResult(resultFile(outDir, point))));
 }
 
 /** Each point with its index and state in outDir: done (with its validation accuracy), running, or to do. */

@@ -3,10 +3,11 @@ import * as fs from "fs";
 import * as path from "path";
 import {
   movingMean, readMlmRuns, readResults, readBenchmarks, readCpuBenchmark, tutorialTable, standinTable, speedTable, memoryTable, noRunsYet,
-  tableHtml, tableText, TUTORIAL_TABLE, gridHeatmap, type Table,
+  tableHtml, tableText, TUTORIAL_TABLE, gridHeatmap, readGpuGrid, gpuGridTable, GPU_GRID, type Table,
 } from "../../lib/book";
-import type { GridRow } from "../../lib/train/grid";
+import { gridPoints, type GridRow } from "../../lib/train/grid";
 import type { ExperimentResult } from "../../lib/train/experiment";
+import { pct } from "../../lib/util/format";
 
 // The results chapter's readers, on the committed GPU results.
 
@@ -190,4 +191,26 @@ test("a grid heatmap: ranks upwards, alphas across, empty where a point has not 
   expect((figure.layout as { shapes?: unknown[] }).shapes).toEqual([expect.objectContaining({ type: "rect", x0: -0.5, x1: 0.5, y0: 0.5, y1: 1.5 })]);
   const unmarked = gridHeatmap(rows, { ranks: [1, 2], alphas: [4] }, "qv", { metric: "val_accuracy", title: "t", mark: { rank: 8, alpha: 1, label: "x" } });
   expect((unmarked.layout as { shapes?: unknown[] }).shapes).toBeUndefined(); // the marked point is not in this grid
+});
+
+test("the GPU grid: every committed point in the grid's order, and a table with the tutorial's runs beside ours", () => {
+  const gpu = readGpuGrid();
+  const files = fs.readdirSync(path.join("results", "grid", "points")).filter((f) => f.endsWith(".json"));
+  expect(gpu.rows).toHaveLength(files.length);
+  const order = gridPoints(GPU_GRID).map((p) => p.name);
+  expect(gpu.rows.map((r) => order.indexOf(r.name))).toEqual([...gpu.rows.map((r) => order.indexOf(r.name))].sort((a, b) => a - b));
+  for (const r of gpu.rows) {
+    const file = JSON.parse(fs.readFileSync(path.join("results", "grid", "points", `${r.name}.json`), "utf8"));
+    expect([r.rank, r.alpha, r.test_accuracy]).toEqual([file.config.lora.rank, file.config.lora.alpha, file.test_accuracy]);
+    expect(file.config.train).toMatchObject({ epochs: 3, batchSize: 12, learningRate: 5e-5 }); // the tutorial's training
+  }
+  expect(gpu.baselines.map((b) => b.name).sort()).toEqual(["floor-full-random-init", "mini-full", "mini-last-layers"]);
+  const table = gpuGridTable(gpu);
+  const full = gpu.baselines.find((b) => b.name === "mini-full")!;
+  expect(table.rows[2]).toEqual(["full fine-tuning", "92.31%", "4,782,466", pct(full.val_accuracy), pct(full.test_accuracy)]);
+  expect(table.rows[5][0]).toBe("full, random init (floor)");
+  // what chapter 05 says of these runs: pretraining helps full fine-tuning by more than a point
+  const floor = gpu.baselines.find((b) => b.name === "floor-full-random-init")!;
+  expect(full.test_accuracy! - floor.test_accuracy!).toBeGreaterThan(0.01);
+  expect(gpu.record.device).toContain("NVIDIA");
 });
