@@ -18,7 +18,19 @@ export interface ClaimOwner {
   since: string;
 }
 
-export type ClaimResult = { claimed: true; release: () => void; tookOverFrom?: ClaimOwner } | { claimed: false; heldBy: ClaimOwner };
+/** A claim's outcome: held by this worker (release() gives it back), or by `heldBy`. */
+export interface ClaimResult {
+  claimed: boolean;
+  /** Removes every claim file of the name; a no-op when the claim was not won. */
+  release: () => void;
+  /** The live worker that holds it, when not claimed. */
+  heldBy?: ClaimOwner;
+  /** The gone worker whose claim this one took over. */
+  tookOverFrom?: ClaimOwner;
+}
+
+const UNKNOWN_OWNER: ClaimOwner = { host: "?", pid: 0, token: "", since: "" };
+const nothingToRelease = () => undefined;
 
 /** A worker's identity: one per runGrid call, so two workers in one process are two owners. */
 export function newOwner(): Omit<ClaimOwner, "since"> {
@@ -37,7 +49,7 @@ export function currentClaim(dir: string, name: string): { attempt: number; owne
     const owner = readOwner(path.join(dir, `${prefix}${attempt}`));
     if (owner) return { attempt, owner };
   }
-  return attempts.length > 0 ? { attempt: attempts[0], owner: { host: "?", pid: 0, token: "", since: "" } } : null;
+  return attempts.length > 0 ? { attempt: attempts[0], owner: UNKNOWN_OWNER } : null;
 }
 
 /** True when the owner is a process on this machine that no longer runs. */
@@ -59,7 +71,7 @@ export function isDeadHere(owner: ClaimOwner): boolean {
 export function claim(dir: string, name: string, owner: Omit<ClaimOwner, "since">): ClaimResult {
   fs.mkdirSync(dir, { recursive: true });
   const current = currentClaim(dir, name);
-  if (current && !isDeadHere(current.owner)) return { claimed: false, heldBy: current.owner };
+  if (current && !isDeadHere(current.owner)) return { claimed: false, release: nothingToRelease, heldBy: current.owner };
   const attempt = current ? current.attempt + 1 : 0;
   const file = path.join(dir, `${name}.claim.${attempt}`);
   const mine: ClaimOwner = { ...owner, since: new Date().toISOString() };
@@ -68,7 +80,7 @@ export function claim(dir: string, name: string, owner: Omit<ClaimOwner, "since"
     fd = fs.openSync(file, "wx");
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw new Error(`${file}: cannot create the claim (${(error as Error).message})`);
-    return { claimed: false, heldBy: readOwner(file) ?? { host: "?", pid: 0, token: "", since: "" } }; // another worker won this attempt
+    return { claimed: false, release: nothingToRelease, heldBy: readOwner(file) ?? UNKNOWN_OWNER }; // another worker won this attempt
   }
   fs.writeSync(fd, JSON.stringify(mine) + "\n");
   fs.fsyncSync(fd);
@@ -91,6 +103,7 @@ function readOwner(file: string): ClaimOwner | null {
 }
 
 /** "host pid 123 since 2026-…" for messages. */
-export function describeOwner(owner: ClaimOwner): string {
+export function describeOwner(owner: ClaimOwner | undefined): string {
+  if (!owner) return "another worker";
   return `${owner.host} pid ${owner.pid}${owner.since ? ` since ${owner.since}` : ""}`;
 }
