@@ -1,5 +1,6 @@
 import * as tf from "@tensorflow/tfjs";
 import * as fs from "fs";
+import { enableWasmThreads, releaseWasmThreads, withCoresFor } from "./wasm-threads";
 import { registerWebGpuMatMul } from "./webgpu/matmul";
 import { registerWebGpuTranspose } from "./webgpu/transpose";
 import { registerWebGpuColumnSum } from "./webgpu/column-sum";
@@ -55,6 +56,17 @@ export interface BackendOptions {
   dawnFlags?: string[];
   /** How the WebGPU kernels run (lib/webgpu/options.ts): the defaults, with these changes. Benchmarks time the variants this way. */
   kernels?: Partial<KernelOptions>;
+  /**
+   * Threads of the wasm backend's matrix products in Node (1 to 4; lib/wasm-threads.ts); default
+   * LORA_WASM_THREADS, else 1. A process keeps the count its wasm backend started with.
+   */
+  wasmThreads?: number;
+}
+
+function wasmThreads(options: BackendOptions): number {
+  const given = options.wasmThreads ?? (process.env.LORA_WASM_THREADS === undefined ? 1 : Number(process.env.LORA_WASM_THREADS));
+  if (!Number.isInteger(given) || given < 1 || given > 4) throw new Error(`wasmThreads (or LORA_WASM_THREADS) is "${options.wasmThreads ?? process.env.LORA_WASM_THREADS}": a whole number from 1 to 4`);
+  return given;
 }
 
 /** Dawn's device toggles that webgpuChecks: "off" turns on (results/benchmark/dawn-toggles-ab-gpu.json). */
@@ -156,12 +168,16 @@ const starters: Record<BackendName, Starter> = {
     return `${infoDescription} (WebGPU)`;
   },
 
-  async wasm() {
-    require("@tensorflow/tfjs-backend-wasm");
-    if (!(await tf.setBackend("wasm"))) return null;
+  async wasm(_auto, options) {
+    const wasm = require("@tensorflow/tfjs-backend-wasm") as { getThreadsCount(): number };
+    const threads = wasmThreads(options);
+    enableWasmThreads(threads);
+    if (!(await withCoresFor(threads, () => tf.setBackend("wasm")))) return null;
+    releaseWasmThreads(tf.backend());
     registerSegmentSum("wasm");
     wrapWasmTransposedMatMul();
-    return "CPU (WebAssembly, SIMD)";
+    const pool = wasm.getThreadsCount();
+    return `CPU (WebAssembly, SIMD${pool > 1 ? `, ${pool} threads` : ""})`;
   },
 
   async cpu() {

@@ -97,7 +97,8 @@ const ALLOWED: Record<string, string[]> = {
   data: ["nn", "util", "io"],
   train: ["models", "lora", "nn", "data", "util", "io", "backend", "webgpu"],
   webgpu: ["models", "lora", "nn", "util", "io"],
-  backend: ["webgpu", "util", "io"],
+  backend: ["webgpu", "wasm-threads", "util", "io"],
+  "wasm-threads": [],
   book: ["train", "models", "lora", "nn", "data", "util", "io", "backend"],
 };
 const layerOf = (file: string) => file.split("/")[1].replace(/\.ts$/, "");
