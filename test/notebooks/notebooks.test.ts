@@ -155,11 +155,13 @@ describe("chapters 01–05 and 07 execute on the quick profile, on the real IMDb
     expect(figures).toBe(1);
   }, 1_800_000);
 
-  test("03: a corner of the grid, its table and a heatmap per set of layers", async () => {
+  test("03: a corner of the grid, its table and a heatmap per set of layers; the grid run on a GPU", async () => {
     const { text, figures, html } = await run("03_grid_search.ipynb");
     expect(text).toContain("8 points");
     expect(html).toBe(1);
-    expect(figures).toBe(2);
+    // A heatmap per layer set of the quick profile's corner, and one per layer set the GPU grid has reached.
+    expect(text).toMatch(/NVIDIA H100 80GB HBM3 \(nvidia-smi\), through WebGPU .*\. Finished: \d+ of 40 points/);
+    expect(figures).toBe(3);
   }, 1_800_000);
 
   test("04: full fine-tuning trains every parameter", async () => {
@@ -206,8 +208,8 @@ describe("chapters 01–05 and 07 execute on the quick profile, on the real IMDb
     // The stand-in's MLM loss beside a uniform guess's, ln(30,522) = 10.33.
     expect(text).toMatch(/last 100 steps: loss 6\.13 \(a uniform guess over 30,522 ids: 10\.33\)/);
     // Tables: the quick profile's beside the tutorial's (and the full profile's, where it has runs), the
-    // stand-in's, speed, speed on a CPU, memory.
-    expect(html).toBe(text.includes("No runs of the full profile in build/results/full/") ? 5 : 6);
+    // stand-in's, the book's backbone on the GPU, speed, speed on a CPU, memory.
+    expect(html).toBe(text.includes("No runs of the full profile in build/results/full/") ? 6 : 7);
     // Figures: validation accuracy by epoch, the stand-in's MLM loss, the stand-in beside the tutorial,
     // three backbones, accuracy against trainable parameters, speed against PyTorch.
     expect(figures).toBe(6);
