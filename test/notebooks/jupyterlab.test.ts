@@ -294,10 +294,10 @@ test("chapter 05 in a fresh clone, without build/results/: its tables and figure
   expect(text).toContain("No runs of the quick profile in build/results/quick/ yet");
   expect(run.cells.map((c) => c.stderr).filter(Boolean)).toEqual([]);
   expect(run.cells.filter((c) => c.outputs === 0).map((_, i) => i)).toEqual([]);
-  // Tables render as HTML: the stand-in's, speed, speed on a CPU and memory; the tutorial's table
-  // beside each profile's runs gives way to a line saying how to make the runs.
+  // Tables render as HTML: the stand-in's, the book's backbone on the GPU, speed, speed on a CPU and
+  // memory; the tutorial's table beside each profile's runs gives way to a line saying how to make the runs.
   const tables = await run.page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-OutputArea-output table").count();
-  expect(tables).toBe(4);
+  expect(tables).toBe(5);
   const { figures } = committed(CHAPTER);
   await waitFor("chapter 05's figures to draw", async () => (await drawings(run.page)).filter((d) => d.plotly > 0).length >= figures.length - 1, 30_000, lab.log);
   const drawn = await drawings(run.page);
