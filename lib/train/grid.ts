@@ -143,10 +143,17 @@ export async function runGrid(base: ExperimentSpec, grid: Grid, options: GridOpt
       held.release();
     }
   }
-  const rows = gridRows(grid, options.outDir);
-  await writeFileAtomic(path.join(options.outDir, "grid-summary.json"), JSON.stringify(rows, null, 2) + "\n");
-  await writeFileAtomic(path.join(options.outDir, "grid-summary.md"), gridTable(rows));
-  return rows;
+  // Workers sharing the folder each write the summary as they finish; one whose write lands after
+  // a later worker's would leave out that worker's last point. Points are only ever added, so a
+  // worker writes again until what it wrote still holds every finished point.
+  let rows = gridRows(grid, options.outDir);
+  for (;;) {
+    await writeFileAtomic(path.join(options.outDir, "grid-summary.json"), JSON.stringify(rows, null, 2) + "\n");
+    await writeFileAtomic(path.join(options.outDir, "grid-summary.md"), gridTable(rows));
+    const now = gridRows(grid, options.outDir);
+    if (now.length === rows.length) return rows;
+    rows = now;
+  }
 }
 
 /** The table rows of the grid's finished points in outDir, in the grid's order. */
