@@ -37,9 +37,12 @@ export function newOwner(): Omit<ClaimOwner, "since"> {
   return { host: os.hostname(), pid: process.pid, token: crypto.randomBytes(6).toString("hex") };
 }
 
+/** What every claim file of `name` begins with: NAME.claim.K. */
+const claimPrefix = (name: string) => `${name}.claim.`;
+
 /** The current claim on `name` in `dir`, if any: its number and owner. */
 export function currentClaim(dir: string, name: string): { attempt: number; owner: ClaimOwner } | null {
-  const prefix = `${name}.claim.`;
+  const prefix = claimPrefix(name);
   const attempts = fs
     .readdirSync(dir)
     .filter((file) => file.startsWith(prefix) && /^\d+$/.test(file.slice(prefix.length)))
@@ -73,7 +76,7 @@ export function claim(dir: string, name: string, owner: Omit<ClaimOwner, "since"
   const current = currentClaim(dir, name);
   if (current && !isDeadHere(current.owner)) return { claimed: false, release: nothingToRelease, heldBy: current.owner };
   const attempt = current ? current.attempt + 1 : 0;
-  const file = path.join(dir, `${name}.claim.${attempt}`);
+  const file = path.join(dir, `${claimPrefix(name)}${attempt}`);
   const mine: ClaimOwner = { ...owner, since: new Date().toISOString() };
   let fd: number;
   try {
@@ -86,8 +89,7 @@ export function claim(dir: string, name: string, owner: Omit<ClaimOwner, "since"
   fs.fsyncSync(fd);
   fs.closeSync(fd);
   const release = () => {
-    const prefix = `${name}.claim.`;
-    for (const f of fs.readdirSync(dir)) if (f.startsWith(prefix)) fs.rmSync(path.join(dir, f), { force: true });
+    for (const f of fs.readdirSync(dir)) if (f.startsWith(claimPrefix(name))) fs.rmSync(path.join(dir, f), { force: true });
   };
   return { claimed: true, release, ...(current ? { tookOverFrom: current.owner } : {}) };
 }
