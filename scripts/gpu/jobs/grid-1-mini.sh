@@ -6,13 +6,16 @@
 # fine-tuning of the same shape from random weights (the floor pretraining has to beat).
 # Seven workers share the grid's folder, each claiming a point before it runs it (scripts/grid-search.ts);
 # every run checkpoints at its epochs' ends. `grid-1-mini.sh SECONDS` stops every process after
-# SECONDS (default 540); running the job again on the same machine continues where it stopped.
+# SECONDS (default 540); running the job again on the same machine continues where it stopped, and on
+# a fresh machine it starts from the points and baselines already in results/grid/ (finished ones are
+# skipped). WORKERS (default 7) sets how many grid-search processes share the GPU.
 # Carries .gpu/ (scripts/gpu/pack-app.sh scripts/gpu/experiment.ts) and .gpu-data/imdb128/
 # (scripts/gpu/pack-data.ts --max-length 128 --out .gpu-data/imdb128); the backbone is tracked.
 source .gpu/setup.sh
 for f in .gpu/app/*.xz; do xz -dkf "$f"; done  # bundles travel xz-compressed (scripts/gpu/pack-app.sh)
 D=.gpu-data/imdb128; W=.gpu-runs/grid-mini; LIMIT=${1:-540}
 mkdir -p $W/logs $W/grid $W/baselines
+cp -n results/grid/points/*.json $W/grid/ 2>/dev/null; cp -n results/grid/baselines/*.json $W/baselines/ 2>/dev/null
 COMMON=(--backend webgpu --profile full --model models/distilbert-mini-imdb --tokenizer $D/vocab --data $D/imdb --max-length 128 --no-train-eval)
 GRID=(--ranks 1,2,4,8,16 --alphas 1,4,16,32 --flag-sets qv,qv-mlp --out-dir $W/grid)
 baseline() {
@@ -24,7 +27,7 @@ baseline() {
 baseline mini-last-layers --mode last-layers
 baseline mini-full --mode full
 baseline floor-full-random-init --mode full --random-init
-for w in 0 1 2 3 4 5 6; do
+for w in $(seq 1 ${WORKERS:-7}); do
   timeout $LIMIT node .gpu/app/experiment.mjs grid-search "${COMMON[@]}" "${GRID[@]}" --checkpoint-dir $W/checkpoints \
     >> $W/logs/worker-$w.log 2>&1 &
 done
