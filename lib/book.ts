@@ -3,7 +3,7 @@ import * as path from "path";
 import type { Table } from "./util/table";
 import { defaultSpec, ExperimentResult, ExperimentSpec, Mode, Profile } from "./train/experiment";
 import { pct } from "./util/format";
-import { FLAG_SETS, gridRows, type Grid, type GridRow } from "./train/grid";
+import { FLAG_SETS, gridPoints, gridRows, type Grid, type GridRow } from "./train/grid";
 import type { PlotlyFigure } from "./util/display";
 
 // What the chapters share: which profile the book runs (quick on a CPU, full on a GPU with the
@@ -369,6 +369,8 @@ export function gpuGridTable(gpu: GpuGrid): Table {
   const baseline = (name: string) => gpu.baselines.find((r) => r.name === name) ?? null;
   const point = (name: string) => gpu.rows.find((r) => r.name === name) ?? null;
   const best = [...gpu.rows].sort((a, b) => b.val_accuracy - a.val_accuracy)[0] ?? null;
+  const complete = gpu.rows.length === gridPoints(gpu.grid).length;
+  const bestLabel = complete ? "best of the grid" : "best of the grid so far";
   const row = (label: string, tutorial: TutorialRun | null, r: { trainable_params: number; val_accuracy: number; test_accuracy: number | null } | null) => [
     label,
     tutorial ? pct(tutorialTest(tutorial)) : null,
@@ -383,9 +385,9 @@ export function gpuGridTable(gpu: GpuGrid): Table {
       row("LoRA q, v (r=8, α=16)", "lora-qv-r8-a16", point("lora-qv-r8-a16")),
       row("full fine-tuning", "full", baseline("mini-full")),
       row("LoRA q, v, mlp (r=8, α=1)", "grid", point("lora-qv-mlp-r8-a1")),
-      row(best ? `best of the grid so far: ${best.layers}, r=${best.rank}, α=${best.alpha}` : "best of the grid so far", null, best),
+      row(best ? `${bestLabel}: ${best.layers}, r=${best.rank}, α=${best.alpha}` : bestLabel, null, best),
       row("full, random init (floor)", null, baseline("floor-full-random-init")),
     ],
-    notes: [`${gpu.record.device}; ${gpu.record.training}. Grid: ${gpu.record.finished}. The best point is chosen by validation accuracy; "–": not run yet.`],
+    notes: [`${gpu.record.device}; ${gpu.record.training}. Grid: ${gpu.record.finished}. The best point is chosen by validation accuracy${complete ? "." : '; "–": not run yet.'}`],
   };
 }
