@@ -16,8 +16,8 @@ export { LoRALayer, LinearWithLoRA, LinearWithLoRAMerged, loraScale } from "./lo
 export type { LoRAScaling } from "./lora/lora";
 export { applyLoRA, mergeLoRA, loraTargetsFromFlags } from "./lora/apply";
 export type { LoRAFlags, ApplyLoRAOptions } from "./lora/apply";
-export { saveAdapter, loadAdapter, mergeAndUnload, adapterSize } from "./lora/adapter";
-export type { SaveAdapterOptions, LoadedAdapter } from "./lora/adapter";
+export { saveAdapter, loadAdapter, mergeAndUnload, adapterSize, adapterFiles, applyAdapter } from "./lora/adapter";
+export type { SaveAdapterOptions, LoadedAdapter, AdapterFiles } from "./lora/adapter";
 
 // The backend tfjs computes on.
 export { initBackend, backendInfo, BACKENDS } from "./backend";
@@ -29,21 +29,22 @@ export {
   configFromHuggingFace, configToHuggingFace, readDistilBertConfig,
 } from "./models/distilbert";
 export type { DistilBertConfig, FromPretrainedOptions } from "./models/distilbert";
-export { loadCheckpoint, saveCheckpoint } from "./models/checkpoint";
+export { loadCheckpoint, loadStateDict, saveCheckpoint } from "./models/checkpoint";
 export type { LoadOptions, LoadReport, SaveOptions } from "./models/checkpoint";
 export { downloadFromHub, DISTILBERT_FILES } from "./models/hub";
 export type { HubDownloadOptions } from "./models/hub";
-export { readSafetensors, readSafetensorsDir, writeSafetensors, SafetensorsError } from "./io/safetensors";
+export { readSafetensors, readSafetensorsDir, writeSafetensors, parseSafetensors, serializeSafetensors, SafetensorsError } from "./io/safetensors";
 export type { SafetensorsFile, SafetensorsEntry, WritableEntry, WritableDtype } from "./io/safetensors";
 
 // Data: the IMDb pipeline's barrel (download, splits, token cache, batches, stats), the tokenizer, subsets.
 export * from "./data/index";
-export { loadTokenizer, DEFAULT_MAX_LENGTH } from "./data/tokenizer";
+export { loadTokenizer, tokenizerFromText, DEFAULT_MAX_LENGTH } from "./data/tokenizer";
 export type { Tokenizer } from "./data/tokenizer";
 export { firstReviews } from "./data/subset";
 
 // Training, evaluation, experiments and the grid search (chapters 01 to 04).
 export { train, TUTORIAL_TRAIN_CONFIG, DivergedError } from "./train/train";
+export { queueTrainStep, readStep, trainStep } from "./train/step";
 export type { TrainConfig, TrainData, TrainOptions, TrainResult, EpochRecord, StepInfo } from "./train/train";
 export { Adam } from "./train/adam";
 export type { AdamOptions } from "./train/adam";

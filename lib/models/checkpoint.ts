@@ -2,8 +2,8 @@ import * as tf from "@tensorflow/tfjs";
 import * as fs from "fs";
 import * as path from "path";
 import { Module } from "../nn/module";
-import { readSafetensorsDir, writeSafetensors, toBfloat16, SafetensorsEntry, WritableEntry } from "../io/safetensors";
-import { writeFileAtomic } from "../io/files";
+import { readSafetensorsDir, writeSafetensors, toBfloat16, SafetensorsEntry, SafetensorsFile, WritableEntry } from "../io/safetensors";
+import { readJson, writeFileAtomic } from "../io/files";
 
 // Copy a Hugging Face checkpoint into a module tree by name, as transformers' from_pretrained:
 // checkpoint keys equal namedParameters() paths, up to the base-model prefix and a known head.
@@ -54,13 +54,27 @@ function firstNonFinite(values: Float32Array): { index: number; value: number } 
   return null;
 }
 
+/** A checkpoint folder's config.json, as an object, and the file's path (for errors). */
+export function readCheckpointConfig(dir: string): { json: Record<string, unknown>; file: string } {
+  const file = path.join(dir, "config.json");
+  return { json: readJson(file), file };
+}
+
 /**
  * Load `dir`'s safetensors checkpoint into `model`; throws on anything that does not fit, naming it.
  * All or nothing: names, shapes, dtypes and values (every weight finite) are checked before the
  * first parameter changes, so on an error the model keeps its weights.
  */
 export function loadCheckpoint(model: Module, dir: string, options: LoadOptions): LoadReport {
-  const file = readSafetensorsDir(dir);
+  return loadStateDict(model, readSafetensorsDir(dir), dir, options);
+}
+
+/**
+ * loadCheckpoint's work on a checkpoint already in memory (parseSafetensors of its bytes, say
+ * fetched by a web page); `where` names it in errors and messages.
+ */
+export function loadStateDict(model: Module, file: SafetensorsFile, where: string, options: LoadOptions): LoadReport {
+  const dir = where;
   const parameters = allParameterPaths(model);
   const startsWith = (key: string, prefixes: string[]) => prefixes.some((prefix) => key === prefix || key.startsWith(`${prefix}.`));
   const keys = [...file.tensors.keys()];

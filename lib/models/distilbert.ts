@@ -4,9 +4,8 @@ import { CrossEntropyLoss, Dropout, Embedding, GELU, LayerNorm, Linear, LinearLi
 import { ModuleList } from "../nn/containers";
 import { randn } from "../nn/random";
 import * as F from "../nn/functional";
-import * as path from "path";
-import { loadCheckpoint, saveCheckpoint, LoadReport, SaveOptions } from "./checkpoint";
-import { readJson } from "../io/files";
+import { loadCheckpoint, loadStateDict, readCheckpointConfig, saveCheckpoint, LoadReport, SaveOptions } from "./checkpoint";
+import { readSafetensorsDir, SafetensorsFile } from "../io/safetensors";
 import { withoutGradients } from "../nn/autograd";
 
 // DistilBERT (Sanh et al., 2019) as Hugging Face transformers builds it: the same module tree,
@@ -176,8 +175,8 @@ export function configToHuggingFace(config: DistilBertConfig, architecture: stri
 
 /** Read dir/config.json; `overrides` change it as transformers' from_pretrained(dir, num_labels=...) does. */
 export function readDistilBertConfig(dir: string, overrides: Partial<DistilBertConfig> = {}): DistilBertConfig {
-  const file = path.join(dir, "config.json");
-  const config = { ...configFromHuggingFace(readJson(file), file), ...overrides };
+  const { json, file } = readCheckpointConfig(dir);
+  const config = { ...configFromHuggingFace(json, file), ...overrides };
   if (Object.keys(overrides).length > 0) checkDistilBertConfig(config, `${file} with the overrides ${JSON.stringify(overrides)}`);
   return config;
 }
@@ -384,9 +383,23 @@ export class DistilBertForSequenceClassification extends Module {
    * and leaves pre_classifier and classifier freshly initialised, as transformers does.
    */
   static fromPretrained(dir: string, options: FromPretrainedOptions = {}): DistilBertForSequenceClassification & { loadReport: LoadReport } {
-    const model = new DistilBertForSequenceClassification(readDistilBertConfig(dir, options.config));
+    return DistilBertForSequenceClassification.fromStateDict(readDistilBertConfig(dir, options.config), readSafetensorsDir(dir), dir, options);
+  }
+
+  /**
+   * fromPretrained's work on a checkpoint in memory: its config (configFromHuggingFace of
+   * config.json) and its tensors (parseSafetensors of model.safetensors' bytes, say fetched by a
+   * web page); `where` names the checkpoint in errors and messages.
+   */
+  static fromStateDict(
+    config: DistilBertConfig,
+    file: SafetensorsFile,
+    where: string,
+    options: Pick<FromPretrainedOptions, "log"> = {},
+  ): DistilBertForSequenceClassification & { loadReport: LoadReport } {
+    const model = new DistilBertForSequenceClassification(config);
     try {
-      const loadReport = loadCheckpoint(model, dir, {
+      const loadReport = loadStateDict(model, file, where, {
         basePrefix: "distilbert",
         headPrefixes: ["pre_classifier", "classifier"],
         otherHeadPrefixes: ["vocab_transform", "vocab_layer_norm", "vocab_projector"],
