@@ -9,8 +9,11 @@
  * holding an error output fails the build, naming the chapter, the cell and the error.
  */
 import { parseCli } from "./cli";
+import * as fs from "fs";
+import * as os from "os";
 import * as path from "path";
 import { readBookConfig } from "./book/config";
+import { liveName } from "./book/live";
 import { BookBuildError, renderBook, type RenderedBook } from "./book/render";
 
 export interface BuildBookOptions {
@@ -28,7 +31,18 @@ export async function buildBook(options: BuildBookOptions): Promise<RenderedBook
     const notebooks = config.book.chapters.map((c) => c.file).filter((f) => f.endsWith(".ipynb"));
     await runAll(notebooks, config.after, config.parallel, options.execute);
   }
-  return renderBook(config.book, { outDir: options.outDir ?? config.outDir, onWarning: options.onWarning });
+  const staging = fs.mkdtempSync(path.join(os.tmpdir(), "live-assets-"));
+  try {
+    for (const c of config.book.chapters) {
+      if (!c.live || !c.liveAssets) continue;
+      const { writeAssets } = (await import(c.liveAssets)) as { writeAssets?: (dir: string) => Promise<void> };
+      if (typeof writeAssets !== "function") throw new BookBuildError(`${c.liveAssets}: exports no writeAssets(dir) function`);
+      await writeAssets(path.join(staging, liveName(c.live)));
+    }
+    return renderBook(config.book, { outDir: options.outDir ?? config.outDir, onWarning: options.onWarning, liveAssets: staging });
+  } finally {
+    fs.rmSync(staging, { recursive: true, force: true });
+  }
 }
 
 /**

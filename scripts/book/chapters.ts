@@ -11,6 +11,8 @@ export interface ChapterSpec {
   title?: string;
   /** A TypeScript entry (absolute path) that runs in the reader's browser at the end of the page (live.ts). */
   live?: string;
+  /** A module whose writeAssets(dir) writes the files the live entry fetches (build-book.ts runs it). */
+  liveAssets?: string;
 }
 
 export type Chapter = {

@@ -13,6 +13,8 @@
  *                                                            by --execute, default 1)
  *     "chapters": [
  *       { "file": "notebooks/00_lora_layer.ipynb", "live": "scripts/book/live/lora-toy.ts" },
+ *       { "file": "notebooks/08_playground.md", "live": "scripts/book/live/imdb-playground.ts",
+ *         "liveAssets": "scripts/book/live/imdb-playground-assets.ts" },
  *       { "file": "notebooks/05_results.ipynb", "after": ["notebooks/01_finetune_last_layers.ipynb"] },
  *       { "file": "docs/reproduce.md", "title": "Reproduce the experiment" }
  *     ]
@@ -20,6 +22,8 @@
  *
  * "after" names the chapters whose results a notebook reads: --execute starts it once they are done.
  * "live" names a TypeScript entry that runs in the reader's browser at the end of the page (live.ts).
+ * "liveAssets" names a module whose writeAssets(dir) writes the files that entry fetches, at build
+ * time, into assets/live/NAME/ (NAME: the entry's base name).
  */
 import * as fs from "fs";
 import * as path from "path";
@@ -36,7 +40,7 @@ export interface BookConfig {
 }
 
 const KEYS = ["title", "description", "intro", "profile", "outDir", "mirror", "parallel", "chapters"];
-const CHAPTER_KEYS = ["file", "title", "after", "live"];
+const CHAPTER_KEYS = ["file", "title", "after", "live", "liveAssets"];
 
 export function readBookConfig(configPath: string): BookConfig {
   const file = path.resolve(configPath);
@@ -70,7 +74,17 @@ export function readBookConfig(configPath: string): BookConfig {
     const live = text(c.live, `${where}.live`, true);
     if (live !== undefined && !/\.ts$/.test(live)) fail(`${where}.live must be a .ts file`);
     if (live !== undefined && !fs.existsSync(path.resolve(dir, live))) fail(`${where}.live: ${live} not found`);
-    return { file: path.resolve(dir, chapterFile), title: text(c.title, `${where}.title`, true), after, ...(live ? { live: path.resolve(dir, live) } : {}) };
+    const liveAssets = text(c.liveAssets, `${where}.liveAssets`, true);
+    if (liveAssets !== undefined && live === undefined) fail(`${where}.liveAssets needs a "live" entry to fetch them`);
+    if (liveAssets !== undefined && !/\.ts$/.test(liveAssets)) fail(`${where}.liveAssets must be a .ts file`);
+    if (liveAssets !== undefined && !fs.existsSync(path.resolve(dir, liveAssets))) fail(`${where}.liveAssets: ${liveAssets} not found`);
+    return {
+      file: path.resolve(dir, chapterFile),
+      title: text(c.title, `${where}.title`, true),
+      after,
+      ...(live ? { live: path.resolve(dir, live) } : {}),
+      ...(liveAssets ? { liveAssets: path.resolve(dir, liveAssets) } : {}),
+    };
   });
   const files = new Set(chapters.map((c) => c.file));
   chapters.forEach((c, i) => {
@@ -85,7 +99,7 @@ export function readBookConfig(configPath: string): BookConfig {
       description: text(raw.description, '"description"', true),
       intro: intro === undefined ? undefined : path.resolve(dir, intro),
       profile: text(raw.profile, '"profile"', true),
-      chapters: chapters.map(({ file: f, title: t, live: l }) => ({ file: f, title: t, ...(l ? { live: l } : {}) })),
+      chapters: chapters.map(({ file: f, title: t, live: l, liveAssets: a }) => ({ file: f, title: t, ...(l ? { live: l } : {}), ...(a ? { liveAssets: a } : {}) })),
     },
     outDir: path.resolve(dir, text(raw.outDir, '"outDir"', true) ?? "build/book"),
     parallel: parallel as number,

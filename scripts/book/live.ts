@@ -1,7 +1,11 @@
 /**
  * Live sections: a chapter may name a TypeScript entry ("live" in book.config.json) that runs in
  * the reader's browser. The build bundles it with esbuild (lib/ code included, tfjs with it) into
- * assets/live/NAME.js and ends the chapter's page with a section the script fills in.
+ * assets/live/NAME.js and ends the chapter's page with a section the script fills in. The files an
+ * entry loads ("liveAssets": a module's writeAssets(dir)) go to assets/live/NAME/ (build-book.ts).
+ * package.json's "browser" field maps Node's fs, path and crypto to empty modules in these bundles:
+ * only the library's file functions (fromPretrained(dir), save(dir)) import them, and a page never
+ * calls those.
  */
 import * as fs from "fs";
 import * as path from "path";

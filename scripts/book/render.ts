@@ -32,6 +32,8 @@ export interface RenderOptions {
   allowErrors?: boolean;
   /** Told each warning as it is found (a broken formula, a link out of the book...). */
   onWarning?: (message: string) => void;
+  /** A folder of NAME/ folders, the files live entries fetch (written by build-book.ts): copied to assets/live/. */
+  liveAssets?: string;
 }
 
 export interface RenderedBook {
@@ -81,7 +83,8 @@ export function renderBook(book: BookSpec, options: RenderOptions): RenderedBook
       }
       let body = c.kind === "notebook" ? renderNotebookBody(c.notebook, output) : renderMarkdown(c.markdown, ctx);
       if (c.live) body += liveSection(liveName(c.live), ctx.headings);
-      return { chapter: c, body, headings: ctx.headings, plotly: output.figures > 0 };
+      // A live section draws its curves with plotly.js, which the page then loads too.
+      return { chapter: c, body, headings: ctx.headings, plotly: output.figures > 0 || c.live !== undefined };
     });
     const nav: NavEntry[] = rendered.map((r) => ({ title: r.chapter.title, page: r.chapter.page, headings: r.headings }));
     const shared = { bookTitle: book.title, chapters: nav };
@@ -107,6 +110,7 @@ export function renderBook(book: BookSpec, options: RenderOptions): RenderedBook
     });
     copyAssets(site, { plotly: rendered.some((r) => r.plotly) });
     for (const c of chapters) if (c.live) bundleLive(c.live, site);
+    if (options.liveAssets) fs.cpSync(options.liveAssets, path.join(site, "assets", "live"), { recursive: true });
     return written;
   });
   return { outDir, pages, warnings };

@@ -222,6 +222,31 @@ test("book.config.json: paths relative to it, typos caught", () => {
   expect(() => readBookConfig(bad)).toThrow(/chapters\[0\]\.live must be a \.ts file/);
   fs.writeFileSync(bad, JSON.stringify({ title: "T", chapters: [{ file: "x.md", live: "nowhere/live.ts" }] }));
   expect(() => readBookConfig(bad)).toThrow(/chapters\[0\]\.live: nowhere\/live\.ts not found/);
+  fs.writeFileSync(path.join(tmp, "live.ts"), "");
+  fs.writeFileSync(bad, JSON.stringify({ title: "T", chapters: [{ file: "x.md", liveAssets: "live.ts" }] }));
+  expect(() => readBookConfig(bad)).toThrow(/chapters\[0\]\.liveAssets needs a "live" entry/);
+  fs.writeFileSync(bad, JSON.stringify({ title: "T", chapters: [{ file: "x.md", live: "live.ts", liveAssets: "nowhere/assets.ts" }] }));
+  expect(() => readBookConfig(bad)).toThrow(/chapters\[0\]\.liveAssets: nowhere\/assets\.ts not found/);
+});
+
+test("a live entry's assets module writes, at build time, the files it fetches into assets/live/NAME/", async () => {
+  const dir = fs.mkdtempSync(path.join(tmp, "live-assets-"));
+  fs.writeFileSync(path.join(dir, "page.md"), "# Page\n\nText.\n");
+  fs.writeFileSync(path.join(dir, "counter.ts"), 'document.querySelector("[data-live=counter]")!.textContent = "1";\n');
+  fs.writeFileSync(
+    path.join(dir, "counter-assets.ts"),
+    'import * as fs from "fs";\nimport * as path from "path";\n' +
+      'export async function writeAssets(dir: string): Promise<void> {\n  fs.mkdirSync(dir, { recursive: true });\n  fs.writeFileSync(path.join(dir, "data.json"), "[1, 2, 3]");\n}\n',
+  );
+  const config = path.join(dir, "book.config.json");
+  fs.writeFileSync(config, JSON.stringify({ title: "A", chapters: [{ file: "page.md", live: "counter.ts", liveAssets: "counter-assets.ts" }] }));
+  const out = path.join(dir, "out");
+  await buildBook({ configPath: config, outDir: out });
+  expect(fs.readFileSync(path.join(out, "assets", "live", "counter", "data.json"), "utf8")).toBe("[1, 2, 3]");
+  expect(fs.existsSync(path.join(out, "assets", "live", "counter.js"))).toBe(true);
+  fs.writeFileSync(path.join(dir, "no-assets.ts"), "export const nothing = 1;\n");
+  fs.writeFileSync(config, JSON.stringify({ title: "A", chapters: [{ file: "page.md", live: "counter.ts", liveAssets: "no-assets.ts" }] }));
+  await expect(buildBook({ configPath: config, outDir: out })).rejects.toThrow(/no-assets\.ts: exports no writeAssets\(dir\) function/);
 });
 
 test("a chapter's live entry is bundled into assets/live/ and ends its page with a section in the contents", () => {

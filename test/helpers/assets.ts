@@ -24,3 +24,16 @@ export async function vocabDir(): Promise<string> {
 export function imdbArchive(): Promise<string> {
   return located(IMDB_ASSET);
 }
+
+/**
+ * The IMDb splits prepared where the book reads them (datasets/cache/imdb), from the archive if they
+ * are not there yet, as `npm run data:imdb` prepares them.
+ */
+export async function preparedImdb(): Promise<string> {
+  const { readManifest, DEFAULT_IMDB_DIR } = await import("../../lib/data/imdb-files");
+  if (await readManifest(DEFAULT_IMDB_DIR)) return DEFAULT_IMDB_DIR;
+  const source = await imdbArchive();
+  const { prepareImdb } = await import("../../lib/data/imdb-prepare");
+  await prepareImdb({ source, outDir: DEFAULT_IMDB_DIR, log: () => undefined });
+  return DEFAULT_IMDB_DIR;
+}

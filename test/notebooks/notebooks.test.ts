@@ -3,7 +3,7 @@ import * as path from "path";
 import * as ts from "typescript";
 import { executeNotebook } from "../../scripts/notebook/execute";
 import { PROJECT_ROOT } from "../../scripts/notebook/kernel";
-import { imdbArchive } from "../helpers/assets";
+import { preparedImdb } from "../helpers/assets";
 
 // The book and the library never drift: every class, function, interface or type that a notebook
 // defines and lib/ also defines must be the same code (up to `export`, which tslab cells may not use,
@@ -112,12 +112,7 @@ test("chapter 06 executes: an adapter saved in PEFT's format loads back and merg
 
 describe("chapters 01–05 and 07 execute on the quick profile, on the real IMDb splits", () => {
   beforeAll(async () => {
-    const { readManifest, DEFAULT_IMDB_DIR } = await import("../../lib/data/imdb-files");
-    if (await readManifest(DEFAULT_IMDB_DIR)) return;
-    // Not prepared yet: from the archive in the mirror or the download.
-    const source = await imdbArchive();
-    const { prepareImdb } = await import("../../lib/data/imdb-prepare");
-    await prepareImdb({ source, outDir: DEFAULT_IMDB_DIR, log: () => undefined });
+    await preparedImdb(); // from the archive in the mirror or the download, if not prepared yet
   }, 120_000);
 
   async function run(name: string) {
