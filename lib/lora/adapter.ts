@@ -11,7 +11,7 @@ export * from "./peft";
 
 /** Write the model's LoRA layers (and any trained head) as a PEFT adapter folder. */
 export async function saveAdapter(model: Module, dir: string, options: SaveAdapterOptions = {}): Promise<void> {
-  const { config, weights } = adapterFiles(model, options);
+  const { config, weights } = await adapterFiles(model, options);
   await fs.promises.mkdir(dir, { recursive: true });
   await writeFileAtomic(path.join(dir, "adapter_model.safetensors"), weights);
   await writeFileAtomic(path.join(dir, "adapter_config.json"), JSON.stringify(config, null, 2) + "\n");

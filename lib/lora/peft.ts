@@ -50,7 +50,7 @@ export interface AdapterFiles {
  * The model's LoRA layers (and any trained head) as PEFT's adapter files, in memory: saveAdapter
  * writes them to a folder, a web page offers them as downloads.
  */
-export function adapterFiles(model: Module, options: SaveAdapterOptions = {}): AdapterFiles {
+export async function adapterFiles(model: Module, options: SaveAdapterOptions = {}): Promise<AdapterFiles> {
   const layers = loraLayers(model);
   if (layers.length === 0) throw new Error("saveAdapter: the model has no LinearWithLoRA layers (apply LoRA first)");
   const [, first] = layers[0];
@@ -64,12 +64,14 @@ export function adapterFiles(model: Module, options: SaveAdapterOptions = {}): A
   const loraPaths = layers.map(([p]) => p);
   const toSave = modulesToSave(model, loraPaths);
   const tensors = new Map<string, WritableEntry>();
-  const entry = (t: tf.Tensor): WritableEntry => ({ dtype: "F32", shape: t.shape.slice(), data: Float32Array.from(t.dataSync() as Float32Array) });
+  // Read back asynchronously: on a GPU backend in a browser a synchronous read goes through a canvas,
+  // slow at best, and zeros where the canvas cannot be read.
+  const entry = async (t: tf.Tensor): Promise<WritableEntry> => ({ dtype: "F32", shape: t.shape.slice(), data: Float32Array.from((await t.data()) as Float32Array) });
   for (const [p, layer] of layers) {
-    tf.tidy(() => {
-      tensors.set(`${PREFIX}${p}.lora_A.weight`, entry(tf.transpose(layer.lora.A))); // [r, in]
-      tensors.set(`${PREFIX}${p}.lora_B.weight`, entry(tf.transpose(layer.lora.B))); // [out, r]
-    });
+    const [a, b] = tf.tidy(() => [tf.transpose(layer.lora.A), tf.transpose(layer.lora.B)]);
+    tensors.set(`${PREFIX}${p}.lora_A.weight`, await entry(a)); // [r, in]
+    tensors.set(`${PREFIX}${p}.lora_B.weight`, await entry(b)); // [out, r]
+    tf.dispose([a, b]);
   }
   const leafNames = (paths: string[]) => [...new Set(paths.map((p) => p.slice(p.lastIndexOf(".") + 1)))].sort();
   // PEFT matches modules_to_save as plain suffixes of module paths: "classifier" also takes
@@ -78,7 +80,7 @@ export function adapterFiles(model: Module, options: SaveAdapterOptions = {}): A
   const taken = model.namedModules().filter(([p, m]) => p !== "" && saveNames.some((n) => p.endsWith(n)) && m.namedOwnParameters().length > 0);
   for (const [p, module] of taken) {
     if (loraPaths.includes(p)) throw new Error(`saveAdapter: ${p} has LoRA and also matches modules_to_save [${saveNames.join(", ")}]`);
-    for (const [name, variable] of module.namedOwnParameters()) tensors.set(`${PREFIX}${p}.${name}`, entry(variable));
+    for (const [name, variable] of module.namedOwnParameters()) tensors.set(`${PREFIX}${p}.${name}`, await entry(variable));
   }
   // Leaf names ("q_lin") when they take exactly the adapted layers, as PEFT writes them; else the
   // full paths, so that PEFT (and loadAdapter) adapt no layer that the file has no factors for.

@@ -18,10 +18,13 @@ const FLAGS = [
   "--no-first-run",
 ];
 
-/** Starts Chromium with a fresh profile (playwright makes a temporary --user-data-dir and removes it). */
-export async function launchChromium(): Promise<Browser> {
+/**
+ * Starts Chromium with a fresh profile (playwright makes a temporary --user-data-dir and removes it).
+ * `webgpu`: offer WebGPU, which headless Chromium without a GPU runs on SwiftShader, on the CPU.
+ */
+export async function launchChromium(options: { webgpu?: boolean } = {}): Promise<Browser> {
   if (!fs.existsSync(CHROMIUM_PATH)) {
     throw new Error(`${CHROMIUM_PATH} not found: install Debian's Chromium with \`apt-get install -y chromium\` (or set CHROMIUM_PATH)`);
   }
-  return chromium.launch({ executablePath: CHROMIUM_PATH, headless: true, args: FLAGS });
+  return chromium.launch({ executablePath: CHROMIUM_PATH, headless: true, args: options.webgpu ? [...FLAGS, "--enable-unsafe-webgpu"] : FLAGS });
 }

@@ -213,20 +213,23 @@ describe("the IMDb playground", () => {
     await page.close();
   }, 1_500_000);
 
-  test("opened from file://, it starts on WebGL with the same model: the example's logits agree with Node's to 1e-4", async () => {
-    const page = await browser.newPage();
+  test.each(["webgl", "webgpu"])("opened from file://, it starts on %s with the same model: the example's logits agree with Node's to 1e-4", async (backend) => {
+    // WebGPU: Chromium's, on SwiftShader (the CPU) where no GPU is present.
+    const webgpuBrowser = backend === "webgpu" ? await launchChromium({ webgpu: true }) : null;
+    const page = await (webgpuBrowser ?? browser).newPage();
     const problems: string[] = [];
     page.on("pageerror", (e) => problems.push(`page error: ${e.message}`));
-    await page.goto(`file://${site}/08_playground.html?backend=webgl`, { waitUntil: "load" });
+    await page.goto(`file://${site}/08_playground.html?backend=${backend}`, { waitUntil: "load" });
     await page.waitForFunction(ready, null, { timeout: 120_000 });
     const run = (await page.evaluate(() => (window as unknown as Window).imdbPlayground))!;
     expect(run.error).toBeNull();
-    expect(run.backend).toBe("webgl");
+    expect(run.backend).toBe(backend);
     const model = await nodeModel();
     const tokenizer = await loadTokenizer(await vocabDir());
     expect(maxAbsDiff(run.exampleLogits, logitsOf(model, tokenizer.encode(REVIEW, { maxLength: 128 })))).toBeLessThan(1e-4);
     model.dispose();
     expect(problems).toEqual([]);
     await page.close();
+    await webgpuBrowser?.close();
   }, 200_000);
 });

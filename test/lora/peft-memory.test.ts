@@ -43,7 +43,7 @@ test("adapterFiles are the bytes saveAdapter writes, and applyAdapter on them is
   trained.eval();
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "peft-memory-"));
   await saveAdapter(trained, dir, { baseModelNameOrPath: "tiny" });
-  const { config, weights } = adapterFiles(trained, { baseModelNameOrPath: "tiny" });
+  const { config, weights } = await adapterFiles(trained, { baseModelNameOrPath: "tiny" });
   expect(concat(weights).equals(fs.readFileSync(path.join(dir, "adapter_model.safetensors")))).toBe(true);
   expect(JSON.stringify(config, null, 2) + "\n").toBe(fs.readFileSync(path.join(dir, "adapter_config.json"), "utf8"));
 

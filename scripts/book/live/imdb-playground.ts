@@ -102,12 +102,18 @@ async function setUp(root: HTMLElement): Promise<void> {
     root.querySelector(".live-model")!.textContent = `${run.printed}\ntrainable: ${run.trainable.toLocaleString("en-US")} of ${run.total.toLocaleString("en-US")} parameters`;
     const review = root.querySelector<HTMLTextAreaElement>("textarea[name='review']")!;
     const prediction = root.querySelector<HTMLElement>(".live-prediction")!;
-    const before = () => classify(loaded, review.value);
     const show = (label: string, logits: number[]) => `${label}: ${pct(positive(logits))} positive`;
-    const showBefore = () => (prediction.textContent = show("Before fine-tuning (the classifier head is still random)", before().logits));
-    run.exampleLogits = classify(loaded, EXAMPLE).logits;
-    showBefore();
-    review.addEventListener("input", showBefore);
+    // What the box shows for the review in it; typing faster than the model answers drops stale answers.
+    let asked = 0;
+    let describe = async (text: string) => show("Before fine-tuning (the classifier head is still random)", (await classify(loaded, text)).logits);
+    const showPrediction = async () => {
+      const ask = ++asked;
+      const text = await describe(review.value);
+      if (ask === asked) prediction.textContent = text;
+    };
+    run.exampleLogits = (await classify(loaded, EXAMPLE)).logits;
+    await showPrediction();
+    review.addEventListener("input", () => void showPrediction());
     const { recipe } = manifest;
     status(
       `Ready: LoRA (r = ${recipe.rank}, alpha = ${recipe.alpha}) on ${recipe.targets.join(" and ")} and the classifier head train ` +
@@ -120,17 +126,19 @@ async function setUp(root: HTMLElement): Promise<void> {
     run.ready = true;
     train.addEventListener("click", async () => {
       train.disabled = true;
-      review.removeEventListener("input", showBefore);
       try {
         run.probe.text = review.value;
-        const start = classify(loaded, run.probe.text);
+        const start = await classify(loaded, run.probe.text);
         run.probe.ids = start.ids;
         run.probe.logitsBefore = start.logits;
         await fineTune(loaded, run, root, status);
-        run.probe.logitsAfter = classify(loaded, run.probe.text).logits;
-        const after = () => (prediction.textContent = `${show("Before fine-tuning", run.probe.logitsBefore)} · ${show("after", classify(loaded, review.value).logits)}`);
-        after();
-        review.addEventListener("input", after);
+        run.probe.logitsAfter = (await classify(loaded, run.probe.text)).logits;
+        // From now on the box compares the fine-tuned classifier with the one it started from.
+        describe = async (text: string) => {
+          const after = (await classify(loaded, text)).logits;
+          return text === run.probe.text ? `${show("Before fine-tuning", run.probe.logitsBefore)} · ${show("after", after)}` : show("After fine-tuning", after);
+        };
+        await showPrediction();
         download.disabled = false;
         run.done = true;
       } catch (error) {
@@ -138,8 +146,8 @@ async function setUp(root: HTMLElement): Promise<void> {
         status(`The run stopped: ${run.error}`);
       }
     });
-    download.addEventListener("click", () => {
-      const { config, weights } = adapterFiles(model, { baseModelNameOrPath: manifest.backbone.source });
+    download.addEventListener("click", async () => {
+      const { config, weights } = await adapterFiles(model, { baseModelNameOrPath: manifest.backbone.source });
       save("adapter_config.json", new Blob([JSON.stringify(config, null, 2) + "\n"], { type: "application/json" }));
       save("adapter_model.safetensors", new Blob(weights as BlobPart[], { type: "application/octet-stream" }));
       run.downloads = ["adapter_config.json", "adapter_model.safetensors"];
@@ -221,10 +229,12 @@ async function load(): Promise<Loaded> {
 }
 
 /** The review's token ids and the model's two logits for it (negative, positive), in eval mode. */
-function classify({ model, tokenizer, manifest }: Loaded, text: string): { ids: number[]; logits: number[] } {
+async function classify({ model, tokenizer, manifest }: Loaded, text: string): Promise<{ ids: number[]; logits: number[] }> {
   const ids = tokenizer.encode(text, { maxLength: manifest.maxLength });
-  const logits = tf.tidy(() => model.forward(tf.tensor2d([ids], [1, ids.length], "int32"), tf.ones([1, ids.length], "int32")).dataSync());
-  return { ids, logits: Array.from(logits) };
+  const logits = tf.tidy(() => model.forward(tf.tensor2d([ids], [1, ids.length], "int32"), tf.ones([1, ids.length], "int32")));
+  const values = Array.from(await logits.data()); // asynchronous: a GPU backend's synchronous read goes through a canvas
+  logits.dispose();
+  return { ids, logits: values };
 }
 
 const positive = (logits: number[]) => 1 / (1 + Math.exp(logits[0] - logits[1]));
@@ -256,13 +266,14 @@ async function accuracy({ model, tokenizer }: Loaded, reviews: PlaygroundReviews
   return correct / reviews.labels.length;
 }
 
-/** The recipe's epochs over the training reviews (`?epochs=N` shortens a run), drawing as it goes. */
+/** The recipe's epochs over the training reviews (`?epochs=N`, `?steps=N` per epoch change it), drawing as it goes. */
 async function fineTune(loaded: Loaded, run: PlaygroundRun, root: HTMLElement, status: (text: string) => void): Promise<void> {
   const { model, manifest, tokenizer, train } = loaded;
   const { recipe } = manifest;
-  const epochs = Number(new URLSearchParams(location.search).get("epochs") ?? recipe.epochs);
+  const params = new URLSearchParams(location.search);
+  const epochs = Number(params.get("epochs") ?? recipe.epochs);
   const plot = root.querySelector<HTMLElement>(".live-curves")!;
-  const stepsPerEpoch = Math.ceil(train.labels.length / recipe.batchSize);
+  const stepsPerEpoch = Math.min(Math.ceil(train.labels.length / recipe.batchSize), Number(params.get("steps") ?? Infinity));
   const draw = () => drawCurves(plot, run, stepsPerEpoch, epochs);
   status("Measuring validation accuracy before fine-tuning...");
   run.valAccuracy.push(await accuracy(loaded, loaded.val));
