@@ -93,7 +93,9 @@ async function setUp(root: HTMLElement): Promise<void> {
   const status = (text: string) => (root.querySelector(".live-status")!.textContent = text);
   try {
     run.backend = await startBackend();
-    root.querySelector(".live-backend")!.textContent = `Running on tfjs's ${run.backend} backend${run.backend === "webgpu" ? "" : " (no WebGPU here: slower, but the same computation)"}.`;
+    const chosen = new URLSearchParams(location.search).has("backend");
+    const note = run.backend === "webgpu" || chosen ? "" : " (this browser offers no WebGPU: slower, but the same computation)";
+    root.querySelector(".live-backend")!.textContent = `Running on tfjs's ${run.backend} backend${note}.`;
     const loaded = await load();
     const { model, manifest } = loaded;
     run.printed = printModel(model);
