@@ -154,9 +154,9 @@ describe("chapters 01–05 and 07 execute on the quick profile, on the real IMDb
     const { text, figures, html } = await run("03_grid_search.ipynb");
     expect(text).toContain("8 points");
     expect(html).toBe(1);
-    // A heatmap per layer set of the quick profile's corner, and one per layer set the GPU grid has reached.
-    expect(text).toMatch(/NVIDIA H100 80GB HBM3 \(nvidia-smi\), through WebGPU .*\. Finished: \d+ of 40 points/);
-    expect(figures).toBe(3);
+    // A heatmap per layer set of the quick profile's corner, and one per layer set of the GPU grid (results/grid/).
+    expect(text).toMatch(/NVIDIA H100 80GB HBM3 \(nvidia-smi\), through WebGPU .*\. Finished: all 40 points/);
+    expect(figures).toBe(4);
   }, 1_800_000);
 
   test("04: full fine-tuning trains every parameter", async () => {
