@@ -1,7 +1,7 @@
 import * as tf from "@tensorflow/tfjs";
 import { mulberry32, permutation } from "../nn/random";
-import { reviewCount, sequenceLength } from "./token-cache";
-import type { TokenizedSplit } from "./token-cache";
+import { reviewCount, sequenceLength } from "./tokenized";
+import type { TokenizedSplit } from "./tokenized";
 
 // Mini-batches for training and evaluation, like a PyTorch DataLoader with shuffle=True and a
 // padding collate: each epoch is reshuffled from (seed, epoch), so a run can restart at any

@@ -6,6 +6,11 @@ import { changedSplitError, DEFAULT_IMDB_DIR, MANIFEST_FILE, readManifest, readS
 import { Progress } from "../util/progress";
 import type { ProgressOptions } from "../util/progress";
 import type { Review, SplitName, TokenizerLike } from "./types";
+import { reviewCount, sequenceLength, sequenceIds, TokenizedSplit } from "./tokenized";
+
+// The tokenized split itself, in memory, is tokenized.ts.
+export { reviewCount, sequenceLength, sequenceIds };
+export type { TokenizedSplit };
 
 // Tokenizing 50,000 reviews takes a while; reading ids back should not. Each split is tokenized
 // once and stored in one binary file that loads as typed-array views over the file's bytes:
@@ -27,20 +32,6 @@ export const TOKEN_CACHE_VERSION = 2;
 export const COMPRESSED_SUFFIX = ".br";
 const MAGIC = "LTOK";
 
-/** One split, tokenized: review i has ids[offsets[i] .. offsets[i + 1]) and labels[i]. */
-export interface TokenizedSplit {
-  ids: Uint16Array | Uint32Array;
-  /** count + 1 entries; offsets[count] is the number of ids in all. */
-  offsets: Uint32Array;
-  labels: Uint8Array;
-  tokenizer: string;
-  vocabSize: number;
-  padId: number;
-  maxLength: number;
-  /** sha256 of the split file's bytes it was tokenized from (set by loadTokenizedSplit). */
-  splitSha256?: string;
-}
-
 interface CacheHeader {
   format: "token-cache";
   version: number;
@@ -56,10 +47,6 @@ interface CacheHeader {
   splitSha256: string;
 }
 
-export const reviewCount = (data: TokenizedSplit): number => data.labels.length;
-export const sequenceLength = (data: TokenizedSplit, i: number): number => data.offsets[i + 1] - data.offsets[i];
-export const sequenceIds = (data: TokenizedSplit, i: number): Uint16Array | Uint32Array =>
-  data.ids.subarray(data.offsets[i], data.offsets[i + 1]);
 
 /** Encode every review (with [CLS]/[SEP], truncated to maxLength) into one TokenizedSplit. */
 export function tokenizeReviews(

@@ -8,7 +8,8 @@ import * as os from "os";
 import * as path from "path";
 import { buildSync } from "esbuild";
 import { BACKBONE_DIR, readAsset, writeAssets } from "../../scripts/book/live/imdb-playground-assets";
-import { PLAYGROUND_FILES, PlaygroundManifest, PlaygroundReviews, splitReviews } from "../../scripts/book/live/imdb-playground-model";
+import { PLAYGROUND_FILES, PlaygroundManifest, splitReviews } from "../../scripts/book/live/imdb-playground-model";
+import { reviewCount, sequenceIds, TokenizedSplit } from "../../lib/data/tokenized";
 import { loadTokenizer } from "../../lib/data/tokenizer";
 import { readSplit } from "../../lib/data/imdb-files";
 import { preparedImdb, vocabDir } from "../helpers/assets";
@@ -16,7 +17,9 @@ import { preparedImdb, vocabDir } from "../helpers/assets";
 const ROOT = path.resolve(__dirname, "..", "..");
 let dir: string;
 let manifest: PlaygroundManifest;
-let reviews: { train: PlaygroundReviews; val: PlaygroundReviews };
+let reviews: { train: TokenizedSplit; val: TokenizedSplit };
+/** Each review's token ids, as a list. */
+const idLists = (data: TokenizedSplit) => Array.from({ length: reviewCount(data) }, (_, i) => Array.from(sequenceIds(data, i)));
 let imdbDir: string;
 
 beforeAll(async () => {
@@ -25,7 +28,7 @@ beforeAll(async () => {
   await writeAssets(dir, { imdbDir, vocabDir: await vocabDir() });
   manifest = JSON.parse(readAsset(dir, "playground.json").toString("utf8")) as PlaygroundManifest;
   const ids = readAsset(dir, "reviews.bin");
-  reviews = splitReviews(manifest, new Uint16Array(ids.buffer, ids.byteOffset, ids.length / 2));
+  reviews = splitReviews(manifest, new Uint16Array(ids.buffer, ids.byteOffset, ids.length / 2), { vocabSize: 30522, padId: 0 });
 }, 180_000);
 
 test("the page gets the backbone as committed, the vocabulary and the tfjs wasm binaries, each as a script", async () => {
@@ -49,8 +52,8 @@ test("2,000 balanced training reviews and 200 validation reviews, tokenized as t
     const all = await readSplit(split, imdbDir);
     const firstNegative = all.find((r) => r.label === 0)!;
     const i = reviews[split].labels.indexOf(0);
-    expect(reviews[split].ids[i]).toEqual(tokenizer.encode(firstNegative.text, { maxLength: 128 }));
-    for (const ids of reviews[split].ids) {
+    expect(idLists(reviews[split])[i]).toEqual(tokenizer.encode(firstNegative.text, { maxLength: 128 }));
+    for (const ids of idLists(reviews[split])) {
       expect(ids.length).toBeLessThanOrEqual(128);
       expect([ids[0], ids[ids.length - 1]]).toEqual([tokenizer.clsId, tokenizer.sepId]);
     }

@@ -6,6 +6,7 @@ import type { SafetensorsFile } from "../../../lib/io/safetensors-format";
 import { applyLoRA } from "../../../lib/lora/apply";
 import { unfreeze } from "../../../lib/nn/parameters";
 import { manualSeed } from "../../../lib/nn/random";
+import type { TokenizedSplit } from "../../../lib/data/tokenized";
 
 /** The files the page loads, each as NAME.js beside the page's script (imdb-playground-assets.ts writes them). */
 export const PLAYGROUND_FILES = [
@@ -33,12 +34,6 @@ export interface PlaygroundSplit {
   lengths: number[];
 }
 
-/** Reviews as token ids and their labels (1 = positive). */
-export interface PlaygroundReviews {
-  ids: number[][];
-  labels: number[];
-}
-
 /** LoRA on `targets` at rank and alpha, with the classifier head trained beside it, by Adam. */
 export interface PlaygroundRecipe {
   rank: number;
@@ -61,16 +56,24 @@ export interface PlaygroundManifest {
   val: PlaygroundSplit;
 }
 
-/** Cut reviews.bin's ids into the training and validation reviews. */
-export function splitReviews(manifest: PlaygroundManifest, ids: Uint16Array): { train: PlaygroundReviews; val: PlaygroundReviews } {
-  let offset = 0;
-  const take = (split: PlaygroundSplit): PlaygroundReviews => ({
-    labels: split.labels,
-    ids: split.lengths.map((length) => Array.from(ids.subarray(offset, (offset += length)))),
-  });
+/** Cut reviews.bin's ids into the training and validation splits (`tokenizer`: the one that made them). */
+export function splitReviews(
+  manifest: PlaygroundManifest,
+  ids: Uint16Array,
+  tokenizer: { vocabSize: number; padId: number },
+): { train: TokenizedSplit; val: TokenizedSplit } {
+  let start = 0;
+  const take = (split: PlaygroundSplit): TokenizedSplit => {
+    const offsets = new Uint32Array(split.lengths.length + 1);
+    split.lengths.forEach((length, i) => (offsets[i + 1] = offsets[i] + length));
+    const data = { ...tokenizer, tokenizer: manifest.tokenizer.name, maxLength: manifest.maxLength };
+    const taken: TokenizedSplit = { ...data, ids: ids.subarray(start, start + offsets[split.lengths.length]), offsets, labels: Uint8Array.from(split.labels) };
+    start += offsets[split.lengths.length];
+    return taken;
+  };
   const train = take(manifest.train);
   const val = take(manifest.val);
-  if (offset !== ids.length) throw new Error(`reviews.bin holds ${ids.length} token ids, playground.json's lengths add up to ${offset}`);
+  if (start !== ids.length) throw new Error(`reviews.bin holds ${ids.length} token ids, playground.json's lengths add up to ${start}`);
   return { train, val };
 }
 

@@ -19,7 +19,9 @@ import { permutation } from "../../../lib/nn/random";
 import { Adam } from "../../../lib/train/adam";
 import { queueTrainStep, readStep, QueuedStep } from "../../../lib/train/step";
 import { pct } from "../../../lib/util/format";
-import { PLAYGROUND_FILES, PlaygroundManifest, PlaygroundReviews, liveAssetKey, playgroundModel, splitReviews } from "./imdb-playground-model";
+import { PLAYGROUND_FILES, PlaygroundManifest, liveAssetKey, playgroundModel, splitReviews } from "./imdb-playground-model";
+import { collate } from "../../../lib/data/batches";
+import type { TokenizedSplit } from "../../../lib/data/tokenized";
 
 const NAME = "imdb-playground";
 const ASSETS = `assets/live/${NAME}/`;
@@ -55,8 +57,8 @@ interface Loaded {
   manifest: PlaygroundManifest;
   tokenizer: Tokenizer;
   model: DistilBertForSequenceClassification;
-  train: PlaygroundReviews;
-  val: PlaygroundReviews;
+  train: TokenizedSplit;
+  val: TokenizedSplit;
 }
 
 const root = document.querySelector<HTMLElement>(`[data-live='${NAME}']`);
@@ -227,7 +229,7 @@ async function load(): Promise<Loaded> {
   const file = parseSafetensors(weights, `${ASSETS}model.safetensors`);
   const model = playgroundModel(JSON.parse(text(configBytes)) as Record<string, unknown>, file, manifest.recipe, ASSETS.replace(/\/$/, ""));
   const ids = new Uint16Array(reviews.buffer, reviews.byteOffset, reviews.byteLength / 2);
-  return { manifest, tokenizer, model, ...splitReviews(manifest, ids) };
+  return { manifest, tokenizer, model, ...splitReviews(manifest, ids, tokenizer) };
 }
 
 /** The review's token ids and the model's two logits for it (negative, positive), in eval mode. */
@@ -241,24 +243,22 @@ async function classify({ model, tokenizer, manifest }: Loaded, text: string): P
 
 const positive = (logits: number[]) => 1 / (1 + Math.exp(logits[0] - logits[1]));
 
-/** Padded batch tensors of reviews `indices`. */
-function batchTensors(reviews: PlaygroundReviews, indices: number[], padId: number) {
-  const length = Math.max(...indices.map((i) => reviews.ids[i].length));
-  const ids = indices.flatMap((i) => [...reviews.ids[i], ...new Array<number>(length - reviews.ids[i].length).fill(padId)]);
-  const mask = indices.flatMap((i) => [...new Array<number>(reviews.ids[i].length).fill(1), ...new Array<number>(length - reviews.ids[i].length).fill(0)]);
+/** Reviews `indices`, padded to the longest of them (lib's collate), as tensors. */
+function batchTensors(reviews: TokenizedSplit, indices: number[]) {
+  const batch = collate(reviews, indices);
   return {
-    ids: tf.tensor2d(ids, [indices.length, length], "int32"),
-    mask: tf.tensor2d(mask, [indices.length, length], "int32"),
-    labels: tf.tensor1d(indices.map((i) => reviews.labels[i]), "int32"),
+    ids: tf.tensor2d(batch.inputIds, [batch.size, batch.seqLen], "int32"),
+    mask: tf.tensor2d(batch.attentionMask, [batch.size, batch.seqLen], "int32"),
+    labels: tf.tensor1d(batch.labels, "int32"),
   };
 }
 
-async function accuracy({ model, tokenizer }: Loaded, reviews: PlaygroundReviews): Promise<number> {
+async function accuracy({ model }: Loaded, reviews: TokenizedSplit): Promise<number> {
   model.eval();
   let correct = 0;
   for (let start = 0; start < reviews.labels.length; start += 32) {
     const indices = Array.from({ length: Math.min(32, reviews.labels.length - start) }, (_, i) => start + i);
-    const batch = batchTensors(reviews, indices, tokenizer.padId);
+    const batch = batchTensors(reviews, indices);
     const predicted = tf.tidy(() => tf.argMax(model.forward(batch.ids, batch.mask), -1));
     const values = await predicted.data();
     tf.dispose([predicted, batch.ids, batch.mask, batch.labels]);
@@ -270,7 +270,7 @@ async function accuracy({ model, tokenizer }: Loaded, reviews: PlaygroundReviews
 
 /** The recipe's epochs over the training reviews (`?epochs=N`, `?steps=N` per epoch change it), drawing as it goes. */
 async function fineTune(loaded: Loaded, run: PlaygroundRun, root: HTMLElement, status: (text: string) => void): Promise<void> {
-  const { model, manifest, tokenizer, train } = loaded;
+  const { model, manifest, train } = loaded;
   const { recipe } = manifest;
   const params = new URLSearchParams(location.search);
   const epochs = Number(params.get("epochs") ?? recipe.epochs);
@@ -291,7 +291,7 @@ async function fineTune(loaded: Loaded, run: PlaygroundRun, root: HTMLElement, s
     const started = performance.now();
     for (let step = 0; step < stepsPerEpoch; step++) {
       const indices = order.slice(step * recipe.batchSize, (step + 1) * recipe.batchSize);
-      const batch = batchTensors(train, indices, tokenizer.padId);
+      const batch = batchTensors(train, indices);
       const queued = queueTrainStep(model, optimizer, parameters, batch.ids, batch.mask, batch.labels);
       tf.dispose([batch.ids, batch.mask, batch.labels]);
       if (pending) run.losses.push((await readStep(pending)).loss);
