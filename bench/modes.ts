@@ -91,6 +91,7 @@ export function benchRun(mode: Mode, flags: LoRAFlags | undefined, config: Disti
   const labels = tf.randomUniform([batch], 0, 2, "int32", 2);
   return {
     model,
+    optimizer,
     // One step, read back before returning.
     step: () => trainStep(model, optimizer, parameters, ids, mask, labels),
     // One step queued, to be read back while the next is queued: how train() runs.

@@ -16,6 +16,7 @@ import { kernelOptionsFromSwitches, BENCH_MODES, benchRun, KERNEL_SWITCHES } fro
 import { readStep, QueuedStep } from "../lib/train/train";
 import { bindGroupCounts } from "../lib/webgpu/bind-groups";
 import { uniformCounts } from "../lib/webgpu/uniforms";
+import { followGpuBytes } from "./memory-tracking";
 
 interface Row {
   mode: string;
@@ -36,25 +37,6 @@ interface Row {
   uniforms: { written: number; kept: number };
 }
 
-
-interface BufferManager {
-  numBytesUsed: number;
-  acquireBuffer(...args: unknown[]): unknown;
-}
-
-/** Follow the webgpu backend's bytes in use at every buffer it acquires; null off WebGPU. */
-function followGpuBytes(): { peak: () => number; stop: () => void } | null {
-  const manager = (tf.backend() as { bufferManager?: BufferManager }).bufferManager;
-  if (tf.getBackend() !== "webgpu" || !manager) return null;
-  let peak = manager.numBytesUsed;
-  const acquire = manager.acquireBuffer;
-  manager.acquireBuffer = function (this: BufferManager, ...args: unknown[]) {
-    const buffer = acquire.apply(this, args);
-    peak = Math.max(peak, this.numBytesUsed);
-    return buffer;
-  };
-  return { peak: () => peak, stop: () => void (manager.acquireBuffer = acquire) };
-}
 
 async function measure(name: string, mode: Mode, flags: LoRAFlags | undefined, config: DistilBertConfig, batch: number, seq: number, warmup: number, steps: number): Promise<Row> {
   const gpuBytes = followGpuBytes();

@@ -120,10 +120,10 @@ test("the model, nn and lora import nothing from the WebGPU kernels or the backe
   expect(reaching.map(([from, to]) => `${from} -> ${to}`)).toEqual([]);
 });
 
-test("test/ mirrors lib/: a folder of tests for each folder of lib/, and no other folder but the book's, the notebooks', helpers and fixtures", () => {
+test("test/ mirrors lib/: a folder of tests for each folder of lib/, and no other folder but the book's, the notebooks', the benchmarks', helpers and fixtures", () => {
   const folders = (dir: string) => fs.readdirSync(path.join(ROOT, dir), { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => e.name).sort();
   const libFolders = folders("lib");
   const hasTests = (dir: string) => fs.readdirSync(path.join(ROOT, "test", dir)).some((f) => f.endsWith(".test.ts"));
   expect(libFolders.filter((dir) => !fs.existsSync(path.join(ROOT, "test", dir)) || !hasTests(dir))).toEqual([]);
-  expect(folders("test").filter((dir) => !libFolders.includes(dir) && !["book", "notebooks", "helpers", "fixtures"].includes(dir))).toEqual([]);
+  expect(folders("test").filter((dir) => !libFolders.includes(dir) && !["book", "notebooks", "bench", "helpers", "fixtures"].includes(dir))).toEqual([]);
 });

@@ -4,7 +4,7 @@
 # its debug symbols (24.2 -> 21.9 MB compressed) and each bundle xz-compressed (5.6 -> 0.5 MB).
 # On the GPU machine: source .gpu/setup.sh && for f in .gpu/app/*.xz; do xz -dkf "$f"; done
 #
-#   bash scripts/gpu/pack-app.sh scripts/gpu/experiment.ts [bench/train-step.ts ...]
+#   bash scripts/gpu/pack-app.sh scripts/gpu/experiment.ts [bench/train-step.ts bench/memory-breakdown.ts ...]
 set -euo pipefail
 cd "$(git rev-parse --show-toplevel)"
 rm -rf .gpu/app
