@@ -11,6 +11,8 @@ import { linearWithBiasWebGpu, matMulPlusLowRankWebGpu, webGpuLinearTakes, webGp
 import { skinnyGradientOfViews, skinnyOfBlocks } from "./skinny";
 import { kernelOptions } from "./options";
 import { linear, maskedSoftmaxDropout } from "./functional";
+import { flashAttention, flashAttentionTakes } from "./flash-attention";
+import { nextSeed } from "../nn/random";
 
 // On WebGPU, attention's query, key and value projections run as one matmul: x times the three
 // weights side by side, [B*T, dim] @ [3*dim, dim]^T. A 6144 x 2304 output fills the GPU where three
@@ -22,8 +24,9 @@ import { linear, maskedSoftmaxDropout } from "./functional";
 
 /**
  * DistilBertSelfAttention.forward on WebGPU (lib/webgpu/inject.ts puts it in place): q, k, v
- * through projectHeadsTogether where it applies (else one by one, as the model does), the masked
- * softmax and dropout as one kernel each way.
+ * through projectHeadsTogether where it applies (else one by one, as the model does), then the
+ * attention itself as one kernel that never stores its weights (lib/webgpu/flash-attention.ts), or
+ * where that does not apply the products with the masked softmax and dropout as one kernel each way.
  */
 export function fusedAttentionForward(attention: DistilBertSelfAttention, x: tf.Tensor, attentionMask: tf.Tensor): tf.Tensor {
   const [B, T] = x.shape as number[];
@@ -36,6 +39,12 @@ export function fusedAttentionForward(attention: DistilBertSelfAttention, x: tf.
     splitHeadsOf(attention.k_lin.forward(x)),
     splitHeadsOf(attention.v_lin.forward(x)),
   ];
+  const { dropout } = attention;
+  if (flashAttentionTakes(q, k, v, H) && !(dropout.training && dropout.p === 1)) {
+    // The seed drawn exactly where dropout.forward would draw it: the same random stream.
+    const rate = dropout.training ? dropout.p : 0;
+    return attention.out_lin.forward(flashAttention(q, k, v, attentionMask, H, rate, rate > 0 ? nextSeed() : 0));
+  }
   const scores = tf.matMul(q, k, false, true).reshape([B, H, T, T]); // [B, H, T(query), T(key)]
   const weights = maskedSoftmaxDropout(scores, attentionMask, attention.dropout);
   const context = tf.matMul(weights.reshape([B * H, T, T]), v); // [B*H, T, headDim]

@@ -53,6 +53,8 @@ export interface KernelOptions {
   columnSumPlan: ColumnSumPlan;
   /** The attention's masked softmax and dropout as one kernel each way; false runs two. */
   fusedSoftmaxDropout: boolean;
+  /** The whole attention, softmax(q k^T + mask) v with dropout, as one kernel forward and four backward, its T x T weights never stored (lib/webgpu/flash-attention.ts); false runs the products and the softmax as kernels of their own. */
+  flashAttention: boolean;
   /** The attention's LoRA updates inside the q, k, v projections' op; false runs them as ops of their own. */
   loraInsideProjections: boolean;
   /** Adam's update in place, one dispatch per parameter; false runs three kernels that write new tensors. */
@@ -82,6 +84,7 @@ export const DEFAULT_KERNEL_OPTIONS: Readonly<KernelOptions> = Object.freeze({
   ourColumnSum: true,
   columnSumPlan: DEFAULT_COLUMN_SUM_PLAN,
   fusedSoftmaxDropout: true,
+  flashAttention: true,
   loraInsideProjections: true,
   adamInPlace: true,
   uniformCache: true,

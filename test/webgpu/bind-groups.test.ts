@@ -57,7 +57,9 @@ describe.each(["lora-qv-r8", "full"])("%s", (mode) => {
     for (const step of [...steps.slice(2), ...uncachedSteps.slice(2)]) {
       expect(step.written + step.kept).toBe(step.made + step.reused); // one set of uniforms a dispatch
       expect(step.written).toBe(written);
-      expect(step.kept).toBeGreaterThan(3 * step.written);
+      // Most of a step's uniforms come from the cache: at this small size Adam's dispatches (one a
+      // parameter) and the seeded ones (dropout, and the attention kernels each way) are a third of a step's.
+      expect(step.kept).toBeGreaterThan(2 * step.written);
     }
     expect(steps[0].written).toBeGreaterThan(written + 40); // the first step writes what it sees for the first time
   });

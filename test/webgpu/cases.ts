@@ -9,6 +9,7 @@ import { dropout } from "../../lib/nn/dropout";
 import { DistilBertSelfAttention, TransformerBlock, distilBertConfig } from "../../lib/models/distilbert";
 import { clearProjectionCache } from "../../lib/webgpu/attention";
 import { LinearWithLoRA } from "../../lib/lora/lora";
+import type { KernelOptions } from "../../lib/webgpu/options";
 
 // Each case computes some outputs (forward values, gradients) from fixed inputs; run-cases.ts runs
 // it on tfjs's cpu backend and on webgpu and reports the largest difference of each output.
@@ -22,6 +23,8 @@ export interface KernelCase {
   /** Output names, in the order `run` returns them. */
   outputs: string[];
   run: () => tf.Tensor[];
+  /** Kernel options of the webgpu run besides the tile (lib/webgpu/options.ts): a variant that a default replaced. */
+  kernels?: Partial<KernelOptions>;
   /** A matmul whose M, N and K all divide by 4: every operand, in every layout of its gradients, is read as vec4s. */
   allVec4?: boolean;
 }
@@ -205,19 +208,34 @@ export const CASES: KernelCase[] = [
   // Self-attention's q, k and v projections: one matmul and the head kernels on WebGPU
   // (lib/webgpu/attention.ts), three Linears on the cpu backend. Every parameter's
   // gradient and the input's; with LoRA on q and v, theirs too. The second review has 3 padding tokens.
-  // The third trains, with dropout on the attention weights: the fused softmax + dropout on WebGPU.
+  // The third trains, with dropout on the attention weights. On WebGPU the attention runs as one
+  // kernel that never stores its weights (lib/webgpu/flash-attention.ts): 70 tokens leave the last
+  // tiles of queries and keys partial; 8 heads of 16 take other tile sizes. With flashAttention off,
+  // the products and the fused softmax + dropout instead.
   // 64 tokens a review: LoRA's products over the batch's 128 tokens take the skinny kernels, as at full size.
-  ...([[false, false, 9], [true, false, 9], [true, true, 12], [true, true, 64]] as const).map(([withLoRA, training, tokens]): KernelCase => {
+  ...(
+    [
+      [false, false, 9, 2, true],
+      [true, false, 9, 2, true],
+      [true, true, 12, 2, true],
+      [true, true, 64, 2, true],
+      [false, true, 70, 2, true],
+      [true, true, 12, 8, true],
+      [true, true, 12, 2, false],
+      [true, true, 64, 2, false],
+    ] as const
+  ).map(([withLoRA, training, tokens, heads, flash]): KernelCase => {
     const wrapped = (l: string) => (withLoRA && (l === "q_lin" || l === "v_lin") ? `${l}.linear` : l);
     const names = ["q_lin", "k_lin", "v_lin", "out_lin"].flatMap((l) => [`${wrapped(l)}.weight`, `${wrapped(l)}.bias`]);
     const loraNames = withLoRA ? ["q_lin.lora.A", "q_lin.lora.B", "v_lin.lora.A", "v_lin.lora.B"] : [];
     return {
-      name: `attention [2,${tokens},128], 2 heads: q, k, v together${withLoRA ? ", LoRA on q and v" : ""}${training ? ", training (dropout 0.1)" : ""}`,
+      name: `attention [2,${tokens},128], ${heads} heads: q, k, v together${withLoRA ? ", LoRA on q and v" : ""}${training ? ", training (dropout 0.1)" : ""}${flash ? "" : ", flashAttention off"}`,
+      kernels: { flashAttention: flash },
       outputs: ["y", "dx", ...[...names, ...loraNames].map((n) => `d ${n}`)],
       run: () => {
         manualSeed(11);
         const T = tokens; // the fused softmax-dropout kernel takes 4k keys
-        const attention = new DistilBertSelfAttention(distilBertConfig({ dim: 128, nHeads: 2, nLayers: 1, hiddenDim: 256, attentionDropout: training ? 0.1 : 0 }));
+        const attention = new DistilBertSelfAttention(distilBertConfig({ dim: 128, nHeads: heads, nLayers: 1, hiddenDim: 256, attentionDropout: training ? 0.1 : 0 }));
         if (withLoRA) {
           attention.q_lin = new LinearWithLoRA(attention.q_lin, 4, 2);
           attention.v_lin = new LinearWithLoRA(attention.v_lin, 4, 2);

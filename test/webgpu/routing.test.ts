@@ -7,6 +7,7 @@ import { projectHeadsTogether } from "../../lib/webgpu/attention";
 import { Linear } from "../../lib/nn/layers";
 import { bindGroupCounts, cacheBindGroups, reuseOldestBuffers } from "../../lib/webgpu/bind-groups";
 import { setKernelOptions } from "../../lib/webgpu/options";
+import { flashAttentionTakes } from "../../lib/webgpu/flash-attention";
 
 // Which calls our WebGPU kernels take and which they leave to tfjs or to the plain path, and how
 // the buffer pool and bind group cache behave (on fakes of tfjs's pool and of a device). The
@@ -80,6 +81,36 @@ function fakePool() {
   reuseOldestBuffers({ bufferManager: manager });
   return manager;
 }
+
+describe("attention as one kernel (lib/webgpu/flash-attention.ts)", () => {
+  const heads = (bh: number, tokens: number, headDim: number, dtype: "float32" | "int32" = "float32") => tf.zeros([bh, tokens, headDim], dtype);
+
+  afterEach(() => setKernelOptions());
+
+  test.each([
+    ["distilbert-base's heads, 12 x 12 of 512 x 64", 144, 512, 64, 12, true],
+    ["the book's backbone, 2 heads of 64", 24, 128, 64, 2, true],
+    ["heads of 16", 16, 12, 16, 8, true],
+    ["heads of 128: more registers than a thread holds", 24, 128, 128, 2, false],
+    ["heads of 6: not whole vec4s", 24, 128, 6, 2, false],
+    ["B*H not a multiple of the heads", 25, 128, 64, 2, false],
+  ])("%s: taken %s", (_what, bh, tokens, headDim, nHeads, taken) => {
+    const t = heads(bh as number, tokens as number, headDim as number);
+    expect(flashAttentionTakes(t, t, t, nHeads as number)).toBe(taken);
+    t.dispose();
+  });
+
+  test("int32 heads, heads of different shapes, or the option off: not taken", () => {
+    const q = heads(24, 128, 64);
+    const ints = heads(24, 128, 64, "int32");
+    const shorter = heads(24, 64, 64);
+    expect(flashAttentionTakes(ints, ints, ints, 2)).toBe(false);
+    expect(flashAttentionTakes(q, shorter, shorter, 2)).toBe(false);
+    setKernelOptions({ flashAttention: false });
+    expect(flashAttentionTakes(q, q, q, 2)).toBe(false);
+    tf.dispose([q, ints, shorter]);
+  });
+});
 
 describe("the buffer pool, handing out its oldest free buffer", () => {
   test("whatever order buffers are freed in, the oldest comes back first", () => {

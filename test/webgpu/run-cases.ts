@@ -11,7 +11,7 @@ runCheck(async () => {
   const report: Record<string, Record<string, number>> = {};
   for (const c of CASES.filter((c) => !only || c.name.includes(only))) {
     const cpu = await onBackend("cpu", c.run);
-    setKernelOptions({ forcedTile: c.tile ?? null, forcedSplit: c.split ?? null });
+    setKernelOptions({ forcedTile: c.tile ?? null, forcedSplit: c.split ?? null, ...c.kernels });
     const gpu = await onBackend("webgpu", c.run);
     setKernelOptions();
     report[c.name] = Object.fromEntries(c.outputs.map((name, i) => [name, maxAbsDiff(cpu[i], gpu[i])]));
