@@ -9,10 +9,10 @@ const ROOT = path.join(__dirname, "..", "..");
  * script's name and the end of its stderr: the child's own error object refers to itself, which
  * jest's --json report cannot serialise.
  */
-export function runChildReport<T>(script: string, timeoutMs: number): T {
+export function runChildReport<T>(script: string, timeoutMs: number, args: string[] = []): T {
   let out: string;
   try {
-    out = execFileSync(path.join(ROOT, "node_modules/.bin/tsx"), [path.join(__dirname, script)], { cwd: ROOT, encoding: "utf8", stdio: ["ignore", "pipe", "pipe"], timeout: timeoutMs });
+    out = execFileSync(path.join(ROOT, "node_modules/.bin/tsx"), [path.join(__dirname, script), ...args], { cwd: ROOT, encoding: "utf8", stdio: ["ignore", "pipe", "pipe"], timeout: timeoutMs });
   } catch (error) {
     const e = error as { code?: string; signal?: string; status?: number | null; stderr?: string };
     const why = e.code === "ETIMEDOUT" ? `did not finish within ${timeoutMs / 1000} s` : `failed (exit ${e.status ?? e.signal ?? e.code})`;
