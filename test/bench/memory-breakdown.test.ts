@@ -55,10 +55,10 @@ interface Report {
 }
 
 /** Run the tool on `backend` in its own process; returns its JSON file, its stdout and the files left in the output folder. */
-function runTool(backend: string, timeoutMs: number): { report: Report; stdout: string; files: string[] } {
+function runTool(backend: string, timeoutMs: number, modules: "plain" | "fused" = "plain"): { report: Report; stdout: string; files: string[] } {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "memory-breakdown-"));
   const out = path.join(dir, "memory-breakdown.json");
-  const args = [path.join(ROOT, "bench/memory-breakdown.ts"), "--backend", backend, "--small", "--batch", String(B), "--seq", String(T), "--modes", "lora-qv-r8", "--plain-modules", "--warmup", "1", "--out", out];
+  const args = [path.join(ROOT, "bench/memory-breakdown.ts"), "--backend", backend, "--small", "--batch", String(B), "--seq", String(T), "--modes", "lora-qv-r8", ...(modules === "plain" ? ["--plain-modules"] : []), "--warmup", "1", "--out", out];
   const env = { ...process.env };
   if (backend === "webgpu" && !fs.existsSync("/dev/nvidia0") && !env.VK_DRIVER_FILES) Object.assign(env, { VK_DRIVER_FILES: SWIFTSHADER_ICD, XDG_RUNTIME_DIR: env.XDG_RUNTIME_DIR ?? "/tmp" });
   try {
@@ -79,7 +79,8 @@ const runs: Record<string, ReturnType<typeof runTool>> = {};
 beforeAll(() => {
   runs.webgpu = runTool("webgpu", 240_000);
   runs.cpu = runTool("cpu", 120_000);
-}, 380_000);
+  runs.fused = runTool("webgpu", 240_000, "fused");
+}, 620_000);
 
 describe.each(["webgpu", "cpu"])("on %s", (backend) => {
   const row = () => runs[backend].report.rows[0];
@@ -145,5 +146,18 @@ describe("on webgpu", () => {
     expect(labels).toContain("softmax"); // tfjs's Softmax program
     expect(labels).toContain("upload"); // values made on the CPU: the batch's ids, the weights as initialised
     expect(labels).toContain("uniforms");
+  });
+});
+
+// With the fused modules (lib/webgpu/inject.ts) the attention runs as one kernel that keeps only
+// its output and a log-sum-exp per row for the backward pass (lib/webgpu/flash-attention.ts).
+describe("on webgpu, with the fused modules", () => {
+  const fused = () => runs.fused.report.rows[0];
+
+  test("no T x T tensor is alive at the peak, which is below the plain modules' peak", () => {
+    const square = fused().groups.filter((g) => g.shape !== null && g.shape.length >= 2 && g.shape.slice(-2).join() === `${T},${T}`);
+    expect(square).toEqual([]);
+    expect(fused().peak_bytes).toBeLessThan(runs.webgpu.report.rows[0].peak_bytes);
+    expect(fused().untracked_bytes).toBe(0);
   });
 });
