@@ -72,6 +72,12 @@ export function parseGradientPlan(key: string): GradientPlan {
   return { columns: Number(match[1]), workgroups: Number(match[2]), vec4Narrow: Boolean(match[3]) };
 }
 
+/** The CPU benchmark's config (train-step.ts --small): DistilBERT's shape at dim 128, 2 layers of 2 heads, hidden 512. */
+export const SMALL_CONFIG: Partial<DistilBertConfig> = { dim: 128, nLayers: 2, nHeads: 2, hiddenDim: 512 };
+
+/** The LoRA settings of every benchmark mode with adapters: rank 8, alpha 16 ("alpha" scaling: the update is alpha * x A B). */
+export const BENCH_LORA = { rank: 8, alpha: 16 } as const;
+
 /** The modes the benchmarks measure: the tutorial's three, LoRA on two sets of layers. */
 export const BENCH_MODES: { name: string; mode: Mode; flags?: LoRAFlags }[] = [
   { name: "last-layers", mode: "last-layers" },
@@ -84,7 +90,7 @@ export const BENCH_MODES: { name: string; mode: Mode; flags?: LoRAFlags }[] = [
 export function benchRun(mode: Mode, flags: LoRAFlags | undefined, config: DistilBertConfig, batch: number, seq: number) {
   manualSeed(1);
   const model = new DistilBertForSequenceClassification(config);
-  prepareForMode(model, mode, { rank: 8, alpha: 16, scaling: "alpha", flags: flags ?? {} });
+  prepareForMode(model, mode, { rank: BENCH_LORA.rank, alpha: BENCH_LORA.alpha, scaling: "alpha", flags: flags ?? {} });
   model.train();
   const parameters = model.trainableParameters();
   const optimizer = new Adam(parameters, { learningRate: 5e-5 });

@@ -12,7 +12,7 @@ import { distilBertConfig, DistilBertConfig } from "../lib/models/distilbert";
 import { countParameters } from "../lib/nn/parameters";
 import type { LoRAFlags } from "../lib/lora/apply";
 import type { Mode } from "../lib/train/experiment";
-import { kernelOptionsFromSwitches, BENCH_MODES, benchRun, KERNEL_SWITCHES } from "./modes";
+import { kernelOptionsFromSwitches, BENCH_MODES, benchRun, KERNEL_SWITCHES, SMALL_CONFIG } from "./modes";
 import { readStep, QueuedStep } from "../lib/train/train";
 import { bindGroupCounts } from "../lib/webgpu/bind-groups";
 import { uniformCounts } from "../lib/webgpu/uniforms";
@@ -99,7 +99,7 @@ async function main(): Promise<void> {
   if (values["submit-batch"]) tf.env().set("WEBGPU_DEFERRED_SUBMIT_BATCH_SIZE", Number(values["submit-batch"]));
   const [layers, dim] = (values.shape ?? "").split("x").map(Number);
   const config = values.shape ? distilBertConfig({ dim, nLayers: layers, nHeads: dim / 64, hiddenDim: 4 * dim })
-    : values.small ? distilBertConfig({ dim: 128, nLayers: 2, nHeads: 2, hiddenDim: 512 }) : distilBertConfig();
+    : values.small ? distilBertConfig(SMALL_CONFIG) : distilBertConfig();
   const wanted = values.modes?.split(",");
   const rows: Row[] = [];
   for (const m of BENCH_MODES.filter((m) => !wanted || wanted.includes(m.name))) {
