@@ -305,11 +305,57 @@ export function memoryTable(bench: Benchmark): Table {
   };
 }
 
-/** tfjs's wasm backend beside its plain JavaScript one on a CPU (results/benchmark/bench-cpu.json). */
+/** One side of the CPU benchmark: a backend or PyTorch with one BLAS, at a thread count. */
+export interface CpuSide {
+  side: string;
+  threads: number;
+  samples_per_second: number;
+  gflops: number;
+  percent_of_fp32_peak: number;
+}
+
+/** tfjs's wasm backend beside its plain JavaScript one and PyTorch on a CPU (results/benchmark/bench-cpu.json). */
 export interface CpuBenchmark {
   machine: string;
   workload: string;
-  rows: { mode: string; wasm_samples_per_second: number; cpu_samples_per_second: number; ratio_wasm_vs_cpu: number }[];
+  fp32_peak: { gflops: number; cores: number };
+  rows: { mode: string; wasm_samples_per_second: number; cpu_samples_per_second: number; ratio_wasm_vs_cpu: number; sides: CpuSide[] }[];
+}
+
+/**
+ * Ours on the wasm backend against PyTorch on an optimised BLAS (OpenBLAS), one thread each, with
+ * what each achieves in GFLOP/s and of a core's fp32 peak; and PyTorch on a reference BLAS, as a
+ * Linux distribution's PyTorch may load by default.
+ */
+export function cpuTable(cpu: CpuBenchmark): Table {
+  const find = (sides: CpuSide[], match: (s: CpuSide) => boolean) => sides.find(match) ?? null;
+  const flops = (s: CpuSide | null) => (s ? `${s.gflops.toFixed(1)} (${s.percent_of_fp32_peak.toFixed(1)}%)` : null);
+  const rows = cpu.rows.map((r) => {
+    const ours = find(r.sides, (s) => s.side.includes("wasm") && s.threads === 1);
+    const torch = find(r.sides, (s) => s.side.includes("OpenBLAS") && s.threads === 1);
+    const reference = find(r.sides, (s) => s.side.includes("reference BLAS"));
+    return {
+      cells: [
+        BENCHMARK_MODES[r.mode] ?? r.mode,
+        ours ? ours.samples_per_second.toFixed(1) : null,
+        torch ? torch.samples_per_second.toFixed(1) : null,
+        ours && torch ? `${(ours.samples_per_second / torch.samples_per_second).toFixed(2)}x` : null,
+        flops(ours),
+        flops(torch),
+        r.cpu_samples_per_second.toFixed(2),
+      ],
+      reference,
+    };
+  });
+  const references = rows.flatMap((r, i) => (r.reference ? [`${BENCHMARK_MODES[cpu.rows[i].mode] ?? cpu.rows[i].mode} ${r.reference.samples_per_second.toFixed(1)}`] : []));
+  return {
+    columns: ["mode", "ours (wasm), samples/s", "PyTorch + OpenBLAS", "ours / PyTorch", "ours, GFLOP/s (of peak)", "PyTorch, GFLOP/s (of peak)", "plain JavaScript"],
+    rows: rows.map((r) => r.cells),
+    notes: [
+      `${cpu.workload}; ${cpu.machine}; one thread each. Peak: a core's fp32 peak, ${(cpu.fp32_peak.gflops / cpu.fp32_peak.cores).toFixed(0)} GFLOP/s.`,
+      ...(references.length > 0 ? [`PyTorch on a reference BLAS (what Debian's python3-torch loads unless an optimised one is installed), two threads: ${references.join(", ")} samples/s.`] : []),
+    ],
+  };
 }
 
 export function readCpuBenchmark(): CpuBenchmark {

@@ -2,7 +2,7 @@ import * as childProcess from "child_process";
 import * as fs from "fs";
 import * as path from "path";
 import {
-  movingMean, readMlmRuns, readResults, readBenchmarks, readCpuBenchmark, tutorialTable, standinTable, speedTable, memoryTable, noRunsYet,
+  movingMean, readMlmRuns, readResults, readBenchmarks, readCpuBenchmark, cpuTable, tutorialTable, standinTable, speedTable, memoryTable, noRunsYet,
   tableHtml, tableText, TUTORIAL_TABLE, gridHeatmap, readGpuGrid, gpuGridTable, GPU_GRID, type Table,
 } from "../../lib/book";
 import { gridPoints, type GridRow } from "../../lib/train/grid";
@@ -124,6 +124,21 @@ test("speed and memory tables: one row per benchmarked mode, from results/benchm
   const memory = memoryTable(latest).rows.find((r) => r[0] === "full fine-tuning")!;
   expect(memory[2]).toBe(((66_955_010 * 12) / 1e6).toFixed(1)); // a gradient and Adam's two moments, fp32
   expect(readCpuBenchmark().rows.map((r) => r.mode)).toEqual(["lora-qv-r8", "full"]);
+});
+
+test("the CPU table sets ours on wasm beside PyTorch on OpenBLAS, one thread each, from results/benchmark/bench-cpu.json", () => {
+  const cpu = readCpuBenchmark();
+  const table = cpuTable(cpu);
+  expect(table.rows.map((r) => r[0])).toEqual(["LoRA q, v (r=8)", "full fine-tuning"]);
+  const sides = cpu.rows[0].sides;
+  const ours = sides.find((s) => s.side.includes("wasm") && s.threads === 1)!;
+  const torch = sides.find((s) => s.side.includes("OpenBLAS") && s.threads === 1)!;
+  expect(table.rows[0][1]).toBe(ours.samples_per_second.toFixed(1));
+  expect(table.rows[0][2]).toBe(torch.samples_per_second.toFixed(1));
+  expect(table.rows[0][3]).toBe(`${(ours.samples_per_second / torch.samples_per_second).toFixed(2)}x`);
+  // GFLOP/s is the step's counted operations times steps a second: check one by hand.
+  expect(ours.gflops).toBeCloseTo((2_888_577_024 * ours.samples_per_second) / 12 / 1e9, 1);
+  expect(table.notes!.join(" ")).toContain("reference BLAS");
 });
 
 describe("results/ is organised in folders, and every path cited into them exists", () => {
