@@ -33,6 +33,12 @@ export async function writeFileAtomic(file: string, data: string | Uint8Array | 
   }
 }
 
+/** A path as a reader of a log reads it: relative to the working folder when inside it, else as given. */
+export function displayPath(p: string): string {
+  const relative = path.relative(process.cwd(), p);
+  return relative !== "" && !relative.startsWith("..") && !path.isAbsolute(relative) ? relative : p;
+}
+
 /** Hex sha256 of bytes or a string (as UTF-8). */
 export function sha256(data: string | Uint8Array): string {
   return crypto.createHash("sha256").update(data).digest("hex");

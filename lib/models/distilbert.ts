@@ -6,6 +6,7 @@ import { randn } from "../nn/random";
 import * as F from "../nn/functional";
 import { loadCheckpoint, loadStateDict, readCheckpointConfig, saveCheckpoint, LoadReport, SaveOptions } from "./checkpoint";
 import { readSafetensorsDir, SafetensorsFile } from "../io/safetensors";
+import { displayPath } from "../io/files";
 import { withoutGradients } from "../nn/autograd";
 
 // DistilBERT (Sanh et al., 2019) as Hugging Face transformers builds it: the same module tree,
@@ -383,7 +384,7 @@ export class DistilBertForSequenceClassification extends Module {
    * and leaves pre_classifier and classifier freshly initialised, as transformers does.
    */
   static fromPretrained(dir: string, options: FromPretrainedOptions = {}): DistilBertForSequenceClassification & { loadReport: LoadReport } {
-    return DistilBertForSequenceClassification.fromStateDict(readDistilBertConfig(dir, options.config), readSafetensorsDir(dir), dir, options);
+    return DistilBertForSequenceClassification.fromStateDict(readDistilBertConfig(dir, options.config), readSafetensorsDir(dir), displayPath(dir), options);
   }
 
   /**

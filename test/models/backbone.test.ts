@@ -38,6 +38,8 @@ test("the classifier loads its encoder and starts the head fresh", () => {
   const model = DistilBertForSequenceClassification.fromPretrained(QUICK_BACKBONE_DIR, { log: (line) => lines.push(line) });
   expect(countParameters(model)).toBe(4_782_466); // the encoder and a 128 -> 128 -> 2 head
   expect(lines.join("\n")).toContain("newly initialized: [pre_classifier.weight, pre_classifier.bias, classifier.weight, classifier.bias]");
+  // The checkpoint is named as a reader finds it from the working folder (the repository's root here), not by the machine's absolute path.
+  expect(lines.join("\n")).toContain("from the checkpoint at models/distilbert-mini-imdb and are newly initialized");
   const same = tf.tidy(() => tf.max(tf.abs(tf.sub(model.distilbert.embeddings.word_embeddings.weight, mlm.distilbert.embeddings.word_embeddings.weight))).dataSync()[0]);
   expect(same).toBe(0);
   model.dispose();
