@@ -22,6 +22,7 @@ export const KERNEL_SWITCHES = {
   "checked-tiles": { type: "boolean" }, // matmul code with bounds checks even for whole tiles
   "tfjs-sum": { type: "boolean" }, // tfjs's Sum instead of ours for sums over all axes but the last
   "tfjs-saves": { type: "boolean" }, // tensors kept for the backward pass through tfjs's Identity kernel and tape node
+  "keep-backward": { type: "boolean" }, // every gradient and saved tensor kept to the backward pass's end, as tfjs does
   "tfjs-uniforms": { type: "boolean" }, // every dispatch writes its uniforms into a pooled buffer (no uniform cache)
   "bind-groups-uncached": { type: "boolean" }, // a new bind group for every dispatch, as tfjs makes them
   "adam-three-kernels": { type: "boolean" }, // Adam in three kernels per parameter instead of one in place
@@ -43,6 +44,7 @@ export function kernelOptionsFromSwitches(values: SwitchValues): Partial<KernelO
   if (values["checked-tiles"]) options.exactTiles = false;
   if (values["tfjs-sum"]) options.ourColumnSum = false;
   if (values["tfjs-saves"]) options.directSaves = false;
+  if (values["keep-backward"]) options.releaseInBackward = false;
   if (values["tfjs-uniforms"]) options.uniformCache = false;
   if (values["bind-groups-uncached"]) options.bindGroupCache = false;
   if (values["adam-three-kernels"]) options.adamInPlace = false;

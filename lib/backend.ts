@@ -7,6 +7,7 @@ import { registerWebGpuColumnSum } from "./webgpu/column-sum";
 import { cacheBindGroups, rememberBindGroupLayouts, reuseOldestBuffers } from "./webgpu/bind-groups";
 import { cacheUniforms } from "./webgpu/uniforms";
 import { saveTensorsDirectly } from "./webgpu/saved-tensors";
+import { releaseInBackward } from "./webgpu/release-in-backward";
 import { uploadWithWriteBuffer } from "./webgpu/upload";
 import { registerWebGpuDropout } from "./webgpu/dropout";
 import { injectWebGpuKernels } from "./webgpu/inject";
@@ -163,6 +164,8 @@ const starters: Record<BackendName, Starter> = {
     cacheBindGroups(tf.backend());
     cacheUniforms(tf.backend());
     saveTensorsDirectly();
+    // Memory: gradients and saved tensors freed as the backward pass goes, as PyTorch's autograd does.
+    releaseInBackward();
     uploadWithWriteBuffer(tf.backend());
     const infoDescription = adapter.info?.description || adapter.info?.device || "GPU";
     return `${infoDescription} (WebGPU)`;

@@ -65,6 +65,8 @@ export interface KernelOptions {
   bindGroupCache: boolean;
   /** Tensors kept for the backward pass without tfjs's Identity kernel and tape node. */
   directSaves: boolean;
+  /** Each op's output gradients and saved tensors freed as soon as the backward pass is past it (lib/webgpu/release-in-backward.ts); false keeps them to the pass's end, as tfjs does. */
+  releaseInBackward: boolean;
 }
 
 // Timed on the H200 (results/benchmark): 16 columns by 16 lanes, 8 rows a lane, for the column sum;
@@ -90,6 +92,7 @@ export const DEFAULT_KERNEL_OPTIONS: Readonly<KernelOptions> = Object.freeze({
   uniformCache: true,
   bindGroupCache: true,
   directSaves: true,
+  releaseInBackward: true,
 });
 
 const THREADS = 256; // a workgroup of the factor-gradient and column-sum kernels
