@@ -97,6 +97,16 @@ const HEADS_CODE = `
         let headBase = (bh * T + row) * D4; // this thread's row of q, k or v
         let mergedBase = ((b * T + row) * uniforms.heads + h) * D4; // its row of o or do`;
 
+/** WGSL: the keys t0 .. t0 + tile - 1 of this head into kTile and vTile (zeros past the last), between barriers. */
+const keyTileCode = (tile: number, d4: number) => `workgroupBarrier();
+          for (var e = i32(localIndex); e < ${tile * d4}; e = e + ${ROWS}) {
+            let key = t0 + e / D4;
+            let at = (bh * T + min(key, T - 1)) * D4 + e % D4;
+            kTile[e] = select(vec4<f32>(0.0), k[at], key < T);
+            vTile[e] = select(vec4<f32>(0.0), v[at], key < T);
+          }
+          workgroupBarrier();`;
+
 /**
  * Forward: o (merged, [B, T, H*headDim]) followed by L ([B*H, T]) in one buffer of floats.
  * Each thread: one query row.
@@ -119,14 +129,7 @@ function forwardProgram(q: tf.Tensor, k: tf.Tensor, v: tf.Tensor, mask: tf.Tenso
         var l = 0.0;
         let dropBase = u32(bh * T + row) * u32(T);
         for (var t0 = 0; t0 < T; t0 = t0 + ${tile}) {
-          workgroupBarrier();
-          for (var e = i32(localIndex); e < ${tile * d4}; e = e + ${ROWS}) {
-            let key = t0 + e / D4;
-            let at = (bh * T + min(key, T - 1)) * D4 + e % D4;
-            kTile[e] = select(vec4<f32>(0.0), k[at], key < T);
-            vTile[e] = select(vec4<f32>(0.0), v[at], key < T);
-          }
-          workgroupBarrier();
+          ${keyTileCode(tile, d4)}
           for (var c = 0; c < ${tile}; c = c + ${CHUNK}) {
             let j0 = t0 + c;
             ${each(CHUNK, (u) => `let kb${u} = (c + ${u}) * D4;
@@ -207,14 +210,7 @@ function queryGradientProgram(inputs: { q: tf.Tensor; k: tf.Tensor; v: tf.Tensor
         let rowDelta = delta[bh * T + row];
         let dropBase = u32(bh * T + row) * u32(T);
         for (var t0 = 0; t0 < T; t0 = t0 + ${tile}) {
-          workgroupBarrier();
-          for (var e = i32(localIndex); e < ${tile * d4}; e = e + ${ROWS}) {
-            let key = t0 + e / D4;
-            let at = (bh * T + min(key, T - 1)) * D4 + e % D4;
-            kTile[e] = select(vec4<f32>(0.0), k[at], key < T);
-            vTile[e] = select(vec4<f32>(0.0), v[at], key < T);
-          }
-          workgroupBarrier();
+          ${keyTileCode(tile, d4)}
           for (var jj = 0; jj < ${tile}; jj = jj + 1) {
             let j = t0 + jj;
             let kb = jj * D4;
