@@ -326,10 +326,16 @@ export class Transformer extends Module {
 
   forward(x: tf.Tensor, attentionMask: tf.Tensor): tf.Tensor {
     // tfjs frees a scope's tensors only when the scope ends: a scope per block frees each block's
-    // intermediates as it ends, not after the last block (those a backward pass needs were kept by
-    // the ops that saved them). PyTorch frees each as soon as nothing refers to it.
-    for (const block of this.layer) x = tf.tidy(() => block.forward(x, attentionMask));
-    return x;
+    // intermediates as it ends, and each block's output is freed once the next block has read it,
+    // not after the last block (those a backward pass needs were kept by the ops that saved them).
+    // PyTorch frees each as soon as nothing refers to it.
+    let hidden = x;
+    for (const block of this.layer) {
+      const input = hidden;
+      hidden = tf.tidy(() => block.forward(input, attentionMask));
+      if (input !== x && input !== hidden) input.dispose();
+    }
+    return hidden;
   }
 }
 

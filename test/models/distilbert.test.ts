@@ -111,6 +111,29 @@ describe("parity with transformers on a small random checkpoint", () => {
     model.dispose();
   });
 
+  test("each block's output is freed once the next block has read it, as under torch.no_grad", () => {
+    manualSeed(0);
+    const config = distilBertConfig({ vocabSize: 50, dim: 32, nHeads: 2, nLayers: 4, hiddenDim: 64 });
+    const model = new DistilBertForSequenceClassification(config).eval();
+    const aliveAtEntry: number[] = [];
+    for (const block of model.distilbert.transformer.layer) {
+      const forward = block.forward.bind(block);
+      block.forward = (x, attentionMask) => {
+        aliveAtEntry.push(tf.memory().numTensors);
+        return forward(x, attentionMask);
+      };
+    }
+    const hidden = tf.tidy(() => model.distilbert.forward(tf.tensor2d([[1, 7, 9, 2], [3, 4, 0, 0]], undefined, "int32")));
+    expect(hidden.shape).toEqual([2, 4, 32]);
+    // From the second block on, the same tensors are alive as each starts: the embeddings' output
+    // and the block before's; the outputs of the blocks before that are gone.
+    expect(aliveAtEntry).toHaveLength(4);
+    expect(aliveAtEntry[1]).toBe(aliveAtEntry[0] + 1);
+    expect(aliveAtEntry.slice(2)).toEqual([aliveAtEntry[1], aliveAtEntry[1]]);
+    hidden.dispose();
+    model.dispose();
+  });
+
   test("the loss and its gradients equal PyTorch's autograd", () => {
     const model = DistilBertForSequenceClassification.fromPretrained(TINY, quiet).eval();
     const labels = tf.tensor1d(ref.labels, "int32");
