@@ -27,7 +27,7 @@ export const KERNEL_SWITCHES = {
   "bind-groups-uncached": { type: "boolean" }, // a new bind group for every dispatch, as tfjs makes them
   "adam-three-kernels": { type: "boolean" }, // Adam in three kernels per parameter instead of one in place
   "gradient-plan": { type: "string" }, // the LoRA factors' gradient kernel split another way: c<columns>/w<workgroups>[/q4] (bench/skinny-sweep.ts)
-  "lora-apart": { type: "boolean" }, // the attention's LoRA updates as ops of their own, not inside the projections' op
+  "lora-apart": { type: "boolean" }, // LoRA's updates as ops of their own, not inside the adapted Linears' products
   "column-sum-plan": { type: "string" }, // our Sum over all axes but the last split another way: c<columns>/l<lanes>/r<rows per lane>
 } as const;
 

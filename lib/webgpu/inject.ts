@@ -5,6 +5,8 @@ import { DistilBertSelfAttention, FFN, GELUActivation, TransformerBlock } from "
 import { isWebGpu } from "./program";
 import { kernelOptions } from "./options";
 import { fusedAttentionForward } from "./attention";
+import { LinearWithLoRA } from "../lora/lora";
+import { linearWithLoRA, loraLinearTakes } from "./lora-linear";
 import * as W from "./functional";
 
 // Kernel injection, as Liger-Kernel and DeepSpeed do it: the model's source stays as the paper and
@@ -19,6 +21,8 @@ import * as W from "./functional";
 //   LayerNorm                  moments, then scale and shift     one kernel each way
 //   DistilBertSelfAttention    q, k, v one by one; softmax,      q, k, v (and their LoRA updates) as one op;
 //                              then dropout                      softmax and dropout as one kernel each way
+//   LinearWithLoRA             linear(x) + scale * x @ A @ B     one op: the update added inside the
+//                                                                    base product, each way
 //   FFN                        lin2(gelu(lin1(x)))               GELU's derivative applied inside lin2's
 //                                                                backward matmul
 //   TransformerBlock           LN(x + attention(x))              the residual added as LayerNorm reads x
@@ -46,6 +50,11 @@ export function injectWebGpuKernels(): void {
   replace(Linear.prototype, "forward", (original) =>
     function (this: Linear, x: tf.Tensor) {
       return fused() ? W.linear(x, this.weight, this.bias) : (original as unknown as Linear["forward"]).call(this, x);
+    } as unknown as Method,
+  );
+  replace(LinearWithLoRA.prototype, "forward", (original) =>
+    function (this: LinearWithLoRA, x: tf.Tensor) {
+      return fused() && loraLinearTakes(this, x) ? linearWithLoRA(this, x) : (original as unknown as LinearWithLoRA["forward"]).call(this, x);
     } as unknown as Method,
   );
   replace(GELU.prototype, "forward", (original) =>

@@ -471,12 +471,23 @@ export function webGpuLinearTakes(x: tf.Tensor, weight: tf.Tensor, bias: tf.Tens
   return ourTileFor(matmulShapes(x.shape, weight.shape, false, true), [x.dtype, weight.dtype, bias.dtype], false, true) !== null;
 }
 
-/** x [rows, in] @ weight[out, in]^T + bias[out] in one kernel (check webGpuLinearTakes first). */
-export function linearWithBiasWebGpu(x: tf.Tensor, weight: tf.Tensor, bias: tf.Tensor): tf.Tensor {
+/**
+ * x [rows, in] @ weight[out, in]^T + bias[out] in one kernel (check webGpuLinearTakes first), and
+ * where given a low-rank term left [rows, R] @ right [R, out] added as each output is written
+ * (LoRA's update inside the adapted Linear's product; R at most 16).
+ */
+export function linearWithBiasWebGpu(x: tf.Tensor, weight: tf.Tensor, bias: tf.Tensor, lowRank?: { left: tf.Tensor; right: tf.Tensor }): tf.Tensor {
   const s = matmulShapes(x.shape, weight.shape, false, true);
   const t = ourTileFor(s, [x.dtype, weight.dtype, bias.dtype], false, true);
   if (!t || !s) throw new Error(`linearWithBiasWebGpu: our kernel does not take x [${x.shape}] and weight [${weight.shape}]`);
-  const info = runPlanned(tf.backend(), x, weight, false, true, s, t, undefined, { bias });
+  if (lowRank) {
+    const rank = lowRank.left.shape[1] ?? 0;
+    const fits = rank >= 1 && rank <= 16 && lowRank.left.shape.join() === [s.m, rank].join() && lowRank.right.shape.join() === [rank, s.n].join();
+    if (!fits || lowRank.left.dtype !== "float32" || lowRank.right.dtype !== "float32") {
+      throw new Error(`linearWithBiasWebGpu: the low-rank term left [${lowRank.left.shape}] @ right [${lowRank.right.shape}] does not fit the output [${s.m},${s.n}] (float32, rank 1 to 16)`);
+    }
+  }
+  const info = runPlanned(tf.backend(), x, weight, false, true, s, t, undefined, { bias, lowRank });
   return tf.engine().makeTensorFromTensorInfo({ ...info, shape: [s.m, s.n] });
 }
 

@@ -55,7 +55,7 @@ export interface KernelOptions {
   fusedSoftmaxDropout: boolean;
   /** The whole attention, softmax(q k^T + mask) v with dropout, as one kernel forward and four backward, its T x T weights never stored (lib/webgpu/flash-attention.ts); false runs the products and the softmax as kernels of their own. */
   flashAttention: boolean;
-  /** The attention's LoRA updates inside the q, k, v projections' op; false runs them as ops of their own. */
+  /** LoRA's updates inside the adapted Linear's product: the attention's q, k, v op, and any other LinearWithLoRA (lib/webgpu/lora-linear.ts); false runs them as ops of their own. */
   loraInsideProjections: boolean;
   /** Adam's update in place, one dispatch per parameter; false runs three kernels that write new tensors. */
   adamInPlace: boolean;

@@ -1,6 +1,6 @@
 import * as tf from "@tensorflow/tfjs";
 import { layerNorm, gelu, maskedSoftmax, maskedSoftmaxDropout, linear, linearOfGelu } from "../../lib/webgpu/functional";
-import { Dropout } from "../../lib/nn/layers";
+import { Dropout, Linear } from "../../lib/nn/layers";
 import { manualSeed } from "../../lib/nn/random";
 import { values } from "../helpers/values";
 import { TILES, Tile, tileKey, matMulPlusLowRankWebGpu } from "../../lib/webgpu/matmul";
@@ -9,6 +9,7 @@ import { dropout } from "../../lib/nn/dropout";
 import { DistilBertSelfAttention, TransformerBlock, distilBertConfig } from "../../lib/models/distilbert";
 import { clearProjectionCache } from "../../lib/webgpu/attention";
 import { LinearWithLoRA } from "../../lib/lora/lora";
+import { loraLinearTakes } from "../../lib/webgpu/lora-linear";
 import type { KernelOptions } from "../../lib/webgpu/options";
 
 // Each case computes some outputs (forward values, gradients) from fixed inputs; run-cases.ts runs
@@ -27,6 +28,15 @@ export interface KernelCase {
   kernels?: Partial<KernelOptions>;
   /** A matmul whose M, N and K all divide by 4: every operand, in every layout of its gradients, is read as vec4s. */
   allVec4?: boolean;
+}
+
+/** Bytes of the tensors the gradient tape keeps for the backward pass, each buffer once, but those of `besides`. */
+function savedBytesBesides(besides: tf.Tensor[]): number {
+  const tape = (tf.engine() as unknown as { state: { activeTape: { saved?: tf.Tensor[] }[] } }).state.activeTape;
+  const skip = new Set<object>(besides.map((t) => t.dataId));
+  const saved = new Map<object, number>();
+  for (const t of tape.flatMap((node) => node.saved ?? [])) if (!skip.has(t.dataId)) saved.set(t.dataId, t.size * 4);
+  return [...saved.values()].reduce((a, b) => a + b, 0);
 }
 
 /** Forward value and the gradient of sum(f(inputs) * dy) for each input. */
@@ -185,6 +195,50 @@ export const CASES: KernelCase[] = [
       },
     };
   }),
+  // A Linear with LoRA as one op on WebGPU (lib/webgpu/lora-linear.ts): the update added inside the
+  // base product each way. The base trained (every gradient) and frozen (x's and the factors'), K
+  // in 3 chunks (the chunks' sum adds the update), and a rank of 6 (factors read as floats). On the
+  // cpu backend, LinearWithLoRA.forward as the module writes it.
+  ...([
+    [[2, 50, 128], 96, 8, null, null, false],
+    [[2, 50, 128], 96, 8, null, null, true],
+    [[2, 50, 96], 128, 8, TILES.large, 3, true],
+    [[2, 40, 64], 128, 6, null, null, false],
+  ] as [number[], number, number, Tile | null, number | null, boolean][]).map(([shape, outFeatures, rank, tile, split, frozen]): KernelCase => {
+    const inFeatures = shape[shape.length - 1];
+    const rows = shape[0] * shape[1];
+    const wanted = frozen ? ["lora.A", "lora.B"] : ["linear.weight", "linear.bias", "lora.A", "lora.B"];
+    return {
+      name: `LinearWithLoRA [${shape}] -> ${outFeatures}, r = ${rank}${tile ? ` (${tileKey(tile)} tile, K in ${split})` : ""}${frozen ? ", base frozen" : ""}`,
+      tile: tile ?? undefined,
+      split: split ?? undefined,
+      outputs: ["y", "dx", ...wanted.map((n) => `d ${n}`)],
+      run: () => {
+        manualSeed(14);
+        const layer = new LinearWithLoRA(new Linear(inFeatures, outFeatures), rank, 2 * rank);
+        let seed = 50;
+        for (const p of layer.parameters()) p.assign(tf.tensor(values(p.size, seed++, 0.2), p.shape));
+        const named = new Map(layer.namedParameters());
+        if (frozen) for (const n of ["linear.weight", "linear.bias"]) named.get(n)!.trainable = false;
+        const x = tf.variable(tf.tensor(values(rows * inFeatures, 57), shape));
+        const dy = tf.tensor(values(rows * outFeatures, 58), [shape[0], shape[1], outFeatures]);
+        const wrt = [x, ...wanted.map((n) => named.get(n)!)];
+        const y = layer.forward(x);
+        const { grads } = tf.variableGrads(() => {
+          const out = layer.forward(x);
+          // What the forward pass keeps for the backward besides x, the output and the weights: on
+          // WebGPU h and A^T, [rows, r] and [r, in]; as the module writes it, three more tensors of
+          // the output's size.
+          const kept = savedBytesBesides([x, out, ...layer.parameters()]);
+          if (tf.getBackend() === "webgpu" && !(loraLinearTakes(layer, x) && kept < out.size * 4)) {
+            throw new Error(`LinearWithLoRA on webgpu: the fused op ${loraLinearTakes(layer, x) ? `kept ${kept} bytes for the backward pass, the output is ${out.size * 4}` : "did not take the layer"}`);
+          }
+          return tf.sum(tf.mul(out, dy));
+        }, wrt);
+        return [y, ...wrt.map((v) => grads[v.name])];
+      },
+    };
+  }),
   // Sums over every axis but the last (lib/webgpu/column-sum.ts): one pass (50 rows), two (300
   // rows in blocks of 128, the last short), fewer than 64 vec4 columns and more; keepDims; and two
   // that stay with tfjs (over the last axis; a last axis not a multiple of 4).
@@ -258,11 +312,12 @@ export const CASES: KernelCase[] = [
     };
   }),
   // A whole transformer block in eval mode (no dropout): its FFN's GELU into lin2 and its two
-  // LayerNorms of a sum fused on WebGPU. Every weight trained, and as LoRA on q and v trains it:
-  // the base weights frozen, so lin2's GELU output is not kept, and only x's and the factors' gradients.
-  ...[false, true].map((lora): KernelCase => ({
-    name: `transformer block${lora ? ", LoRA on q and v (base frozen)" : ", every weight trained"}`,
-    outputs: lora ? ["y", "dx", "dA_q", "dB_q", "dA_v", "dB_v"] : ["y", "dx", "dlin1", "dlin2", "dlin2 bias", "dsa_layer_norm", "doutput_layer_norm bias"],
+  // LayerNorms of a sum fused on WebGPU. Every weight trained, and as LoRA trains it, the base
+  // weights frozen: on q and v (lin2's GELU output not kept; x's and the factors' gradients), and
+  // on q, v, lin1 and lin2 (the FFN's Linears with LoRA as one op each, GELU a kernel of its own).
+  ...([null, "q, v", "q, v, lin1, lin2"] as const).map((lora): KernelCase => ({
+    name: `transformer block${lora ? `, LoRA on ${lora} (base frozen)` : ", every weight trained"}`,
+    outputs: lora === "q, v" ? ["y", "dx", "dA_q", "dB_q", "dA_v", "dB_v"] : lora ? ["y", "dx", "dA_q", "dB_v", "dA_lin1", "dB_lin1", "dA_lin2", "dB_lin2"] : ["y", "dx", "dlin1", "dlin2", "dlin2 bias", "dsa_layer_norm", "doutput_layer_norm bias"],
     run: () => {
       manualSeed(13);
       const block = new TransformerBlock(distilBertConfig({ dim: 128, nHeads: 2, nLayers: 1, hiddenDim: 256 }));
@@ -270,6 +325,10 @@ export const CASES: KernelCase[] = [
         for (const p of block.parameters()) p.trainable = false;
         block.attention.q_lin = new LinearWithLoRA(block.attention.q_lin, 4, 2);
         block.attention.v_lin = new LinearWithLoRA(block.attention.v_lin, 4, 2);
+      }
+      if (lora === "q, v, lin1, lin2") {
+        block.ffn.lin1 = new LinearWithLoRA(block.ffn.lin1, 8, 16);
+        block.ffn.lin2 = new LinearWithLoRA(block.ffn.lin2, 8, 16);
       }
       block.eval();
       const named = new Map(block.namedParameters());
@@ -279,9 +338,12 @@ export const CASES: KernelCase[] = [
       const x = tf.variable(tf.tensor(values(2 * T * 128, 33), [2, T, 128]));
       const mask = tf.tensor([...Array(T + T - 3).fill(1), 0, 0, 0], [2, T], "int32");
       const dy = tf.tensor(values(2 * T * 128, 34), [2, T, 128]);
-      const wanted = lora
-        ? ["attention.q_lin.lora.A", "attention.q_lin.lora.B", "attention.v_lin.lora.A", "attention.v_lin.lora.B"]
-        : ["ffn.lin1.weight", "ffn.lin2.weight", "ffn.lin2.bias", "sa_layer_norm.weight", "output_layer_norm.bias"];
+      const wanted =
+        lora === "q, v"
+          ? ["attention.q_lin.lora.A", "attention.q_lin.lora.B", "attention.v_lin.lora.A", "attention.v_lin.lora.B"]
+          : lora
+          ? ["attention.q_lin.lora.A", "attention.v_lin.lora.B", "ffn.lin1.lora.A", "ffn.lin1.lora.B", "ffn.lin2.lora.A", "ffn.lin2.lora.B"]
+          : ["ffn.lin1.weight", "ffn.lin2.weight", "ffn.lin2.bias", "sa_layer_norm.weight", "output_layer_norm.bias"];
       const wrt = [x, ...wanted.map((n) => named.get(n)!)];
       const y = block.forward(x, mask);
       const { grads } = tf.variableGrads(() => tf.sum(tf.mul(block.forward(x, mask), dy)), wrt);
