@@ -178,6 +178,8 @@ const starters: Record<BackendName, Starter> = {
     if (!(await withCoresFor(threads, () => tf.setBackend("wasm")))) return null;
     releaseWasmThreads(tf.backend());
     registerSegmentSum("wasm");
+    saveTensorsDirectly();
+    releaseInBackward();
     wrapWasmTransposedMatMul();
     const pool = wasm.getThreadsCount();
     return `CPU (WebAssembly, SIMD${pool > 1 ? `, ${pool} threads` : ""})`;

@@ -5,15 +5,18 @@ import { customOp } from "../../lib/nn/autograd";
 import { manualSeed } from "../../lib/nn/random";
 import { prepareForMode, Mode } from "../../lib/train/experiment";
 import { releaseInBackward } from "../../lib/webgpu/release-in-backward";
-import { setKernelOptions } from "../../lib/webgpu/options";
+import { KernelOptions, setKernelOptions } from "../../lib/webgpu/options";
 import { trackMemory } from "../../bench/memory-tracking";
 import { useTestBackend } from "../helpers/backend";
 import { values } from "../helpers/values";
 
 // Gradients and saved tensors freed as the backward pass goes past their op
-// (lib/webgpu/release-in-backward.ts), on the cpu backend: the same gradients bit for bit as when
-// tfjs keeps everything to the pass's end, a lower peak, every tensor freed afterwards, and ops
-// whose gradient hands on the tensor it was given, or one it saved, still right.
+// (lib/webgpu/release-in-backward.ts), on the cpu backend and on WebAssembly (where the chapters
+// run; initBackend installs it there as on WebGPU): the same gradients bit for bit as when tfjs
+// keeps everything to the pass's end, a lower peak, every tensor freed afterwards, and ops whose
+// gradient hands on the tensor it was given, or one it saved, still right. On WebAssembly, tfjs's
+// way of saving a tensor for the backward pass copies it (the wasm Identity kernel copies its
+// input); saved directly (lib/webgpu/saved-tensors.ts), the saves share their buffers.
 
 const B = 2;
 const T = 16;
@@ -24,7 +27,7 @@ let labels: tf.Tensor1D;
 
 beforeAll(async () => {
   await useTestBackend("cpu");
-  releaseInBackward();
+  releaseInBackward(); // initBackend installs it on wasm and webgpu; on cpu, here
   ids = tf.tensor2d(Array.from({ length: B * T }, (_, i) => (i * 37 + 11) % 100), [B, T], "int32");
   mask = tf.tensor2d(Array.from({ length: B * T }, (_, i) => (i % T < T - 3 * (i < T ? 1 : 0) ? 1 : 0)), [B, T], "int32");
   labels = tf.tensor1d([0, 1], "int32");
@@ -43,13 +46,13 @@ interface Pass {
 }
 
 /** One forward and backward pass of a small DistilBERT in a mode, dropout on (seeded). */
-function pass(mode: Mode, release: boolean): Pass {
+function pass(mode: Mode, release: boolean, options: Partial<KernelOptions> = {}): Pass {
   manualSeed(7);
   const model = new DistilBertForSequenceClassification(config);
   prepareForMode(model, mode, { rank: 4, alpha: 8, scaling: "alpha", flags: { query: true, value: true } });
   const parameters = model.trainableParameters();
   model.train();
-  setKernelOptions({ releaseInBackward: release });
+  setKernelOptions({ ...options, releaseInBackward: release });
   const tracker = trackMemory();
   const before = tf.memory().numBytes;
   tracker.mark();
@@ -65,29 +68,43 @@ function pass(mode: Mode, release: boolean): Pass {
   return { loss, grads: out, peak };
 }
 
-describe.each<Mode>(["lora", "full"])("%s", (mode) => {
-  test("the same loss and gradients, bit for bit, whether the backward pass frees as it goes or keeps everything", () => {
-    const kept = pass(mode, false);
-    const released = pass(mode, true);
-    expect(released.loss).toBe(kept.loss);
-    expect(Object.keys(released.grads).sort()).toEqual(Object.keys(kept.grads).sort());
-    for (const name of Object.keys(kept.grads)) expect(Array.from(released.grads[name])).toEqual(Array.from(kept.grads[name]));
-    // Every gradient carries something, but LoRA's A's: zero while B starts at zero.
-    const zero = Object.keys(released.grads).filter((name) => released.grads[name].every((v) => v === 0));
-    expect(zero).toEqual(mode === "lora" ? Object.keys(released.grads).filter((name) => /\bA$/.test(name)) : []);
+describe.each(["cpu", "wasm"] as const)("on %s", (backend) => {
+  beforeAll(() => useTestBackend(backend));
+
+  describe.each<Mode>(["lora", "full"])("%s", (mode) => {
+    test("the same loss and gradients, bit for bit, whether the backward pass frees as it goes or keeps everything", () => {
+      const kept = pass(mode, false);
+      const released = pass(mode, true);
+      expect(released.loss).toBe(kept.loss);
+      expect(Object.keys(released.grads).sort()).toEqual(Object.keys(kept.grads).sort());
+      for (const name of Object.keys(kept.grads)) expect(Array.from(released.grads[name])).toEqual(Array.from(kept.grads[name]));
+      // Every gradient carries something, but LoRA's A's: zero while B starts at zero.
+      const zero = Object.keys(released.grads).filter((name) => released.grads[name].every((v) => v === 0));
+      expect(zero).toEqual(mode === "lora" ? Object.keys(released.grads).filter((name) => /\bA$/.test(name)) : []);
+    });
+
+    test("the pass's peak falls, and every tensor it made is freed", () => {
+      pass(mode, true); // warm
+      const start = tf.memory();
+      const kept = pass(mode, false);
+      const released = pass(mode, true);
+      expect(tf.memory().numTensors).toBe(start.numTensors);
+      expect(tf.memory().numBytes).toBe(start.numBytes);
+      // Kept, the peak holds every saved tensor and every gradient at once; freed as the pass goes,
+      // well under that.
+      expect(released.peak).toBeLessThan(0.75 * kept.peak);
+    });
   });
 
-  test("the pass's peak falls, and every tensor it made is freed", () => {
-    pass(mode, true); // warm
-    const start = tf.memory();
-    const kept = pass(mode, false);
-    const released = pass(mode, true);
-    expect(tf.memory().numTensors).toBe(start.numTensors);
-    expect(tf.memory().numBytes).toBe(start.numBytes);
-    // Kept, the peak holds every saved tensor and every gradient at once; freed as the pass goes,
-    // well under that.
-    expect(released.peak).toBeLessThan(0.75 * kept.peak);
-  });
+  if (backend === "wasm") {
+    test("saved directly, the saves share their buffers: the same gradients bit for bit, the forward pass's copies gone", () => {
+      const copied = pass("lora", true, { directSaves: false });
+      const shared = pass("lora", true);
+      expect(shared.loss).toBe(copied.loss);
+      for (const name of Object.keys(copied.grads)) expect(Array.from(shared.grads[name])).toEqual(Array.from(copied.grads[name]));
+      expect(shared.peak).toBeLessThan(0.75 * copied.peak);
+    });
+  }
 });
 
 test("a gradient handed on unchanged, or a saved tensor handed on as a gradient, is not freed under the next op", () => {
