@@ -178,6 +178,8 @@ const starters: Record<BackendName, Starter> = {
     if (!(await withCoresFor(threads, () => tf.setBackend("wasm")))) return null;
     releaseWasmThreads(tf.backend());
     registerSegmentSum("wasm");
+    // Memory, as on WebGPU: tensors kept for the backward pass share their buffers (tfjs keeps them
+    // through the Identity kernel, which on wasm copies), and the backward pass frees as it goes.
     saveTensorsDirectly();
     releaseInBackward();
     wrapWasmTransposedMatMul();
