@@ -5,7 +5,7 @@ import { isExactly } from "../nn/module";
 import { LinearWithLoRA, LoRALayer } from "../lora/lora";
 import { isWebGpu } from "./program";
 import { kernelOptions } from "./options";
-import { linearWithBiasWebGpu, matMulPlusLowRankWebGpu, webGpuLinearTakes, webGpuLowRankTakes } from "./matmul";
+import { linearWithBiasWebGpu, matmulShapes, matMulPlusLowRankWebGpu, ourTileFor, webGpuLowRankTakes } from "./matmul";
 import { skinnyGradientOfViews, skinnyOfBlocks, takesSkinnyGradient } from "./skinny";
 
 // LinearWithLoRA.forward on WebGPU (lib/webgpu/inject.ts puts it in place): x @ W^T + b + scale *
@@ -31,7 +31,7 @@ export function loraLinearTakes(layer: LinearWithLoRA, x: tf.Tensor): boolean {
     outFeatures % 4 === 0 &&
     factorGradient(inFeatures) &&
     factorGradient(outFeatures) &&
-    webGpuLinearTakes(x.reshape([rows, inFeatures]), linear.weight, linear.bias) &&
+    ourTileFor(matmulShapes([rows, inFeatures], linear.weight.shape, false, true), ["float32"], false, true) !== null &&
     webGpuLowRankTakes([rows, outFeatures], [outFeatures, inFeatures], rank)
   );
 }
