@@ -25,10 +25,9 @@ export function loraLinearTakes(layer: LinearWithLoRA, x: tf.Tensor): boolean {
   if (x.shape[x.rank - 1] !== inFeatures || [x, linear.weight, linear.bias, lora.A, lora.B].some((t) => t.dtype !== "float32")) return false;
   const rows = x.size / inFeatures;
   const factorGradient = (wide: number) => takesSkinnyGradient({ batch: 1, m: wide, n: rank, k: rows, aBatch: 1, bBatch: 1 }, true, false);
+  // The factor-gradient check also asks for widths of whole vec4s, as the skinny kernels read them.
   return (
     rows >= 64 &&
-    inFeatures % 4 === 0 &&
-    outFeatures % 4 === 0 &&
     factorGradient(inFeatures) &&
     factorGradient(outFeatures) &&
     ourTileFor(matmulShapes([rows, inFeatures], linear.weight.shape, false, true), ["float32"], false, true) !== null &&

@@ -480,15 +480,18 @@ export function linearWithBiasWebGpu(x: tf.Tensor, weight: tf.Tensor, bias: tf.T
   const s = matmulShapes(x.shape, weight.shape, false, true);
   const t = ourTileFor(s, [x.dtype, weight.dtype, bias.dtype], false, true);
   if (!t || !s) throw new Error(`linearWithBiasWebGpu: our kernel does not take x [${x.shape}] and weight [${weight.shape}]`);
-  if (lowRank) {
-    const rank = lowRank.left.shape[1] ?? 0;
-    const fits = rank >= 1 && rank <= 16 && lowRank.left.shape.join() === [s.m, rank].join() && lowRank.right.shape.join() === [rank, s.n].join();
-    if (!fits || lowRank.left.dtype !== "float32" || lowRank.right.dtype !== "float32") {
-      throw new Error(`linearWithBiasWebGpu: the low-rank term left [${lowRank.left.shape}] @ right [${lowRank.right.shape}] does not fit the output [${s.m},${s.n}] (float32, rank 1 to 16)`);
-    }
+  if (lowRank && !lowRankFits(lowRank.left, lowRank.right, s)) {
+    throw new Error(`linearWithBiasWebGpu: the low-rank term left [${lowRank.left.shape}] @ right [${lowRank.right.shape}] does not fit the output [${s.m},${s.n}] (float32, rank 1 to 16)`);
   }
   const info = runPlanned(tf.backend(), x, weight, false, true, s, t, undefined, { bias, lowRank });
   return tf.engine().makeTensorFromTensorInfo({ ...info, shape: [s.m, s.n] });
+}
+
+/** Whether left [M, R] @ right [R, N] is a low-rank term our epilogue adds to an [M, N] output: float32, R from 1 to 16. */
+function lowRankFits(left: tf.Tensor, right: tf.Tensor, s: MatMulShapes): boolean {
+  const rank = left.shape[1] ?? 0;
+  const float32 = left.dtype === "float32" && right.dtype === "float32";
+  return float32 && rank >= 1 && rank <= 16 && s.batch === 1 && left.shape.join() === [s.m, rank].join() && right.shape.join() === [rank, s.n].join();
 }
 
 /** Whether matMulPlusLowRankWebGpu takes float32 a [M, K] @ b [K, N] + left [M, R] @ right [R, N]. */
@@ -502,10 +505,8 @@ export function webGpuLowRankTakes(aShape: number[], bShape: number[], rank: num
  */
 export function matMulPlusLowRankWebGpu(a: tf.Tensor, b: tf.Tensor, left: tf.Tensor, right: tf.Tensor): tf.Tensor {
   const s = matmulShapes(a.shape, b.shape, false, false);
-  const rank = left.shape[1] ?? 0;
   const t = ourTileFor(s, [a.dtype, b.dtype], false, false);
-  const float32 = [a, b, left, right].every((x) => x.dtype === "float32");
-  if (!t || !s || !float32 || s.batch !== 1 || left.shape.join() !== [s.m, rank].join() || right.shape.join() !== [rank, s.n].join() || !webGpuLowRankTakes(a.shape, b.shape, rank)) {
+  if (!t || !s || !lowRankFits(left, right, s) || !webGpuLowRankTakes(a.shape, b.shape, left.shape[1] ?? 0)) {
     throw new Error(`matMulPlusLowRankWebGpu: our kernel does not take a [${a.shape}] @ b [${b.shape}] + left [${left.shape}] @ right [${right.shape}]`);
   }
   const info = runPlanned(tf.backend(), a, b, false, false, s, t, undefined, { lowRank: { left, right } });
