@@ -6,6 +6,7 @@ import { DistilBertForSequenceClassification, DistilBertConfig } from "../lib/mo
 import { manualSeed } from "../lib/nn/random";
 import { Adam } from "../lib/train/adam";
 import { trainStep, queueTrainStep } from "../lib/train/train";
+import type { RowBatch } from "../lib/train/data-parallel";
 import type { ColumnSumPlan, GradientPlan, KernelOptions } from "../lib/webgpu/options";
 
 /**
@@ -88,11 +89,17 @@ export const BENCH_MODES: { name: string; mode: Mode; flags?: LoRAFlags }[] = [
   { name: "full", mode: "full" },
 ];
 
-/** A seeded model in one mode, Adam, and one random batch: `step()` runs a training step on it. */
-export function benchRun(mode: Mode, flags: LoRAFlags | undefined, config: DistilBertConfig, batch: number, seq: number) {
+/** A benchmark's seeded model in one mode; also what data-parallel workers build (a recipe's export). */
+export function benchModel({ mode, flags, config }: { mode: Mode; flags?: LoRAFlags; config: DistilBertConfig }): DistilBertForSequenceClassification {
   manualSeed(1);
   const model = new DistilBertForSequenceClassification(config);
   prepareForMode(model, mode, { rank: BENCH_LORA.rank, alpha: BENCH_LORA.alpha, scaling: "alpha", flags: flags ?? {} });
+  return model;
+}
+
+/** A seeded model in one mode, Adam, and one random batch: `step()` runs a training step on it. */
+export function benchRun(mode: Mode, flags: LoRAFlags | undefined, config: DistilBertConfig, batch: number, seq: number) {
+  const model = benchModel({ mode, flags, config });
   model.train();
   const parameters = model.trainableParameters();
   const optimizer = new Adam(parameters, { learningRate: 5e-5 });
@@ -102,6 +109,10 @@ export function benchRun(mode: Mode, flags: LoRAFlags | undefined, config: Disti
   return {
     model,
     optimizer,
+    parameters,
+    recipe: { module: __filename, export: "benchModel", args: { mode, flags, config } },
+    /** The batch as arrays of rows (what data-parallel steps share out). */
+    rows: (): RowBatch => ({ size: batch, seqLen: seq, inputIds: Int32Array.from(ids.dataSync()), attentionMask: Int32Array.from(mask.dataSync()), labels: Int32Array.from(labels.dataSync()) }),
     // One step, read back before returning.
     step: () => trainStep(model, optimizer, parameters, ids, mask, labels),
     // One step queued, to be read back while the next is queued: how train() runs.

@@ -14,6 +14,7 @@ import type { LoRAFlags } from "../lib/lora/apply";
 import type { Mode } from "../lib/train/experiment";
 import { kernelOptionsFromSwitches, BENCH_MODES, benchRun, KERNEL_SWITCHES, SMALL_CONFIG } from "./modes";
 import { readStep, QueuedStep } from "../lib/train/train";
+import { DataParallel } from "../lib/train/data-parallel";
 import { bindGroupCounts } from "../lib/webgpu/bind-groups";
 import { uniformCounts } from "../lib/webgpu/uniforms";
 import { followGpuBytes } from "./memory-tracking";
@@ -37,6 +38,38 @@ interface Row {
   uniforms: { written: number; kept: number };
 }
 
+
+/**
+ * Data-parallel steps (lib/train/data-parallel.ts) on the CPU backends: each batch shared by the main
+ * thread and `replicas - 1` workers. Speed only; memory is the main thread's tensors.
+ */
+async function measureReplicas(name: string, mode: Mode, flags: LoRAFlags | undefined, config: DistilBertConfig, batch: number, seq: number, warmup: number, steps: number, replicas: number): Promise<Row> {
+  const run = benchRun(mode, flags, config, batch, seq);
+  const parallel = await DataParallel.start(run.model, run.recipe, replicas);
+  const rows = run.rows();
+  let peak = 0;
+  const step = async () => {
+    const { loss, correct } = await parallel.step(run.model, run.optimizer, run.parameters, rows);
+    peak = Math.max(peak, tf.memory().numBytes);
+    await Promise.all([loss.data(), correct.data()]);
+    tf.dispose([loss, correct]);
+  };
+  try {
+    for (let i = 0; i < warmup; i++) await step();
+    const started = performance.now();
+    for (let i = 0; i < steps; i++) await step();
+    const seconds = (performance.now() - started) / 1000;
+    const row = {
+      mode: name, trainable_params: countParameters(run.model, { trainableOnly: true }), samples_per_second: (batch * steps) / seconds, step_ms: (1000 * seconds) / steps,
+      queue_ms: (1000 * seconds) / steps, peak_memory_bytes: peak, peak_memory_measure: "tensors between steps", bind_groups: { made: 0, reused: 0, made_per_step: [] as number[] }, uniforms: { written: 0, kept: 0 },
+    } as const;
+    console.log(JSON.stringify(row));
+    return row;
+  } finally {
+    await parallel.close();
+    run.dispose();
+  }
+}
 
 async function measure(name: string, mode: Mode, flags: LoRAFlags | undefined, config: DistilBertConfig, batch: number, seq: number, warmup: number, steps: number): Promise<Row> {
   const gpuBytes = followGpuBytes();
@@ -83,6 +116,7 @@ async function main(): Promise<void> {
       steps: { type: "string", default: "5" },
       modes: { type: "string" },
       small: { type: "boolean" }, // a small config for CPU backends
+      replicas: { type: "string", default: "1" }, // CPU backends: threads sharing each batch, each with a replica of the model
       shape: { type: "string" }, // LAYERSxDIM, e.g. 4x256 (the stand-in backbone); heads of 64, MLP 4x wide
       "submit-batch": { type: "string" }, // tfjs's WEBGPU_DEFERRED_SUBMIT_BATCH_SIZE (dispatches per queue submit)
       "webgpu-checks": { type: "string" }, // off: without Dawn's bounds clamps and workgroup zeroing (lib/backend.ts; on by default, and off is unsafe for training)
@@ -100,12 +134,14 @@ async function main(): Promise<void> {
   const [layers, dim] = (values.shape ?? "").split("x").map(Number);
   const config = values.shape ? distilBertConfig({ dim, nLayers: layers, nHeads: dim / 64, hiddenDim: 4 * dim })
     : values.small ? distilBertConfig(SMALL_CONFIG) : distilBertConfig();
+  const replicas = Number(values.replicas);
   const wanted = values.modes?.split(",");
   const rows: Row[] = [];
   for (const m of BENCH_MODES.filter((m) => !wanted || wanted.includes(m.name))) {
-    rows.push(await measure(m.name, m.mode, m.flags, config, Number(values.batch), Number(values.seq), Number(values.warmup), Number(values.steps)));
+    const args = [m.name, m.mode, m.flags, config, Number(values.batch), Number(values.seq), Number(values.warmup), Number(values.steps)] as const;
+    rows.push(replicas > 1 ? await measureReplicas(...args, replicas) : await measure(...args));
   }
-  const result = { side: "ours (tfjs)", backend: backend.name, device: backend.device, date: new Date().toISOString(), batch: Number(values.batch), seq: Number(values.seq), config: values.shape ?? (values.small ? "small" : "distilbert-base"), dawn_flags: backend.dawnFlags ?? null, argv: process.argv.slice(2), rows };
+  const result = { side: "ours (tfjs)", backend: backend.name, device: backend.device, replicas, date: new Date().toISOString(), batch: Number(values.batch), seq: Number(values.seq), config: values.shape ?? (values.small ? "small" : "distilbert-base"), dawn_flags: backend.dawnFlags ?? null, argv: process.argv.slice(2), rows };
   if (values.out) fs.writeFileSync(values.out, JSON.stringify(result, null, 2) + "\n");
 }
 

@@ -43,7 +43,10 @@ export type { Tokenizer } from "./data/tokenizer";
 export { firstReviews } from "./data/subset";
 
 // Training, evaluation, experiments and the grid search (chapters 01 to 04).
-export { train, TUTORIAL_TRAIN_CONFIG, DivergedError } from "./train/train";
+export { train, TUTORIAL_TRAIN_CONFIG, DivergedError, replicasFor, MAX_AUTO_REPLICAS } from "./train/train";
+export { DataParallel } from "./train/data-parallel";
+export type { ModelRecipe } from "./train/data-parallel";
+export { replicaRecipe } from "./train/replica-recipe";
 export { queueTrainStep, readStep, trainStep } from "./train/step";
 export type { TrainConfig, TrainData, TrainOptions, TrainResult, EpochRecord, StepInfo } from "./train/train";
 export { Adam } from "./train/adam";

@@ -27,6 +27,8 @@ export const EXPERIMENT_HELP = `
   --tokenizer DIR                folder with tokenizer.json or vocab.txt (default: the model's, or bert-base-uncased's vocab)
   --data DIR                     prepared IMDb splits (default datasets/cache/imdb; npm run data:imdb makes them)
   --backend auto|tensorflow|webgpu|wasm|cpu
+  --replicas N|auto              on the CPU backends, threads that share each batch, each with a copy of
+                                 the model (default auto: one per core, at most 4; 1: the main thread alone)
   --out FILE                     write the result JSON here (e.g. results/lora.json); an existing file
                                  is refused before any work unless --force
   --force                        replace an existing --out file
@@ -64,6 +66,7 @@ export function parseExperimentArgs(argv: string[], help: string, extra: Options
       tokenizer: { type: "string" },
       data: { type: "string" },
       backend: { type: "string", default: "auto" },
+      replicas: { type: "string", default: "auto" },
       out: { type: "string" },
       force: { type: "boolean" },
       name: { type: "string" },
@@ -177,6 +180,7 @@ export function parseExperimentArgs(argv: string[], help: string, extra: Options
     padMultiple: int("pad-multiple", 0, 4096, " (0: the backend's default)") ?? spec.train.padMultiple,
     checkpointEvery: int("checkpoint-every", 0, LIMIT, " (0: at epoch ends only)") ?? spec.train.checkpointEvery,
     evaluateTrain: !values["no-train-eval"],
+    replicas: values.replicas === "auto" ? "auto" : int("replicas", 1, 64, " or auto")!,
   };
   if (values["checkpoint-every"] !== undefined && values["checkpoint-dir"] === undefined) throw new Error("--checkpoint-every needs --checkpoint-dir DIR, where the checkpoints go");
   spec.checkpointDir = values["checkpoint-dir"] ?? null;

@@ -181,6 +181,8 @@ export interface ExperimentResult {
   resumed_from_step: number | null;
   /** True when --minutes ended training before the configured epochs. */
   stopped_for_time: boolean;
+  /** Threads that shared each batch (config.train.replicas as resolved on this machine). */
+  replicas: number;
 }
 
 /** The spec's splits, tokenized (cached) and cut to the spec's limits. */
@@ -236,6 +238,7 @@ export function experimentResult(
     peak_memory_bytes: result.peakMemoryBytes,
     resumed_from_step: result.resumedFromStep,
     stopped_for_time: result.stoppedForTime,
+    replicas: result.replicas,
   };
 }
 

@@ -106,8 +106,12 @@ export interface LoopOptions<B extends LoopBatch, S> {
   log: (line: string) => void;
   /** The batches of one epoch from `from.step` on. */
   batches: (from: { epoch: number; step: number }) => Iterable<B>;
-  /** Queue one step's work: forward, loss, gradients, update. Runs inside tf.tidy; nothing may wait for the device. */
-  step: (batch: B, globalStep: number) => StepTensors;
+  /**
+   * Queue one step's work: forward, loss, gradients, update. Tensors it makes and does not return
+   * are freed after it. Nothing may wait for the device; a step that waits for other threads
+   * (data-parallel.ts) returns a promise.
+   */
+  step: (batch: B, globalStep: number) => StepTensors | Promise<StepTensors>;
   /** Describes a batch for error messages, e.g. "a batch of 8 x 128 tokens". */
   describeBatch?: (batch: B) => string;
   /** An epoch starts (`epoch` counts from 0), at `step` of it, `globalStep` steps done in all. */
@@ -274,8 +278,8 @@ export async function runTrainingLoop<B extends LoopBatch, S>(options: LoopOptio
       let readout: tf.Tensor;
       let metrics = 0;
       try {
-        readout = tf.tidy(() => {
-          const out = options.step(batch, meta.globalStep);
+        readout = await tidyAsync(async () => {
+          const out = await options.step(batch, meta.globalStep);
           const extra = out.metrics ?? [];
           metrics = extra.length;
           const squares = variables.map((p) => tf.sum(tf.square(p)));
@@ -331,6 +335,22 @@ export async function runTrainingLoop<B extends LoopBatch, S>(options: LoopOptio
     stoppedForTime,
     finished: meta.epoch >= options.epochs || reachedMaxSteps(),
   };
+}
+
+/**
+ * tf.tidy for work that may wait: tensors made inside and not returned are freed at the end, or
+ * all of them if it throws. Nothing else may make tensors while it waits.
+ */
+async function tidyAsync<T extends tf.Tensor>(work: () => Promise<T>): Promise<T> {
+  const engine = tf.engine();
+  engine.startScope("step");
+  let result: T | null = null;
+  try {
+    result = await work();
+    return result;
+  } finally {
+    engine.endScope(result ?? undefined);
+  }
 }
 
 /**

@@ -43,15 +43,30 @@ export function stepTensors(
   attentionMask: tf.Tensor,
   labels: tf.Tensor,
 ): { loss: tf.Scalar; correct: tf.Scalar } {
+  const { loss, correct, grads } = stepGradients(model, parameters, inputIds, attentionMask, labels);
+  optimizer.applyGradients(grads);
+  tf.dispose(Object.values(grads));
+  return { loss, correct };
+}
+
+/**
+ * Forward, cross-entropy (the batch's mean) and the gradients of `parameters`, keyed by variable
+ * name (a parameter the loss does not reach has none), without an update.
+ */
+export function stepGradients(
+  model: Module,
+  parameters: tf.Variable[],
+  inputIds: tf.Tensor,
+  attentionMask: tf.Tensor,
+  labels: tf.Tensor,
+): { loss: tf.Scalar; correct: tf.Scalar; grads: tf.NamedTensorMap } {
   let correct: tf.Scalar | null = null;
   const { value, grads } = tf.variableGrads(() => {
     const logits = model.forward(inputIds, attentionMask);
     correct = tf.keep(tf.tidy(() => tf.sum(tf.cast(tf.equal(tf.argMax(logits, -1), labels), "int32")) as tf.Scalar));
     return crossEntropy(logits, labels);
   }, parameters);
-  optimizer.applyGradients(grads);
-  tf.dispose(Object.values(grads));
-  return { loss: value as tf.Scalar, correct: correct! };
+  return { loss: value as tf.Scalar, correct: correct!, grads };
 }
 
 /** Wait for a queued step and read its loss and correct count (its tensors are freed). */

@@ -1,5 +1,6 @@
 import * as tf from "@tensorflow/tfjs";
 import * as fs from "fs";
+import * as os from "os";
 import * as path from "path";
 import { Module } from "../nn/module";
 import { arrayBatches, stepsPerEpoch, ArrayBatch } from "../data/batches";
@@ -8,6 +9,8 @@ import { Progress, ProgressOptions } from "../util/progress";
 import { pct } from "../util/format";
 import { Adam } from "./adam";
 import { stepTensors } from "./step";
+import { DataParallel, ModelRecipe } from "./data-parallel";
+import { replicaRecipe } from "./replica-recipe";
 import { evaluateAccuracy } from "./evaluate";
 import { runTrainingLoop, dataFingerprint, LoopResult, RunSettings } from "./loop";
 
@@ -44,6 +47,13 @@ export interface TrainConfig {
   checkpointEvery: number;
   /** Measure accuracy on the whole training split with the best weights at the end, as the tutorial. */
   evaluateTrain: boolean;
+  /**
+   * On the CPU backends (wasm, cpu), how many threads share each batch, each with a replica of the
+   * model (data-parallel.ts): "auto" takes one per core, at most MAX_AUTO_REPLICAS and the batch
+   * size; 1 trains on the main thread alone. GPU backends use one. The number of replicas changes
+   * the dropout masks a seed gives, so a run is fixed by its seed and its replicas.
+   */
+  replicas: number | "auto";
 }
 
 export const TUTORIAL_TRAIN_CONFIG: TrainConfig = {
@@ -58,7 +68,25 @@ export const TUTORIAL_TRAIN_CONFIG: TrainConfig = {
   maxSteps: 0,
   checkpointEvery: 0,
   evaluateTrain: true,
+  replicas: "auto",
 };
+
+/** The most replicas "auto" starts: past a few, each thread's share of a batch of 12 or 16 rows is too small to keep a core busy. */
+export const MAX_AUTO_REPLICAS = 4;
+
+/**
+ * The replicas a run uses: one on a GPU backend or for a model no recipe rebuilds; else the
+ * setting, "auto" being one per core (at most MAX_AUTO_REPLICAS, and no more than the batch's rows).
+ */
+export function replicasFor(setting: number | "auto", backend: string, batchSize: number, hasRecipe: boolean): number {
+  if (setting !== "auto") {
+    if (!Number.isInteger(setting) || setting < 1) throw new Error(`replicas must be a whole number of at least 1 or "auto", got ${setting}`);
+    return setting;
+  }
+  if ((backend !== "wasm" && backend !== "cpu") || !hasRecipe) return 1;
+  const cores = typeof os.availableParallelism === "function" ? os.availableParallelism() : os.cpus().length;
+  return Math.max(1, Math.min(cores, MAX_AUTO_REPLICAS, batchSize));
+}
 
 export interface TrainData {
   train: TokenizedSplit;
@@ -97,6 +125,8 @@ export interface TrainResult {
   resumedFromStep: number | null;
   /** True when the time budget ended training before config.epochs. */
   stoppedForTime: boolean;
+  /** Threads that shared each batch (config.replicas as resolved). */
+  replicas: number;
 }
 
 export interface TrainOptions {
@@ -120,6 +150,12 @@ export interface TrainOptions {
    * with the training settings and a fingerprint of the data; a resume with other values is refused.
    */
   settings?: RunSettings;
+  /**
+   * How data-parallel workers build their replica of the model (config.replicas). Needed only for
+   * models other than DistilBertForSequenceClassification (with or without LoRA), which
+   * replica-recipe.ts describes from the model itself.
+   */
+  recipe?: ModelRecipe;
 }
 
 /** What a run's checkpoint holds of fine-tuning's own records, besides the loop's position. */
@@ -157,7 +193,16 @@ export async function train(model: Module, data: TrainData, options: TrainOption
   let progress: Progress | null = null;
 
   let loop: LoopResult<FineTuneState>;
+  let parallel: DataParallel | null = null;
+  let replicas = 1;
   try {
+    const recipe = options.recipe ?? replicaRecipe(model);
+    replicas = replicasFor(config.replicas, tf.getBackend(), config.batchSize, recipe !== null);
+    if (replicas > 1) {
+      if (!recipe) throw new Error(`train: replicas ${replicas} needs a recipe for the workers to build the model with (options.recipe): ${model.getName()} is not one train() can rebuild`);
+      parallel = await DataParallel.start(model, recipe, replicas);
+      log(`data parallel: each batch shared by ${replicas} threads, each with a replica of the model`);
+    }
     loop = await runTrainingLoop<ArrayBatch, FineTuneState>({
       what: "fine-tuning",
       parameters: named,
@@ -180,6 +225,7 @@ export async function train(model: Module, data: TrainData, options: TrainOption
       log,
       batches: (from) => arrayBatches(data.train, batchOptions, { from }),
       step: (batch) => {
+        if (parallel) return parallel.step(model, optimizer, parameters, batch).then(({ loss, correct }) => ({ loss, metrics: [correct] }));
         const { loss, correct } = stepTensors(
           model, optimizer, parameters,
           tf.tensor2d(batch.inputIds, [batch.size, batch.seqLen], "int32"),
@@ -246,6 +292,8 @@ export async function train(model: Module, data: TrainData, options: TrainOption
     tf.dispose(bestWeights);
     optimizer.dispose();
     throw error;
+  } finally {
+    await parallel?.close();
   }
   const { state } = loop;
 
@@ -267,6 +315,7 @@ export async function train(model: Module, data: TrainData, options: TrainOption
     peakMemoryBytes,
     resumedFromStep: loop.resumedFromStep,
     stoppedForTime: loop.stoppedForTime,
+    replicas,
   };
   writeLog({ type: "result", ...result });
   return result;
