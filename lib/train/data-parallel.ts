@@ -14,8 +14,8 @@ import { stepGradients } from "./step";
 // gradients while each worker thread computes its own, as PyTorch's DistributedDataParallel does
 // across processes. The shares' gradients are averaged, weighted by rows, which gives the gradient
 // of the whole batch's mean loss; the main thread's Adam applies it, and the next step sends the
-// updated trained weights to every worker with its rows. The main thread's model is the only one
-// that is ever updated, checkpointed or evaluated.
+// updated trained weights to every worker with its rows. Evaluation shares its batches the same
+// way (predict). The main thread's model is the only one that is ever updated or checkpointed.
 //
 // Dropout masks come from the library's random stream (lib/nn/random.ts): each worker is seeded,
 // step by step, with a seed drawn from the main thread's stream, so a run is fixed by its seed and
@@ -33,12 +33,14 @@ export interface ModelRecipe {
 /** What the main thread sends a worker. */
 export type ReplicaRequest =
   | { type: "init"; backend: string; recipe: ModelRecipe; weights: [string, Float32Array, number[]][]; trainable: string[] }
-  | { type: "step"; rows: number; seqLen: number; inputIds: Int32Array; attentionMask: Int32Array; labels: Int32Array; seed: number; weights: Float32Array[] };
+  | { type: "step"; rows: number; seqLen: number; inputIds: Int32Array; attentionMask: Int32Array; labels: Int32Array; seed: number; weights: Float32Array[] }
+  | { type: "predict"; rows: number; seqLen: number; inputIds: Int32Array; attentionMask: Int32Array; weights: Float32Array[] | null };
 
 /** What a worker sends back. */
 export type ReplicaReply =
   | { type: "ready" }
   | { type: "gradients"; loss: number; correct: number; grads: (Float32Array | null)[] }
+  | { type: "predictions"; predicted: Int32Array }
   | { type: "error"; message: string; stack?: string };
 
 /** A batch as rows of token ids (ArrayBatch's fields). */
@@ -136,6 +138,9 @@ function values(t: tf.Tensor): Float32Array {
 
 /** Worker threads that each hold a replica of a model and compute their share of every step's gradients. */
 export class DataParallel {
+  /** Whether the workers hold the main thread's current trained weights. */
+  private synced = true;
+
   private constructor(private readonly replicas: Replica[]) {}
 
   /** How many threads share a batch: the workers and the main thread. */
@@ -186,6 +191,7 @@ export class DataParallel {
       if (rows === 0) return null;
       return replica.ask({ type: "step", rows, seqLen: batch.seqLen, inputIds: part.inputIds.slice(), attentionMask: part.attentionMask.slice(), labels: part.labels.slice(), seed: nextSeed(), weights: trained });
     });
+    this.synced = false; // the update below changes the weights the workers were sent
     const mine = sliceRows(batch, 0, shares[0]);
     const inputs = [
       tf.tensor2d(mine.inputIds, [mine.size, mine.seqLen], "int32"),
@@ -222,6 +228,47 @@ export class DataParallel {
     optimizer.applyGradients(grads);
     tf.dispose(Object.values(grads));
     return result;
+  }
+
+  /**
+   * Each row's predicted class (the highest logit), in eval mode: the main thread's share and each
+   * worker's. The trained weights go to the workers with the first batch after they change
+   * (a step, or `weightsChanged`, as when the best epoch's weights are put back).
+   */
+  async predict(model: Module, parameters: tf.Variable[], batch: Omit<RowBatch, "labels">): Promise<Int32Array> {
+    const shares = shareRows(batch.size, this.size);
+    const weights = this.synced ? null : parameters.map(values);
+    this.synced = true;
+    let from = shares[0];
+    const replies = this.replicas.map((replica, i) => {
+      const rows = shares[i + 1];
+      const cut = (a: Int32Array) => a.slice(from * batch.seqLen, (from + rows) * batch.seqLen);
+      const request: ReplicaRequest = { type: "predict", rows, seqLen: batch.seqLen, inputIds: cut(batch.inputIds), attentionMask: cut(batch.attentionMask), weights };
+      from += rows;
+      return rows > 0 || weights ? replica.ask(request) : null;
+    });
+    const wasTraining = model.training;
+    model.eval();
+    const mine = tf.tidy(() => {
+      const ids = tf.tensor2d(batch.inputIds.subarray(0, shares[0] * batch.seqLen), [shares[0], batch.seqLen], "int32");
+      const mask = tf.tensor2d(batch.attentionMask.subarray(0, shares[0] * batch.seqLen), [shares[0], batch.seqLen], "int32");
+      return tf.argMax(model.forward(ids, mask), -1).dataSync();
+    });
+    model.train(wasTraining);
+    const predicted = new Int32Array(batch.size);
+    predicted.set(mine);
+    let at = shares[0];
+    for (const reply of await Promise.all(replies)) {
+      if (reply?.type !== "predictions") continue;
+      predicted.set(reply.predicted, at);
+      at += reply.predicted.length;
+    }
+    return predicted;
+  }
+
+  /** The trained weights changed outside step() (assigned): send them with the next prediction. */
+  weightsChanged(): void {
+    this.synced = false;
   }
 
   /** Stop the workers. */

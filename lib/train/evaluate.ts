@@ -4,12 +4,19 @@ import { explainBackendFailure } from "../backend";
 import { arrayBatches } from "../data/batches";
 import type { TokenizedSplit } from "../data/token-cache";
 import { Progress, ProgressOptions } from "../util/progress";
+import type { DataParallel } from "./data-parallel";
 
 /** Share of reviews whose highest logit is their label, in eval mode (no dropout). */
 export async function evaluateAccuracy(
   model: Module,
   data: TokenizedSplit,
-  options: { batchSize?: number; padMultiple?: number; progress?: ProgressOptions | false } = {},
+  options: {
+    batchSize?: number;
+    padMultiple?: number;
+    progress?: ProgressOptions | false;
+    /** Share each batch with data-parallel workers, which predict with `parameters` (the trained ones, in the workers' order). */
+    parallel?: { replicas: DataParallel; parameters: tf.Variable[] };
+  } = {},
 ): Promise<number> {
   const wasTraining = model.training;
   model.eval();
@@ -29,6 +36,12 @@ export async function evaluateAccuracy(
   };
   // Sorted into similar lengths (order does not matter here): less padding, faster.
   for (const batch of arrayBatches(data, { batchSize: options.batchSize ?? 32, shuffle: false, bucketChunks: 50, padMultiple: options.padMultiple })) {
+    if (options.parallel) {
+      const predicted = await options.parallel.replicas.predict(model, options.parallel.parameters, batch);
+      for (let i = 0; i < batch.size; i++) if (predicted[i] === batch.labels[i]) correct++;
+      progress?.tick(batch.size);
+      continue;
+    }
     let predictions: tf.Tensor;
     try {
       predictions = tf.tidy(() => {

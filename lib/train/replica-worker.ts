@@ -41,9 +41,21 @@ async function handle(request: ReplicaRequest): Promise<ReplicaReply> {
     model.train();
     return { type: "ready" };
   }
-  if (!model) throw new Error("a step came before the model was built");
+  if (!model) throw new Error(`a ${request.type} request came before the model was built`);
   const { rows, seqLen } = request;
-  trained.forEach((p, i) => tf.tidy(() => p.assign(tf.tensor(request.weights[i], p.shape, "float32"))));
+  const weights = request.weights;
+  if (weights) trained.forEach((p, i) => tf.tidy(() => p.assign(tf.tensor(weights[i], p.shape, "float32"))));
+  if (request.type === "predict") {
+    if (rows === 0) return { type: "predictions", predicted: new Int32Array(0) };
+    model.eval();
+    const predicted = tf.tidy(() => {
+      const ids = tf.tensor2d(request.inputIds, [rows, seqLen], "int32");
+      const mask = tf.tensor2d(request.attentionMask, [rows, seqLen], "int32");
+      return tf.argMax(model!.forward(ids, mask), -1).dataSync() as Int32Array;
+    });
+    model.train();
+    return { type: "predictions", predicted: Int32Array.from(predicted) };
+  }
   manualSeed(request.seed);
   const inputs = [
     tf.tensor2d(request.inputIds, [rows, seqLen], "int32"),
@@ -64,7 +76,7 @@ async function handle(request: ReplicaRequest): Promise<ReplicaReply> {
 // Requests come one at a time: the main thread waits for each reply before it sends the next.
 parentPort!.on("message", (request: ReplicaRequest) => {
   handle(request).then(
-    (reply) => parentPort!.postMessage(reply, reply.type === "gradients" ? reply.grads.flatMap((g) => (g ? [g.buffer] : [])) : []),
+    (reply) => parentPort!.postMessage(reply, reply.type === "gradients" ? reply.grads.flatMap((g) => (g ? [g.buffer] : [])) : reply.type === "predictions" ? [reply.predicted.buffer] : []),
     (error: Error) => parentPort!.postMessage({ type: "error", message: error.message, stack: error.stack } satisfies ReplicaReply),
   );
 });

@@ -186,7 +186,6 @@ export async function train(model: Module, data: TrainData, options: TrainOption
 
   const padMultiple = config.padMultiple || (tf.getBackend() === "webgpu" ? 64 : 1);
   const batchOptions = { batchSize: config.batchSize, seed: config.seed, bucketChunks: config.bucketChunks, padMultiple };
-  const evalOptions = { batchSize: config.evalBatchSize, padMultiple };
   const evalProgress = (label: string) => (options.progress === false ? (false as const) : { label, ...options.progress });
   const perEpoch = stepsPerEpoch(data.train.labels.length, batchOptions);
   const numClasses = Math.max(2, 1 + data.train.labels.reduce((a, b) => Math.max(a, b), 0));
@@ -195,6 +194,9 @@ export async function train(model: Module, data: TrainData, options: TrainOption
   let loop: LoopResult<FineTuneState>;
   let parallel: DataParallel | null = null;
   let replicas = 1;
+  // Evaluation shares its batches with the data-parallel workers too.
+  const evaluate = (split: TokenizedSplit, label: string) =>
+    evaluateAccuracy(model, split, { batchSize: config.evalBatchSize, padMultiple, progress: evalProgress(label), parallel: parallel ? { replicas: parallel, parameters } : undefined });
   try {
     const recipe = options.recipe ?? replicaRecipe(model);
     replicas = replicasFor(config.replicas, tf.getBackend(), config.batchSize, recipe !== null);
@@ -262,7 +264,7 @@ export async function train(model: Module, data: TrainData, options: TrainOption
       // the checkpoint keeps the epoch unfinished, and a resumed run finishes it).
       onEpochEnd: async ({ epoch, steps, complete, seconds }, state) => {
         progress?.done();
-        const valAccuracy = await evaluateAccuracy(model, data.val, { ...evalOptions, progress: evalProgress("validation") });
+        const valAccuracy = await evaluate(data.val, "validation");
         const record: EpochRecord = {
           epoch,
           steps,
@@ -291,18 +293,24 @@ export async function train(model: Module, data: TrainData, options: TrainOption
   } catch (error) {
     tf.dispose(bestWeights);
     optimizer.dispose();
-    throw error;
-  } finally {
     await parallel?.close();
+    throw error;
   }
   const { state } = loop;
 
   // Back to the best epoch's weights, then the tutorial's three accuracies.
   parameters.forEach((p, i) => bestWeights[i] && p.assign(bestWeights[i]));
+  parallel?.weightsChanged();
   tf.dispose(bestWeights);
   optimizer.dispose();
-  const trainAccuracy = config.evaluateTrain ? await evaluateAccuracy(model, data.train, { ...evalOptions, progress: evalProgress("train accuracy") }) : null;
-  const testAccuracy = data.test ? await evaluateAccuracy(model, data.test, { ...evalOptions, progress: evalProgress("test accuracy") }) : null;
+  let trainAccuracy: number | null;
+  let testAccuracy: number | null;
+  try {
+    trainAccuracy = config.evaluateTrain ? await evaluate(data.train, "train accuracy") : null;
+    testAccuracy = data.test ? await evaluate(data.test, "test accuracy") : null;
+  } finally {
+    await parallel?.close();
+  }
   const result: TrainResult = {
     epochs: state.epochs,
     bestEpoch: state.best.epoch,

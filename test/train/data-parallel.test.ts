@@ -5,6 +5,7 @@ import * as path from "path";
 import { DataParallel, ModelRecipe, RowBatch, shareRows, sliceRows } from "../../lib/train/data-parallel";
 import { Adam } from "../../lib/train/adam";
 import { stepTensors } from "../../lib/train/step";
+import { evaluateAccuracy } from "../../lib/train/evaluate";
 import { train, TrainConfig, replicasFor } from "../../lib/train/train";
 import type { TokenizedSplit } from "../../lib/data/token-cache";
 import { mulberry32 } from "../../lib/nn/random";
@@ -120,6 +121,37 @@ describe("data-parallel training", () => {
     model.dispose();
   });
 
+  test("predictions shared over 3 replicas equal the main thread's, before and after the weights change", async () => {
+    const model = tinyClassifier({ mode: "full", dropout: 0.1 });
+    const parameters = model.trainableParameters();
+    const batch = randomBatch(7, 12, 9);
+    const local = () => tf.tidy(() => {
+      model.eval();
+      const predicted = Array.from(tf.argMax(model.forward(tf.tensor2d(batch.inputIds, [7, 12], "int32"), tf.tensor2d(batch.attentionMask, [7, 12], "int32")), -1).dataSync());
+      model.train();
+      return predicted;
+    });
+    const parallel = await DataParallel.start(model, recipe(model), 3);
+    try {
+      const first = local();
+      expect(Array.from(await parallel.predict(model, parameters, batch))).toEqual(first);
+      // New weights, as train() puts the best epoch's back: the classifier's rows swapped, so every prediction flips.
+      const head = model.classifier as Linear;
+      tf.tidy(() => {
+        head.weight.assign(tf.reverse(head.weight, 0));
+        head.bias!.assign(tf.reverse(head.bias!, 0));
+      });
+      parallel.weightsChanged();
+      const flipped = local();
+      expect(flipped).toEqual(first.map((c) => 1 - c));
+      expect(Array.from(await parallel.predict(model, parameters, batch))).toEqual(flipped);
+      expect(model.training).toBe(true);
+    } finally {
+      await parallel.close();
+    }
+    model.dispose();
+  });
+
   test("a worker whose recipe builds another model is refused, naming the parameter or module", async () => {
     const model = tinyClassifier({ mode: "lora", dropout: 0 });
     const wider = tinyClassifier({ mode: "lora", dropout: 0, dim: 32 });
@@ -190,6 +222,8 @@ describe("train() with data parallelism", () => {
       onStep: (s) => losses.push(s.loss),
     });
     const weights = trainedValues(model);
+    // The best epoch's validation accuracy, which the workers helped measure, measured again by the main thread alone.
+    expect(await evaluateAccuracy(model, data.val, { progress: false })).toBe(result.valAccuracy);
     model.dispose();
     return { losses, valAccuracy: result.valAccuracy, weights, replicas: result.replicas };
   }
