@@ -116,12 +116,12 @@ class Replica {
   }
 
   /** Send a request; resolves with the reply (an error reply rejects). */
-  ask(request: ReplicaRequest): Promise<ReplicaReply> {
+  ask(request: ReplicaRequest, transfer: ArrayBuffer[] = []): Promise<ReplicaReply> {
     if (this.failure) return Promise.reject(this.failure);
     if (this.waiting) return Promise.reject(new Error(`data-parallel replica ${this.index} is still busy with the previous request`));
     return new Promise((resolve, reject) => {
       this.waiting = { resolve, reject };
-      this.worker.postMessage(request);
+      this.worker.postMessage(request, transfer);
     });
   }
 
@@ -131,9 +131,14 @@ class Replica {
   }
 }
 
-/** The values of tensors as new arrays (a cpu backend's dataSync hands out its own storage). */
-function values(t: tf.Tensor): Float32Array {
-  return new Float32Array(t.dataSync());
+/**
+ * A tensor's values in an array of their own, which may be handed to another thread (transferred):
+ * the wasm backend reads a tensor into a new array; the cpu backend hands out its own storage,
+ * which is copied.
+ */
+export function ownValues(t: tf.Tensor): Float32Array {
+  const read = t.dataSync() as Float32Array;
+  return tf.getBackend() === "wasm" && read.byteOffset === 0 && read.byteLength === read.buffer.byteLength ? read : new Float32Array(read);
 }
 
 /** Worker threads that each hold a replica of a model and compute their share of every step's gradients. */
@@ -160,7 +165,7 @@ export class DataParallel {
       throw new Error(`data-parallel training runs on the CPU backends (wasm, cpu), not on ${backend}: a GPU backend already uses the whole device`);
     }
     const named = model.namedParameters();
-    const weights = named.map(([name, p]): [string, Float32Array, number[]] => [name, values(p), p.shape.slice()]);
+    const weights = named.map(([name, p]): [string, Float32Array, number[]] => [name, ownValues(p), p.shape.slice()]);
     const trainable = named.filter(([, p]) => p.trainable).map(([name]) => name);
     recipe = { ...recipe, module: loadableFile(recipe.module) };
     const started = Array.from({ length: replicas - 1 }, (_, i) => new Replica(i + 1));
@@ -181,7 +186,9 @@ export class DataParallel {
    */
   async step(model: Module, optimizer: Adam, parameters: tf.Variable[], batch: RowBatch): Promise<{ loss: tf.Scalar; correct: tf.Scalar }> {
     const shares = shareRows(batch.size, this.size);
-    const trained = parameters.map(values);
+    const trained = parameters.map(ownValues);
+    // The last worker with rows takes the weights' arrays themselves; the others get copies.
+    const last = shares.slice(1).reduce((at, rows, i) => (rows > 0 ? i : at), -1);
     // Seeds first, then the main thread's own dropout: the order of draws on the stream is fixed.
     let from = shares[0];
     const replies = this.replicas.map((replica, i) => {
@@ -189,7 +196,8 @@ export class DataParallel {
       const part = sliceRows(batch, from, rows);
       from += rows;
       if (rows === 0) return null;
-      return replica.ask({ type: "step", rows, seqLen: batch.seqLen, inputIds: part.inputIds.slice(), attentionMask: part.attentionMask.slice(), labels: part.labels.slice(), seed: nextSeed(), weights: trained });
+      const request: ReplicaRequest = { type: "step", rows, seqLen: batch.seqLen, inputIds: part.inputIds.slice(), attentionMask: part.attentionMask.slice(), labels: part.labels.slice(), seed: nextSeed(), weights: trained };
+      return replica.ask(request, i === last ? trained.map((w) => w.buffer as ArrayBuffer) : []);
     });
     this.synced = false; // the update below changes the weights the workers were sent
     const mine = sliceRows(batch, 0, shares[0]);
@@ -237,7 +245,7 @@ export class DataParallel {
    */
   async predict(model: Module, parameters: tf.Variable[], batch: Omit<RowBatch, "labels">): Promise<Int32Array> {
     const shares = shareRows(batch.size, this.size);
-    const weights = this.synced ? null : parameters.map(values);
+    const weights = this.synced ? null : parameters.map(ownValues);
     this.synced = true;
     let from = shares[0];
     const replies = this.replicas.map((replica, i) => {

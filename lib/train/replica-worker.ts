@@ -4,6 +4,7 @@ import { initBackend, BackendName } from "../backend";
 import type { Module } from "../nn/module";
 import { manualSeed } from "../nn/random";
 import { stepGradients } from "./step";
+import { ownValues } from "./data-parallel";
 import type { ReplicaRequest, ReplicaReply, ModelRecipe } from "./data-parallel";
 
 // One replica of data-parallel training (data-parallel.ts), on a thread of its own with its own
@@ -67,7 +68,7 @@ async function handle(request: ReplicaRequest): Promise<ReplicaReply> {
     type: "gradients",
     loss: loss.dataSync()[0],
     correct: correct.dataSync()[0],
-    grads: trained.map((p) => (grads[p.name] ? new Float32Array(grads[p.name].dataSync()) : null)),
+    grads: trained.map((p) => (grads[p.name] ? ownValues(grads[p.name]) : null)),
   };
   tf.dispose([...inputs, loss, correct, ...Object.values(grads)]);
   return reply;
