@@ -126,18 +126,23 @@ test("speed and memory tables: one row per benchmarked mode, from results/benchm
   expect(readCpuBenchmark().rows.map((r) => r.mode)).toEqual(["lora-qv-r8", "full"]);
 });
 
-test("the CPU table sets ours on wasm beside PyTorch on OpenBLAS, one thread each, from results/benchmark/bench-cpu.json", () => {
+test("the CPU table sets ours on wasm, on one thread and data parallel, beside PyTorch on OpenBLAS at the same thread counts, from results/benchmark/bench-cpu.json", () => {
   const cpu = readCpuBenchmark();
   const table = cpuTable(cpu);
   expect(table.rows.map((r) => r[0])).toEqual(["LoRA q, v (r=8)", "full fine-tuning"]);
+  expect(table.columns.slice(1, 5)).toEqual(["ours (wasm), 1 thread", "ours, data parallel, 2 threads", "PyTorch + OpenBLAS, 1 thread", "2 threads"]);
   const sides = cpu.rows[0].sides;
-  const ours = sides.find((s) => s.side.includes("wasm") && s.threads === 1)!;
+  const ours = sides.find((s) => s.side === "ours, tfjs wasm (XNNPACK, 128-bit SIMD)" && s.threads === 1)!;
+  const parallel = sides.find((s) => s.side.includes("data parallel") && s.threads === 2)!;
   const torch = sides.find((s) => s.side.includes("OpenBLAS") && s.threads === 1)!;
-  expect(table.rows[0][1]).toBe(ours.samples_per_second.toFixed(1));
-  expect(table.rows[0][2]).toBe(torch.samples_per_second.toFixed(1));
-  expect(table.rows[0][3]).toBe(`${(ours.samples_per_second / torch.samples_per_second).toFixed(2)}x`);
+  const torch2 = sides.find((s) => s.side.includes("OpenBLAS") && s.threads === 2)!;
+  expect(table.rows[0].slice(1, 7)).toEqual([
+    ours.samples_per_second.toFixed(1), parallel.samples_per_second.toFixed(1), torch.samples_per_second.toFixed(1), torch2.samples_per_second.toFixed(1),
+    `${(ours.samples_per_second / torch.samples_per_second).toFixed(2)}x`, `${(parallel.samples_per_second / torch2.samples_per_second).toFixed(2)}x`,
+  ]);
   // GFLOP/s is the step's counted operations times steps a second: check one by hand.
   expect(ours.gflops).toBeCloseTo((2_888_577_024 * ours.samples_per_second) / 12 / 1e9, 1);
+  expect(table.notes!.join(" ")).toContain(`ours ${ours.gflops.toFixed(1)} GFLOP/s`);
   expect(table.notes!.join(" ")).toContain("reference BLAS");
 });
 

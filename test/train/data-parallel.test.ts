@@ -7,7 +7,6 @@ import { Adam } from "../../lib/train/adam";
 import { stepTensors } from "../../lib/train/step";
 import { evaluateAccuracy } from "../../lib/train/evaluate";
 import { train, TrainConfig, replicasFor } from "../../lib/train/train";
-import type { TokenizedSplit } from "../../lib/data/token-cache";
 import { mulberry32 } from "../../lib/nn/random";
 import type { Mode } from "../../lib/train/experiment";
 import { replicaRecipe } from "../../lib/train/replica-recipe";
@@ -16,10 +15,11 @@ import { prepareForMode, TUTORIAL_LORA } from "../../lib/train/experiment";
 import { LinearWithLoRA } from "../../lib/lora/lora";
 import { Linear } from "../../lib/nn/layers";
 import { useTestBackend } from "../helpers/backend";
+import { syntheticSplit, SYNTHETIC_VOCAB } from "../helpers/synthetic-reviews";
 
 beforeAll(() => useTestBackend());
 
-const VOCAB = 50;
+const VOCAB = SYNTHETIC_VOCAB;
 
 interface TinyArgs {
   mode: Mode;
@@ -187,25 +187,6 @@ describe("data-parallel training", () => {
     model.dispose();
   });
 });
-
-/** Reviews of random tokens where about half are token 7 (positive) or token 8 (negative): learnable. */
-function syntheticSplit(count: number, seed: number): TokenizedSplit {
-  const next = mulberry32(seed);
-  const ids: number[] = [];
-  const offsets = [0];
-  const labels = new Uint8Array(count);
-  for (let i = 0; i < count; i++) {
-    const label = i % 2;
-    const length = 6 + (next() % 10);
-    const review = [1];
-    for (let t = 1; t < length - 1; t++) review.push(next() % 2 ? (label ? 7 : 8) : 10 + (next() % (VOCAB - 10)));
-    review.push(2);
-    ids.push(...review);
-    offsets.push(ids.length);
-    labels[i] = label;
-  }
-  return { ids: Uint16Array.from(ids), offsets: Uint32Array.from(offsets), labels, tokenizer: "synthetic", vocabSize: VOCAB, padId: 0, maxLength: 32 };
-}
 
 describe("train() with data parallelism", () => {
   const data = { train: syntheticSplit(96, 1), val: syntheticSplit(32, 2) };

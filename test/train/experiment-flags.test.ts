@@ -38,6 +38,8 @@ test.each([
   [["--lr", "abc"], '--lr must be a number above 0, at most 1, got "abc"'],
   [["--batch-size", "2.5"], '--batch-size must be a whole number from 1 to 65,536, got "2.5"'],
   [["--batch-size", "0"], '--batch-size must be a whole number from 1 to 65,536, got "0"'],
+  [["--replicas", "0"], '--replicas must be a whole number from 1 to 64 or auto, got "0"'],
+  [["--replicas", "all"], '--replicas must be a whole number from 1 to 64 or auto, got "all"'],
   [["--eval-batch-size=-1"], '--eval-batch-size must be a whole number from 1 to 65,536, got "-1"'],
   [["--lora-r", "0"], '--lora-r must be a whole number from 1 to 4,096, got "0"'],
   [["--lora-alpha=-16"], '--lora-alpha must be a number above 0, at most 1000000, got "-16"'],
@@ -65,6 +67,8 @@ test("good values pass through to the spec", () => {
   expect(spec.train).toMatchObject({ epochs: 3, batchSize: 8, learningRate: 1e-4, maxSteps: 0, bucketChunks: 0 });
   expect(spec.limits.train).toBe(100);
   expect(spec.lora).toMatchObject({ rank: 16, alpha: 0.5 });
+  expect(spec.train.replicas).toBe("auto");
+  expect(parse(["--replicas", "3"]).spec.train.replicas).toBe(3);
 });
 
 test("--out: a folder is refused, an existing file too unless --force; the check comes before any work", async () => {

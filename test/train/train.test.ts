@@ -6,33 +6,14 @@ import { DistilBertForSequenceClassification, distilBertConfig, manualSeed, coun
 import { train, TrainConfig, DivergedError } from "../../lib/train/train";
 import { prepareForMode, TUTORIAL_LORA } from "../../lib/train/experiment";
 import { Adam } from "../../lib/train/adam";
-import type { TokenizedSplit } from "../../lib/data/token-cache";
-import { mulberry32 } from "../../lib/nn/random";
 import { useTestBackend } from "../helpers/backend";
+import { syntheticSplit, SYNTHETIC_VOCAB } from "../helpers/synthetic-reviews";
 
 beforeAll(() => useTestBackend());
 
-const VOCAB = 50;
+const VOCAB = SYNTHETIC_VOCAB;
 const TINY = { vocabSize: VOCAB, dim: 16, nLayers: 1, nHeads: 2, hiddenDim: 32, maxPositionEmbeddings: 32 };
 
-/** Reviews of random tokens where about half are token 7 (positive) or token 8 (negative): learnable. */
-function syntheticSplit(count: number, seed: number): TokenizedSplit {
-  const next = mulberry32(seed);
-  const ids: number[] = [];
-  const offsets = [0];
-  const labels = new Uint8Array(count);
-  for (let i = 0; i < count; i++) {
-    const label = i % 2;
-    const length = 6 + (next() % 10);
-    const review = [1];
-    for (let t = 1; t < length - 1; t++) review.push(next() % 2 ? (label ? 7 : 8) : 10 + (next() % (VOCAB - 10)));
-    review.push(2);
-    ids.push(...review);
-    offsets.push(ids.length);
-    labels[i] = label;
-  }
-  return { ids: Uint16Array.from(ids), offsets: Uint32Array.from(offsets), labels, tokenizer: "synthetic", vocabSize: VOCAB, padId: 0, maxLength: 32 };
-}
 
 const data = { train: syntheticSplit(96, 1), val: syntheticSplit(32, 2), test: syntheticSplit(32, 3) };
 const quiet = { progress: false as const, log: () => undefined };
