@@ -24,7 +24,8 @@ async function build(recipe: ModelRecipe): Promise<Module> {
 
 async function handle(request: ReplicaRequest): Promise<ReplicaReply> {
   if (request.type === "init") {
-    await initBackend(request.backend as BackendName, { quiet: true });
+    // One thread: the replica is one core's share (LORA_WASM_THREADS is for the main thread alone).
+    await initBackend(request.backend as BackendName, { quiet: true, wasmThreads: 1 });
     model = await build(request.recipe);
     const mine = new Map(model.namedParameters());
     const given = new Set(request.weights.map(([name]) => name));
