@@ -4,7 +4,6 @@
  * (fromPretrained and save on the model classes), never through the code the page runs.
  */
 import * as fs from "fs";
-import * as os from "os";
 import * as path from "path";
 import { buildSync } from "esbuild";
 import { BACKBONE_DIR, readAsset, writeAssets } from "../../scripts/book/live/imdb-playground-assets";
@@ -13,6 +12,7 @@ import { reviewCount, sequenceIds, TokenizedSplit } from "../../lib/data/tokeniz
 import { loadTokenizer } from "../../lib/data/tokenizer";
 import { readSplit } from "../../lib/data/imdb-files";
 import { preparedImdb, vocabDir } from "../helpers/assets";
+import { tempFolder } from "../helpers/temp";
 
 const ROOT = path.resolve(__dirname, "..", "..");
 let dir: string;
@@ -24,7 +24,7 @@ let imdbDir: string;
 
 beforeAll(async () => {
   imdbDir = await preparedImdb();
-  dir = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "playground-")), "imdb-playground");
+  dir = path.join(tempFolder("playground-"), "imdb-playground");
   await writeAssets(dir, { imdbDir, vocabDir: await vocabDir() });
   manifest = JSON.parse(readAsset(dir, "playground.json").toString("utf8")) as PlaygroundManifest;
   const ids = readAsset(dir, "reviews.bin");
@@ -62,7 +62,7 @@ test("2,000 balanced training reviews and 200 validation reviews, tokenized as t
 });
 
 test("without prepared IMDb splits the build says what to run", async () => {
-  const empty = fs.mkdtempSync(path.join(os.tmpdir(), "no-imdb-"));
+  const empty = tempFolder("no-imdb-");
   await expect(writeAssets(path.join(empty, "out"), { imdbDir: empty, vocabDir: await vocabDir() })).rejects.toThrow(/needs the prepared IMDb splits in .*npm run data:imdb/);
 });
 

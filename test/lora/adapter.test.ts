@@ -1,11 +1,11 @@
 import * as tf from "@tensorflow/tfjs";
 import * as fs from "fs";
-import * as os from "os";
 import * as path from "path";
 import { DistilBertForSequenceClassification, applyLoRA, loraTargetsFromFlags, unfreeze, countParameters, manualSeed } from "../../lib";
 import { saveAdapter, loadAdapter, mergeAndUnload } from "../../lib/lora/adapter";
 import { readSafetensors } from "../../lib/io/safetensors";
 import { useTestBackend, maxAbsDiff } from "../helpers/backend";
+import { tempFolder } from "../helpers/temp";
 
 // Adapters in PEFT's format, against adapters and merged checkpoints that PEFT 0.21 itself wrote
 // (scripts/fixtures/make_distilbert_fixtures.py, on the GPU machine).
@@ -16,7 +16,7 @@ const quiet = { log: () => undefined };
 const readJson = (file: string) => JSON.parse(fs.readFileSync(file, "utf8"));
 const inputs = (ref: { input_ids: number[][]; attention_mask: number[][] }) =>
   [tf.tensor2d(ref.input_ids, undefined, "int32"), tf.tensor2d(ref.attention_mask, undefined, "int32")] as const;
-const tmp = () => fs.mkdtempSync(path.join(os.tmpdir(), "adapter-"));
+const tmp = () => tempFolder("adapter-");
 
 beforeAll(() => useTestBackend());
 

@@ -1,12 +1,12 @@
 import * as tf from "@tensorflow/tfjs";
 import * as fs from "fs";
-import * as os from "os";
 import * as path from "path";
 import { DistilBertForSequenceClassification, applyLoRA, unfreeze, manualSeed } from "../../lib";
 import { saveAdapter, loadAdapter, adapterFiles, applyAdapter } from "../../lib/lora/adapter";
 import { parseSafetensors } from "../../lib/io/safetensors-format";
 import { readDistilBertConfig } from "../../lib/models/distilbert";
 import { useTestBackend, maxAbsDiff } from "../helpers/backend";
+import { tempFolder } from "../helpers/temp";
 
 // The in-memory forms a web page uses (the model from a checkpoint's bytes, an adapter's files as
 // bytes) against the folder forms the chapters use: the same bytes, the same weights, the same logits.
@@ -41,7 +41,7 @@ test("adapterFiles are the bytes saveAdapter writes, and applyAdapter on them is
   // Trained-looking factors: B is zero after applyLoRA, which would make any loader look right.
   for (const p of trained.trainableParameters()) p.assign(tf.randomNormal(p.shape, 0, 0.1, "float32", 7));
   trained.eval();
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "peft-memory-"));
+  const dir = tempFolder("peft-memory-");
   await saveAdapter(trained, dir, { baseModelNameOrPath: "tiny" });
   const { config, weights } = await adapterFiles(trained, { baseModelNameOrPath: "tiny" });
   expect(concat(weights).equals(fs.readFileSync(path.join(dir, "adapter_model.safetensors")))).toBe(true);

@@ -1,12 +1,12 @@
 import * as fs from "fs";
 import * as http from "http";
-import * as os from "os";
 import * as path from "path";
 import * as childProcess from "child_process";
 import type { AddressInfo } from "net";
 import { downloadFromHub } from "../../lib/models/hub";
 import { DistilBertForSequenceClassification } from "../../lib";
 import { useTestBackend } from "../helpers/backend";
+import { tempFolder } from "../helpers/temp";
 
 // The model download against a stand-in hub on 127.0.0.1 serving the small fixture checkpoint at
 // the hub's paths (/REPO/resolve/REVISION/FILE); the first answer for the weights is cut short.
@@ -46,7 +46,7 @@ beforeAll(async () => {
 afterAll(() => new Promise<void>((resolve) => server.close(() => resolve())));
 
 test("downloads every file at the hub's paths, resumes a cut transfer, and gives a folder fromPretrained reads", async () => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "hub-"));
+  const dir = tempFolder("hub-");
   const lines: string[] = [];
   await downloadFromHub({ repo: "tiny-distilbert", dir, files: FILES, endpoint, progress: false, log: (l) => lines.push(l) });
   for (const file of FILES) expect(fs.readFileSync(path.join(dir, file))).toEqual(fs.readFileSync(path.join(TINY, file)));
@@ -61,7 +61,7 @@ test("downloads every file at the hub's paths, resumes a cut transfer, and gives
 });
 
 test("a file the hub does not have is a clear error", async () => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "hub-"));
+  const dir = tempFolder("hub-");
   await expect(downloadFromHub({ repo: "tiny-distilbert", dir, files: ["tokenizer.json"], endpoint, progress: false, log: () => undefined })).rejects.toThrow(
     `${endpoint}/tiny-distilbert/resolve/main/tokenizer.json: HTTP 404`,
   );
@@ -70,7 +70,7 @@ test("a file the hub does not have is a clear error", async () => {
 test("offline, the command fails at once and says what to do", () => {
   const root = path.resolve(__dirname, "..", "..");
   const started = Date.now();
-  const result = childProcess.spawnSync(path.join(root, "node_modules", ".bin", "tsx"), ["scripts/download-model.ts", "--endpoint", "http://hub.invalid", "--out", fs.mkdtempSync(path.join(os.tmpdir(), "hub-"))], { cwd: root, encoding: "utf8" });
+  const result = childProcess.spawnSync(path.join(root, "node_modules", ".bin", "tsx"), ["scripts/download-model.ts", "--endpoint", "http://hub.invalid", "--out", tempFolder("hub-")], { cwd: root, encoding: "utf8" });
   expect(result.status).toBe(1);
   expect(result.stderr).toContain("cannot reach hub.invalid");
   expect(result.stderr).toContain("The pretrained weights come from the Hugging Face hub, which needs the internet");

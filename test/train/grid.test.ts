@@ -4,6 +4,7 @@ import * as os from "os";
 import * as path from "path";
 import { runGrid, gridPoints, gridStatus, gridTable, parseShard, selectPoints, TUTORIAL_GRID, FLAG_SETS } from "../../lib/train/grid";
 import { defaultSpec, ExperimentResult, ExperimentSpec } from "../../lib/train/experiment";
+import { tempFolder } from "../helpers/temp";
 
 const fakeResult = (spec: ExperimentSpec): ExperimentResult =>
   ({ name: spec.name, trainable_params: spec.lora.rank * 1000, val_accuracy: 0.5 + spec.lora.rank / 100 + spec.lora.alpha / 1000, test_accuracy: 0.6, train_seconds: 3 }) as unknown as ExperimentResult;
@@ -27,7 +28,7 @@ test("the tutorial's grid: 6 ranks x 6 alphas per layer set, each point named af
 });
 
 test("runGrid runs each point once, skips finished ones, honours a limit, and writes the summary", async () => {
-  const outDir = fs.mkdtempSync(path.join(os.tmpdir(), "grid-"));
+  const outDir = tempFolder("grid-");
   const grid = { ranks: [2, 8], alphas: [1, 16], flagSets: [FLAG_SETS[0]] };
   const base = defaultSpec("lora", "quick");
   const first = fakeRunner();
@@ -61,7 +62,7 @@ test("a point by number and a share i of n select the grid's points by their --l
 });
 
 test("two workers in one folder run each point once; a point claimed by a live worker is left to it", async () => {
-  const outDir = fs.mkdtempSync(path.join(os.tmpdir(), "grid-"));
+  const outDir = tempFolder("grid-");
   const grid = { ranks: [1, 2, 4], alphas: [1, 16], flagSets: [FLAG_SETS[0]] };
   const base = defaultSpec("lora", "quick");
   const ran: string[] = [];
@@ -83,7 +84,7 @@ test("two workers in one folder run each point once; a point claimed by a live w
 });
 
 test("a claim left by a process that is gone is taken over; one from a live process is not", async () => {
-  const outDir = fs.mkdtempSync(path.join(os.tmpdir(), "grid-"));
+  const outDir = tempFolder("grid-");
   const grid = { ranks: [2], alphas: [1, 16], flagSets: [FLAG_SETS[0]] };
   const dead = childProcess.spawnSync(process.execPath, ["-e", "process.pid"]).pid!; // a pid that has exited
   const owner = (pid: number) => JSON.stringify({ host: os.hostname(), pid, token: "t", since: "2026-01-01T00:00:00.000Z" });
@@ -102,7 +103,7 @@ test("a claim left by a process that is gone is taken over; one from a live proc
 });
 
 test("a run that fails gives its point back: the claim is removed and no result is written", async () => {
-  const outDir = fs.mkdtempSync(path.join(os.tmpdir(), "grid-"));
+  const outDir = tempFolder("grid-");
   const grid = { ranks: [2], alphas: [1], flagSets: [FLAG_SETS[0]] };
   const failing = async () => {
     throw new Error("out of memory");

@@ -1,6 +1,5 @@
 import * as tf from "@tensorflow/tfjs";
 import * as fs from "fs";
-import * as os from "os";
 import * as path from "path";
 import { DistilBertForSequenceClassification, distilBertConfig, manualSeed, countParameters } from "../../lib";
 import { train, TrainConfig, DivergedError } from "../../lib/train/train";
@@ -8,6 +7,7 @@ import { prepareForMode, TUTORIAL_LORA } from "../../lib/train/experiment";
 import { Adam } from "../../lib/train/adam";
 import { useTestBackend } from "../helpers/backend";
 import { syntheticSplit, SYNTHETIC_VOCAB } from "../helpers/synthetic-reviews";
+import { tempFolder } from "../helpers/temp";
 
 beforeAll(() => useTestBackend());
 
@@ -74,7 +74,7 @@ describe("training", () => {
   });
 
   test("a run stopped and resumed from its checkpoint ends with the same weights as one never stopped", async () => {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "resume-"));
+    const dir = tempFolder("resume-");
     const run = async (crashAt?: number, checkpointDir?: string) => {
       const model = tinyModel("full"); // dropout on: the random stream must be restored too
       const onStep = (s: { globalStep: number }) => {
@@ -100,7 +100,7 @@ describe("training", () => {
   });
 
   test("a checkpoint of other settings is refused with a message naming them", async () => {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "resume-other-"));
+    const dir = tempFolder("resume-other-");
     const model = tinyModel("lora");
     await train(model, data, { ...quiet, checkpointDir: dir, config: config({ epochs: 1 }) });
     await expect(train(model, data, { ...quiet, checkpointDir: dir, config: config({ epochs: 1, learningRate: 1 }) })).rejects.toThrow(
@@ -110,7 +110,7 @@ describe("training", () => {
   });
 
   test("a NaN loss stops the run with a clear message and keeps the last good checkpoint", async () => {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "nan-"));
+    const dir = tempFolder("nan-");
     const model = tinyModel("last-layers");
     await train(model, data, { ...quiet, checkpointDir: dir, config: config({ epochs: 1 }) });
     const good = fs.readFileSync(path.join(dir, "train-state.json"), "utf8");
@@ -125,7 +125,7 @@ describe("training", () => {
   });
 
   test("LoRA weights blown past float32 stop the run at the step that blew them, naming the parameter (a loss near ln 2 would not show it)", async () => {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "diverged-lora-"));
+    const dir = tempFolder("diverged-lora-");
     const model = tinyModel("lora");
     const run = train(model, data, { ...quiet, checkpointDir: dir, config: config({ epochs: 1, learningRate: 1e38 }) });
     await expect(run).rejects.toThrow(DivergedError);
