@@ -143,8 +143,11 @@ export function ownValues(t: tf.Tensor): Float32Array {
 
 /** Worker threads that each hold a replica of a model and compute their share of every step's gradients. */
 export class DataParallel {
-  /** Whether the workers hold the main thread's current trained weights. */
-  private synced = true;
+  /**
+   * Whether the workers hold the main thread's current trained weights. Not at first: a resumed
+   * run puts the checkpoint's weights back after the workers have started.
+   */
+  private synced = false;
 
   private constructor(private readonly replicas: Replica[]) {}
 

@@ -6,7 +6,7 @@ import { DataParallel, ModelRecipe, RowBatch, shareRows, sliceRows } from "../..
 import { Adam } from "../../lib/train/adam";
 import { stepTensors } from "../../lib/train/step";
 import { evaluateAccuracy } from "../../lib/train/evaluate";
-import { train, TrainConfig, replicasFor } from "../../lib/train/train";
+import { train, TrainConfig, replicasFor, EpochRecord } from "../../lib/train/train";
 import { mulberry32 } from "../../lib/nn/random";
 import type { Mode } from "../../lib/train/experiment";
 import { replicaRecipe } from "../../lib/train/replica-recipe";
@@ -193,7 +193,7 @@ describe("train() with data parallelism", () => {
   const config: Partial<TrainConfig> = { epochs: 4, batchSize: 8, learningRate: 3e-3, seed: 5, evaluateTrain: false };
   const args: TinyArgs = { mode: "full", dropout: 0.1 };
 
-  async function run(options: { maxSteps?: number; checkpointDir?: string } = {}): Promise<{ losses: number[]; valAccuracy: number; weights: ReturnType<typeof trainedValues>; replicas: number }> {
+  async function run(options: { maxSteps?: number; checkpointDir?: string } = {}): Promise<{ losses: number[]; valAccuracy: number; weights: ReturnType<typeof trainedValues>; replicas: number; epochs: EpochRecord[] }> {
     const model = tinyClassifier(args);
     const losses: number[] = [];
     const result = await train(model, data, {
@@ -206,10 +206,10 @@ describe("train() with data parallelism", () => {
     // The best epoch's validation accuracy, which the workers helped measure, measured again by the main thread alone.
     expect(await evaluateAccuracy(model, data.val, { progress: false })).toBe(result.valAccuracy);
     model.dispose();
-    return { losses, valAccuracy: result.valAccuracy, weights, replicas: result.replicas };
+    return { losses, valAccuracy: result.valAccuracy, weights, replicas: result.replicas, epochs: result.epochs };
   }
 
-  test("learns, is fixed by its seed with dropout on, and a resumed run ends as an uninterrupted one", async () => {
+  test("learns, is fixed by its seed with dropout on; a resumed run ends as an uninterrupted one, and one with nothing left to train evaluates with the checkpoint's weights", async () => {
     const first = await run();
     const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
     expect(first.replicas).toBe(2);
@@ -225,6 +225,17 @@ describe("train() with data parallelism", () => {
       const rest = await run({ checkpointDir: dir });
       expect([...start.losses, ...rest.losses]).toEqual(first.losses);
       expect(rest.valAccuracy).toBe(first.valAccuracy);
+      // A resume with nothing left to train still closes its epoch with an evaluation: the workers
+      // must predict with the checkpoint's weights, not with those the model had when they started.
+      const cut = fs.mkdtempSync(path.join(os.tmpdir(), "data-parallel-"));
+      try {
+        const stopped = await run({ maxSteps: 41, checkpointDir: cut });
+        const again = await run({ maxSteps: 41, checkpointDir: cut });
+        expect(again.losses).toEqual([]);
+        expect(again.epochs.at(-1)).toMatchObject({ epoch: 4, steps: 5, valAccuracy: stopped.epochs.at(-1)!.valAccuracy });
+      } finally {
+        fs.rmSync(cut, { recursive: true, force: true });
+      }
       rest.weights.forEach((w, i) => expect(Array.from(w)).toEqual(Array.from(first.weights[i])));
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
