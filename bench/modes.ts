@@ -18,6 +18,7 @@ export const KERNEL_SWITCHES = {
   "plain-modules": { type: "boolean" }, // the model's own forward methods, no fused modules swapped in (lib/webgpu/inject.ts)
   "unfused-softmax-dropout": { type: "boolean" }, // attention's softmax and dropout as two kernels each way
   "stored-attention": { type: "boolean" }, // attention's products and softmax as kernels of their own, its T x T weights kept for the backward pass
+  "attention-rows": { type: "boolean" }, // the fused attention's kernels one row a thread, not four threads sharing rows through subgroups
   "tiled-lora-factors": { type: "boolean" }, // x @ A on tfjs's kernel, LoRA factors' gradients and the short-K h @ B on our tiles
   "tiles-of-256-threads": { type: "boolean" }, // the matmul tiles of 256 threads where tall8x8 (128) runs now
   "checked-tiles": { type: "boolean" }, // matmul code with bounds checks even for whole tiles
@@ -40,6 +41,7 @@ export function kernelOptionsFromSwitches(values: SwitchValues): Partial<KernelO
   if (values["plain-modules"]) options.fusedModules = false;
   if (values["unfused-softmax-dropout"]) options.fusedSoftmaxDropout = false;
   if (values["stored-attention"]) options.flashAttention = false;
+  if (values["attention-rows"]) options.flashAttentionQuads = false;
   if (values["tiled-lora-factors"]) options.skinnyFactorKernels = false;
   if (values["tiles-of-256-threads"]) options.threadGridTiles = false;
   if (values["checked-tiles"]) options.exactTiles = false;

@@ -12,6 +12,7 @@ import { uploadWithWriteBuffer } from "./webgpu/upload";
 import { registerWebGpuDropout } from "./webgpu/dropout";
 import { injectWebGpuKernels } from "./webgpu/inject";
 import { KernelOptions, setKernelOptions } from "./webgpu/options";
+import { askForSubgroups, prepareSubgroups } from "./webgpu/subgroups";
 
 /**
  * Where tensors live and run:
@@ -148,10 +149,13 @@ const starters: Record<BackendName, Starter> = {
       dawnFlagsInUse = dawnFlagsFor(checks, options.dawnFlags);
       g.navigator = { ...(g.navigator ?? {}), gpu: create(dawnFlagsInUse) };
     }
+    // The attention's fastest kernels share sums through subgroups: the device tfjs makes asks for them.
+    askForSubgroups(g.navigator.gpu!);
     const adapter = await g.navigator.gpu!.requestAdapter();
     if (!adapter) return null;
     require("@tensorflow/tfjs-backend-webgpu");
     if (!(await tf.setBackend("webgpu"))) return null;
+    prepareSubgroups(tf.backend());
     registerWebGpuMatMul();
     registerWebGpuTranspose();
     registerWebGpuColumnSum();
@@ -195,7 +199,7 @@ const starters: Record<BackendName, Starter> = {
 };
 
 interface GpuLike {
-  requestAdapter(): Promise<{ info?: { description?: string; device?: string } } | null>;
+  requestAdapter(): Promise<{ info?: { description?: string; device?: string }; features: { has(name: string): boolean }; requestDevice(descriptor?: object): Promise<unknown> } | null>;
 }
 
 function isInstalled(pkg: string): boolean {

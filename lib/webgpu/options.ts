@@ -53,8 +53,10 @@ export interface KernelOptions {
   columnSumPlan: ColumnSumPlan;
   /** The attention's masked softmax and dropout as one kernel each way; false runs two. */
   fusedSoftmaxDropout: boolean;
-  /** The whole attention, softmax(q k^T + mask) v with dropout, as one kernel forward and four backward, its T x T weights never stored (lib/webgpu/flash-attention.ts); false runs the products and the softmax as kernels of their own. */
+  /** The whole attention, softmax(q k^T + mask) v with dropout, as one kernel forward and three or four backward, its T x T weights never stored (lib/webgpu/flash-attention.ts); false runs the products and the softmax as kernels of their own. */
   flashAttention: boolean;
+  /** The attention's kernels with four threads sharing a few rows through subgroup shuffles, where the device has subgroups and the head width divides by 16 (lib/webgpu/flash-attention-quads.ts); false: one row a thread everywhere. */
+  flashAttentionQuads: boolean;
   /** LoRA's updates inside the adapted Linear's product: the attention's q, k, v op, and any other LinearWithLoRA (lib/webgpu/lora-linear.ts); false runs them as ops of their own. */
   loraInsideProjections: boolean;
   /** Adam's update in place, one dispatch per parameter; false runs three kernels that write new tensors. */
@@ -87,6 +89,7 @@ export const DEFAULT_KERNEL_OPTIONS: Readonly<KernelOptions> = Object.freeze({
   columnSumPlan: DEFAULT_COLUMN_SUM_PLAN,
   fusedSoftmaxDropout: true,
   flashAttention: true,
+  flashAttentionQuads: true,
   loraInsideProjections: true,
   adamInPlace: true,
   uniformCache: true,

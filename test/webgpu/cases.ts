@@ -10,6 +10,8 @@ import { DistilBertSelfAttention, TransformerBlock, distilBertConfig } from "../
 import { clearProjectionCache } from "../../lib/webgpu/attention";
 import { LinearWithLoRA } from "../../lib/lora/lora";
 import { loraLinearTakes } from "../../lib/webgpu/lora-linear";
+import { flashAttentionQuads } from "../../lib/webgpu/flash-attention";
+import { hasSubgroups } from "../../lib/webgpu/subgroups";
 import type { KernelOptions } from "../../lib/webgpu/options";
 
 // Each case computes some outputs (forward values, gradients) from fixed inputs; run-cases.ts runs
@@ -264,27 +266,32 @@ export const CASES: KernelCase[] = [
   // gradient and the input's; with LoRA on q and v, theirs too. The second review has 3 padding tokens.
   // The third trains, with dropout on the attention weights. On WebGPU the attention runs as one
   // kernel that never stores its weights (lib/webgpu/flash-attention.ts): 70 tokens leave the last
-  // tiles of queries and keys partial; 8 heads of 16 take other tile sizes. With flashAttention off,
-  // the products and the fused softmax + dropout instead.
+  // tiles of queries and keys partial; 8 heads of 16 take other tile sizes. That kernel shares rows
+  // among four threads where the device has subgroups (SwiftShader has), and takes one row a thread
+  // with flashAttentionQuads off ("rows"). With flashAttention off ("stored"), the products and the
+  // fused softmax + dropout instead.
   // 64 tokens a review: LoRA's products over the batch's 128 tokens take the skinny kernels, as at full size.
   ...(
     [
-      [false, false, 9, 2, true],
-      [true, false, 9, 2, true],
-      [true, true, 12, 2, true],
-      [true, true, 64, 2, true],
-      [false, true, 70, 2, true],
-      [true, true, 12, 8, true],
-      [true, true, 12, 2, false],
-      [true, true, 64, 2, false],
+      [false, false, 9, 2, "quads"],
+      [true, false, 9, 2, "quads"],
+      [true, true, 12, 2, "quads"],
+      [true, true, 64, 2, "quads"],
+      [false, true, 70, 2, "quads"],
+      [true, true, 12, 8, "quads"],
+      [true, true, 12, 2, "rows"],
+      [false, true, 70, 2, "rows"],
+      [true, true, 12, 8, "rows"],
+      [true, true, 12, 2, "stored"],
+      [true, true, 64, 2, "stored"],
     ] as const
-  ).map(([withLoRA, training, tokens, heads, flash]): KernelCase => {
+  ).map(([withLoRA, training, tokens, heads, path]): KernelCase => {
     const wrapped = (l: string) => (withLoRA && (l === "q_lin" || l === "v_lin") ? `${l}.linear` : l);
     const names = ["q_lin", "k_lin", "v_lin", "out_lin"].flatMap((l) => [`${wrapped(l)}.weight`, `${wrapped(l)}.bias`]);
     const loraNames = withLoRA ? ["q_lin.lora.A", "q_lin.lora.B", "v_lin.lora.A", "v_lin.lora.B"] : [];
     return {
-      name: `attention [2,${tokens},128], ${heads} heads: q, k, v together${withLoRA ? ", LoRA on q and v" : ""}${training ? ", training (dropout 0.1)" : ""}${flash ? "" : ", flashAttention off"}`,
-      kernels: { flashAttention: flash },
+      name: `attention [2,${tokens},128], ${heads} heads: q, k, v together${withLoRA ? ", LoRA on q and v" : ""}${training ? ", training (dropout 0.1)" : ""}${{ quads: "", rows: ", one row a thread", stored: ", flashAttention off" }[path]}`,
+      kernels: { flashAttention: path !== "stored", flashAttentionQuads: path === "quads" },
       outputs: ["y", "dx", ...[...names, ...loraNames].map((n) => `d ${n}`)],
       run: () => {
         manualSeed(11);
@@ -305,6 +312,10 @@ export const CASES: KernelCase[] = [
         const mask = tf.tensor([...Array(T + T - 3).fill(1), 0, 0, 0], [2, T], "int32");
         const dy = tf.tensor(values(2 * T * 128, 22), [2, T, 128]);
         const y = attention.forward(x, mask);
+        // On WebGPU the fused cases must run the kernels they name: the quads where the device has subgroups.
+        if (tf.getBackend() === "webgpu" && path !== "stored" && flashAttentionQuads(128 / heads) !== (path === "quads")) {
+          throw new Error(`attention case: expected the ${path} kernels, but the device ${hasSubgroups() ? "has" : "lacks"} subgroups`);
+        }
         const wrt = [x, ...[...names, ...loraNames].map((n) => params.get(n)!)];
         const { grads } = tf.variableGrads(() => tf.sum(tf.mul(attention.forward(x, mask), dy)), wrt);
         return [y, ...wrt.map((v) => grads[v.name])];
