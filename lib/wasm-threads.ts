@@ -38,6 +38,11 @@ export function nodeWorkerScript(bundleText: string, module: string, bundleFile 
 
 let enabled = 0;
 
+/** The threads the wasm backend was set up to run in this process (1 unless enableWasmThreads gave it more). */
+export function wasmThreadsEnabled(): number {
+  return enabled || 1;
+}
+
 /**
  * Let the wasm backend run `threads` threads (1 to 4) in Node. Returns what it set up; the backend
  * reports the pool it got through tfjs-backend-wasm's getThreadsCount().

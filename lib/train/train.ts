@@ -2,6 +2,7 @@ import * as tf from "@tensorflow/tfjs";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
+import { wasmThreadsEnabled } from "../wasm-threads";
 import { Module } from "../nn/module";
 import { arrayBatches, stepsPerEpoch, ArrayBatch } from "../data/batches";
 import type { TokenizedSplit } from "../data/token-cache";
@@ -77,15 +78,17 @@ export const MAX_AUTO_REPLICAS = 4;
 /**
  * The replicas a run uses: one on a GPU backend or for a model no recipe rebuilds; else the
  * setting, "auto" being one per core (at most MAX_AUTO_REPLICAS, and no more than the batch's rows).
+ * `mainThreads` is what the main thread's backend runs on (wasm threads, LORA_WASM_THREADS): a
+ * worker takes one core, so "auto" leaves the main thread's extra threads their cores.
  */
-export function replicasFor(setting: number | "auto", backend: string, batchSize: number, hasRecipe: boolean): number {
+export function replicasFor(setting: number | "auto", backend: string, batchSize: number, hasRecipe: boolean, mainThreads = 1): number {
   if (setting !== "auto") {
     if (!Number.isInteger(setting) || setting < 1) throw new Error(`replicas must be a whole number of at least 1 or "auto", got ${setting}`);
     return setting;
   }
   if ((backend !== "wasm" && backend !== "cpu") || !hasRecipe) return 1;
   const cores = typeof os.availableParallelism === "function" ? os.availableParallelism() : os.cpus().length;
-  return Math.max(1, Math.min(cores, MAX_AUTO_REPLICAS, batchSize));
+  return Math.max(1, Math.min(cores - mainThreads + 1, MAX_AUTO_REPLICAS, batchSize));
 }
 
 export interface TrainData {
@@ -199,7 +202,8 @@ export async function train(model: Module, data: TrainData, options: TrainOption
     evaluateAccuracy(model, split, { batchSize: config.evalBatchSize, padMultiple, progress: evalProgress(label), parallel: parallel ? { replicas: parallel, parameters } : undefined });
   try {
     const recipe = options.recipe ?? replicaRecipe(model);
-    replicas = replicasFor(config.replicas, tf.getBackend(), config.batchSize, recipe !== null);
+    const backend = tf.getBackend();
+    replicas = replicasFor(config.replicas, backend, config.batchSize, recipe !== null, backend === "wasm" ? wasmThreadsEnabled() : 1);
     if (replicas > 1) {
       if (!recipe) throw new Error(`train: replicas ${replicas} needs a recipe for the workers to build the model with (options.recipe): ${model.getName()} is not one train() can rebuild`);
       parallel = await DataParallel.start(model, recipe, replicas);

@@ -183,6 +183,9 @@ describe("data-parallel training", () => {
     expect(replicasFor("auto", "wasm", 1, true)).toBe(1);
     expect(replicasFor("auto", "wasm", 16, true)).toBe(Math.min(os.availableParallelism(), 4));
     expect(replicasFor(3, "wasm", 16, true)).toBe(3);
+    // A main thread on two wasm threads leaves one core fewer to the workers.
+    expect(replicasFor("auto", "wasm", 16, true, 2)).toBe(Math.max(1, Math.min(os.availableParallelism() - 1, 4)));
+    expect(replicasFor("auto", "wasm", 16, true, 64)).toBe(1);
     expect(() => replicasFor(0, "wasm", 16, true)).toThrow(/replicas must be a whole number of at least 1 or "auto", got 0/);
     model.dispose();
   });
