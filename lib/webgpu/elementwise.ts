@@ -65,3 +65,38 @@ export function geluForwardWebGpu(x: tf.Tensor): tf.Tensor {
 export function geluBackwardWebGpu(dy: tf.Tensor, x: tf.Tensor): tf.Tensor {
   return elementwiseWebGpu("gelu-bwd", { x, dy }, x.shape, "dy[i] * geluGrad(x[i])", [], true);
 }
+
+/**
+ * x's elements start .. start + size - 1, in x's flat order, as a tensor of `shape`: one copy, of
+ * vec4s where the range allows. tfjs's Slice works out every element's coordinates, and copied a
+ * [2, 144, 512, 64] tensor's halves at a tenth of the GPU's memory bandwidth
+ * (results/benchmark/attention-quads-ab-gpu.json). Off WebGPU, tf.slice.
+ */
+export function copyRange(x: tf.Tensor, start: number, shape: number[]): tf.Tensor {
+  const size = shape.reduce((a, b) => a * b, 1);
+  if (!Number.isInteger(start) || start < 0 || start + size > x.size) {
+    throw new Error(`copyRange: elements ${start} .. ${start + size - 1} are not all inside a tensor of ${x.size} ([${x.shape}])`);
+  }
+  if (tf.getBackend() !== "webgpu") return tf.tidy(() => tf.slice(x.reshape([-1]), start, size).reshape(shape));
+  const width = start % 4 === 0 && size % 4 === 0 && x.size % 4 === 0 ? 4 : 1;
+  return runWgsl({
+    key: `copy-range${width === 4 ? "-vec4" : ""}`,
+    inputs: { x },
+    vec4Inputs: width === 4 ? ["x"] : [],
+    vec4Output: width === 4,
+    outputShape: shape,
+    workgroupSize: [THREADS, 1, 1],
+    dispatch: dispatch2d(Math.ceil(size / width / THREADS)),
+    uniforms: [
+      { name: "start", type: "i32", value: start / width },
+      { name: "count", type: "i32", value: size / width },
+    ],
+    code: `
+      fn main() {
+        let i = ${WORKGROUP_INDEX} * ${THREADS} + i32(localIndex);
+        if (i < uniforms.count) {
+          result[i] = x[uniforms.start + i];
+        }
+      }`,
+  });
+}

@@ -2,6 +2,7 @@ import * as tf from "@tensorflow/tfjs";
 import { customOp } from "../nn/autograd";
 import { dispatch2d, runWgsl, WORKGROUP_INDEX } from "./program";
 import { kernelOptions } from "./options";
+import { copyRange } from "./elementwise";
 import { hasSubgroups } from "./subgroups";
 import { FlashAttentionSaved, FlashAttentionShape, MAX_HEAD_DIM, ROWS } from "./flash-attention-common";
 import { forwardRows, keyGradientRows, queryGradientRows } from "./flash-attention-rows";
@@ -90,8 +91,8 @@ export function flashAttention(q: tf.Tensor, k: tf.Tensor, v: tf.Tensor, mask: t
     { q, k, v, mask: maskFloat },
     (save) => {
       const out = (quads ? forwardQuads : forwardRows)(q, k, v, maskFloat, s, rate, seed);
-      const o = tf.slice(out, 0, merged).reshape([s.batch, tokens, heads * headDim]);
-      const lse = tf.slice(out, merged, bh * tokens);
+      const o = copyRange(out, 0, [s.batch, tokens, heads * headDim]);
+      const lse = copyRange(out, merged, [bh * tokens]);
       out.dispose();
       save([q, k, v, maskFloat, o, lse]);
       return o;
@@ -110,10 +111,9 @@ export function flashAttention(q: tf.Tensor, k: tf.Tensor, v: tf.Tensor, mask: t
       // One kernel writes dk and dv, run here rather than in the thunks: each thunk runs in a tidy
       // of its own, which would free the other's half. It is only wasted where q alone needs a
       // gradient (the first layer, LoRA on q only).
-      const [dk, dv] = tf.tidy(() => {
-        const both = keyGradientsQuads(all, s, rate, seed);
-        return [0, 1].map((i) => tf.slice(both, [i, 0, 0, 0], [1, bh, tokens, headDim]).reshape([bh, tokens, headDim]));
-      });
+      const both = keyGradientsQuads(all, s, rate, seed);
+      const [dk, dv] = [0, 1].map((i) => copyRange(both, i * both.size / 2, [bh, tokens, headDim]));
+      both.dispose();
       return {
         q: () => queryGradientQuads(all, s, rate, seed),
         k: () => dk,

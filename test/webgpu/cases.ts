@@ -11,6 +11,7 @@ import { clearProjectionCache } from "../../lib/webgpu/attention";
 import { LinearWithLoRA } from "../../lib/lora/lora";
 import { loraLinearTakes } from "../../lib/webgpu/lora-linear";
 import { flashAttentionQuads } from "../../lib/webgpu/flash-attention";
+import { copyRange } from "../../lib/webgpu/elementwise";
 import { hasSubgroups } from "../../lib/webgpu/subgroups";
 import type { KernelOptions } from "../../lib/webgpu/options";
 
@@ -362,6 +363,17 @@ export const CASES: KernelCase[] = [
       clearProjectionCache();
       return outputs;
     },
+  })),
+  // A contiguous range copied out of a larger tensor (the fused attention's outputs): as vec4s,
+  // and one float a thread where the range starts off a multiple of 4.
+  ...([
+    [0, [2, 3, 8]],
+    [48, [2, 3, 8]],
+    [97, [5, 7]],
+  ] as const).map(([start, shape]): KernelCase => ({
+    name: `copyRange of [2,72] from ${start} as [${shape}]`,
+    outputs: ["y"],
+    run: () => [copyRange(tf.tensor(values(144, 12), [2, 72]), start, [...shape])],
   })),
   {
     name: "gelu [3,5,70]",
