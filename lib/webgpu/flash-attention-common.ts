@@ -75,3 +75,18 @@ export const keyTileCode = (tile: number, d4: number, threads: number, a = "k", 
             ${b}Tile[e] = select(vec4<f32>(0.0), ${b}[at], key < T);
           }
           workgroupBarrier();`;
+
+/** WGSL: the queries t0 .. t0 + tile - 1's q and do rows into qTile and doTile, their L (and delta) into lseTile (deltaTile), between barriers. */
+export const queryTileCode = (tile: number, d4: number, threads: number, withDelta: boolean) => `workgroupBarrier();
+          for (var e = i32(localIndex); e < ${tile * d4}; e = e + ${threads}) {
+            let query = t0 + e / D4;
+            let at = min(query, T - 1);
+            qTile[e] = select(vec4<f32>(0.0), q[(bh * T + at) * D4 + e % D4], query < T);
+            doTile[e] = select(vec4<f32>(0.0), dy[((b * T + at) * uniforms.heads + h) * D4 + e % D4], query < T);
+          }
+          if (i32(localIndex) < ${tile}) {
+            let at = bh * T + min(t0 + i32(localIndex), T - 1);
+            lseTile[localIndex] = lse[at];
+            ${withDelta ? "deltaTile[localIndex] = delta[at];" : ""}
+          }
+          workgroupBarrier();`;

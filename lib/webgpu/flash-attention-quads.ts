@@ -1,6 +1,6 @@
 import * as tf from "@tensorflow/tfjs";
 import { runWgsl } from "./program";
-import { FlashAttentionSaved, FlashAttentionShape, LOWEST, ROWS, dropoutUniforms, each, keepCode, keyTileCode, maxOf, tileRows } from "./flash-attention-common";
+import { FlashAttentionSaved, FlashAttentionShape, LOWEST, ROWS, dropoutUniforms, each, keepCode, keyTileCode, maxOf, queryTileCode, tileRows } from "./flash-attention-common";
 import { allGather, reduceScatter } from "./subgroups";
 
 // The attention's fused kernels with a quad of threads to a few rows (lib/webgpu/flash-attention.ts
@@ -21,6 +21,16 @@ const LANES = 4;
 
 /** WGSL: a thread's partial dot product of row `a` (vec4s a_0, a_1, ...) with `b(i)`, its vec4 i. */
 const partialDot = (vec4s: number, a: string, b: (i: number) => string) => `(${[...Array(vec4s).keys()].map((i) => `dot(${a}${i}, ${b(i)})`).join(" + ")})`;
+
+/** WGSL: each (step u, row r) pair's share of a_r . aTile[u] (ps) and b_r . bTile[u] (pd), u-major, the tiles' rows of this thread's vec4s from `base`. */
+const pairPartials = (chunk: number, rows: number, vec4s: number, d4: number, a: string, aTile: string, b: string, bTile: string, base: string) =>
+  each(chunk, (u) =>
+    each(
+      rows,
+      (r) => `let ps${u}_${r} = ${partialDot(vec4s, `${a}${r}_`, (i) => `${aTile}[${base} + ${u * d4 + LANES * i}]`)};
+            let pd${u}_${r} = ${partialDot(vec4s, `${b}${r}_`, (i) => `${bTile}[${base} + ${u * d4 + LANES * i}]`)};`,
+    ),
+  );
 
 /** The head's rows: q, k, v ([B*H, T, headDim]) and o, do (merged [B, T, H*headDim]) at row `row`, this thread's vec4 `i`. */
 const headAt = (row: string, i: number) => `(bh * T + ${row}) * D4 + lane + ${LANES * i}`;
@@ -154,8 +164,7 @@ export function queryGradientQuads(inputs: FlashAttentionSaved, s: FlashAttentio
           for (var c = 0; c < ${tile}; c = c + ${chunk}) {
             let j0 = t0 + c;
             let kb = c * D4 + lane;
-            ${each(chunk, (u) => each(rows, (r) => `let ps${u}_${r} = ${partialDot(vec4s, `q${r}_`, (i) => `kTile[kb + ${u * d4 + LANES * i}]`)};
-            let pd${u}_${r} = ${partialDot(vec4s, `do${r}_`, (i) => `vTile[kb + ${u * d4 + LANES * i}]`)};`))}
+            ${pairPartials(chunk, rows, vec4s, d4, "q", "kTile", "do", "vTile", "kb")}
             ${partials.code.split("\n").join("\n            ")}
             ${each(
               pairs.perLane,
@@ -217,24 +226,11 @@ export function keyGradientsQuads(inputs: FlashAttentionSaved, s: FlashAttention
         ${each(pairs.perLane, (e) => `let pairKey${e} = min(first + ${pairs.row(e)}, T - 1);
         let maskTerm${e} = (1.0 - f32(mask[b * T + pairKey${e}])) * 1e9;`)}
         for (var t0 = 0; t0 < T; t0 = t0 + ${tile}) {
-          workgroupBarrier();
-          for (var e = i32(localIndex); e < ${tile * d4}; e = e + ${threads}) {
-            let query = t0 + e / D4;
-            let at = min(query, T - 1);
-            qTile[e] = select(vec4<f32>(0.0), q[(bh * T + at) * D4 + e % D4], query < T);
-            doTile[e] = select(vec4<f32>(0.0), dy[((b * T + at) * uniforms.heads + h) * D4 + e % D4], query < T);
-          }
-          if (i32(localIndex) < ${tile}) {
-            let at = bh * T + min(t0 + i32(localIndex), T - 1);
-            lseTile[localIndex] = lse[at];
-            deltaTile[localIndex] = delta[at];
-          }
-          workgroupBarrier();
+          ${queryTileCode(tile, d4, threads, true)}
           for (var c = 0; c < ${tile}; c = c + ${chunk}) {
             let i0 = t0 + c;
             let qb = c * D4 + lane;
-            ${each(chunk, (u) => each(rows, (r) => `let ps${u}_${r} = ${partialDot(vec4s, `k${r}_`, (i) => `qTile[qb + ${u * d4 + LANES * i}]`)};
-            let pd${u}_${r} = ${partialDot(vec4s, `v${r}_`, (i) => `doTile[qb + ${u * d4 + LANES * i}]`)};`))}
+            ${pairPartials(chunk, rows, vec4s, d4, "k", "qTile", "v", "doTile", "qb")}
             ${partials.code.split("\n").join("\n            ")}
             ${each(
               pairs.perLane,

@@ -1,6 +1,6 @@
 import * as tf from "@tensorflow/tfjs";
 import { runWgsl } from "./program";
-import { FlashAttentionSaved, FlashAttentionShape, LOWEST, ROWS, dropoutUniforms, each, keepCode, keyTileCode, maxOf, rowDot, tileRows } from "./flash-attention-common";
+import { FlashAttentionSaved, FlashAttentionShape, LOWEST, ROWS, dropoutUniforms, each, keepCode, keyTileCode, maxOf, queryTileCode, rowDot, tileRows } from "./flash-attention-common";
 
 // The attention's fused kernels with one row per thread (lib/webgpu/flash-attention.ts says what
 // they compute): a thread keeps its query's (or key's) rows in registers and reads every key (or
@@ -150,19 +150,7 @@ export function keyGradientRows(which: "dk" | "dv", inputs: FlashAttentionSaved,
         ${each(d4, (c) => `var g${c} = vec4<f32>(0.0);`)}
         let maskTerm = (1.0 - f32(mask[b * T + row])) * 1e9;
         for (var t0 = 0; t0 < T; t0 = t0 + ${tile}) {
-          workgroupBarrier();
-          for (var e = i32(localIndex); e < ${tile * d4}; e = e + ${ROWS}) {
-            let query = t0 + e / D4;
-            let at = min(query, T - 1);
-            qTile[e] = select(vec4<f32>(0.0), q[(bh * T + at) * D4 + e % D4], query < T);
-            doTile[e] = select(vec4<f32>(0.0), dy[((b * T + at) * uniforms.heads + h) * D4 + e % D4], query < T);
-          }
-          if (i32(localIndex) < ${tile}) {
-            let at = bh * T + min(t0 + i32(localIndex), T - 1);
-            lseTile[localIndex] = lse[at];
-            ${dk ? "deltaTile[localIndex] = delta[at];" : ""}
-          }
-          workgroupBarrier();
+          ${queryTileCode(tile, d4, ROWS, dk)}
           for (var ii = 0; ii < ${tile}; ii = ii + 1) {
             let i = t0 + ii;
             let qb = ii * D4;
