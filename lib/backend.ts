@@ -1,6 +1,7 @@
 import * as tf from "@tensorflow/tfjs";
 import * as fs from "fs";
 import { enableWasmThreads, releaseWasmThreads, withCoresFor } from "./wasm-threads";
+export { wasmThreadsEnabled } from "./wasm-threads";
 import { registerWebGpuMatMul } from "./webgpu/matmul";
 import { registerWebGpuTranspose } from "./webgpu/transpose";
 import { registerWebGpuColumnSum } from "./webgpu/column-sum";

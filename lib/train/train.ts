@@ -2,7 +2,7 @@ import * as tf from "@tensorflow/tfjs";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { wasmThreadsEnabled } from "../wasm-threads";
+import { wasmThreadsEnabled } from "../backend";
 import { Module } from "../nn/module";
 import { arrayBatches, stepsPerEpoch, ArrayBatch } from "../data/batches";
 import type { TokenizedSplit } from "../data/token-cache";
