@@ -59,16 +59,13 @@ export function liftEnableDirectives(code: string): string {
   return `${unique.join("\n")}\n${code.replace(directive, "")}`;
 }
 
-/** The webgpu backend's device: whether it has subgroups, and its shader modules made with directives lifted. */
-export function prepareSubgroups(backend: unknown): boolean {
+/** Make the webgpu backend's device lift enable directives in every shader module it makes (idempotent). */
+export function prepareSubgroups(backend: unknown): void {
   const device = (backend as { device?: Device }).device;
-  if (!device) return false;
-  if (!lifted.has(device)) {
-    lifted.add(device);
-    const create = device.createShaderModule.bind(device);
-    device.createShaderModule = (descriptor) => create({ ...descriptor, code: liftEnableDirectives(descriptor.code) });
-  }
-  return device.features.has("subgroups");
+  if (!device || lifted.has(device)) return;
+  lifted.add(device);
+  const create = device.createShaderModule.bind(device);
+  device.createShaderModule = (descriptor) => create({ ...descriptor, code: liftEnableDirectives(descriptor.code) });
 }
 
 /** Whether the current webgpu backend's device has WGSL's subgroup operations. */
@@ -118,8 +115,8 @@ export function allGather(prefix: string, mine: string[], lanes: number, lane = 
       return name;
     });
     // The lower lane's block comes first: a thread of the upper lane puts what it received first.
-    const low = current.map((value, i) => `${prefix}${step}_${i}`);
-    const high = current.map((value, i) => `${prefix}${step}_${current.length + i}`);
+    const low = current.map((_, i) => `${prefix}${step}_${i}`);
+    const high = current.map((_, i) => `${prefix}${step}_${current.length + i}`);
     current.forEach((value, i) => {
       lines.push(`let ${low[i]} = select(${value}, ${received[i]}, ${upper});`);
       lines.push(`let ${high[i]} = select(${received[i]}, ${value}, ${upper});`);
