@@ -7,7 +7,7 @@ import { manualSeed } from "../lib/nn/random";
 import { Adam } from "../lib/train/adam";
 import { trainStep, queueTrainStep } from "../lib/train/train";
 import type { RowBatch } from "../lib/train/data-parallel";
-import type { ColumnSumPlan, GradientPlan, KernelOptions } from "../lib/webgpu/options";
+import type { AttentionPlans, ColumnSumPlan, GradientPlan, KernelOptions } from "../lib/webgpu/options";
 
 /**
  * Switches back to the kernels and CPU paths that later code replaced, so that a change can be timed
@@ -31,6 +31,7 @@ export const KERNEL_SWITCHES = {
   "gradient-plan": { type: "string" }, // the LoRA factors' gradient kernel split another way: c<columns>/w<workgroups>[/q4] (bench/skinny-sweep.ts)
   "lora-apart": { type: "boolean" }, // LoRA's updates as ops of their own, not inside the adapted Linears' products
   "column-sum-plan": { type: "string" }, // our Sum over all axes but the last split another way: c<columns>/l<lanes>/r<rows per lane>
+  "attention-plans": { type: "string" }, // the attention's quad kernels split other ways: forward/dq/dk-dv plans, each r<rows>c<chunk>t<threads>w<tile> (bench/attention-plans.ts)
 } as const;
 
 type SwitchValues = { [name in keyof typeof KERNEL_SWITCHES]?: (typeof KERNEL_SWITCHES)[name]["type"] extends "string" ? string : boolean };
@@ -54,6 +55,7 @@ export function kernelOptionsFromSwitches(values: SwitchValues): Partial<KernelO
   if (values["gradient-plan"]) options.gradientPlan = parseGradientPlan(values["gradient-plan"]);
   if (values["lora-apart"]) options.loraInsideProjections = false;
   if (values["column-sum-plan"]) options.columnSumPlan = parseColumnSumPlan(values["column-sum-plan"]);
+  if (values["attention-plans"]) options.attentionPlans = parseAttentionPlans(values["attention-plans"]);
   return options;
 }
 
@@ -75,6 +77,17 @@ export function parseGradientPlan(key: string): GradientPlan {
   const match = /^c(\d+)\/w(\d+)(\/q4)?$/.exec(key);
   if (!match) throw new Error(`--gradient-plan: "${key}" is not a plan such as c64/w256 or c32/w512/q4`);
   return { columns: Number(match[1]), workgroups: Number(match[2]), vec4Narrow: Boolean(match[3]) };
+}
+
+/** "r4c4t64w64/r2c2t128w64/r2c2t128w16" -> the forward's, dq's and dk-dv's plans: planKey's keys (lib/webgpu/flash-attention-quads.ts) joined by "/". */
+export function parseAttentionPlans(key: string): AttentionPlans {
+  const plans = key.split("/").map((part) => {
+    const match = /^r(\d+)c(\d+)t(\d+)w(\d+)$/.exec(part);
+    if (!match) throw new Error(`--attention-plans: "${part}" in "${key}" is not a plan such as r4c4t64w64 (rows, chunk, threads, tile)`);
+    return { rows: Number(match[1]), chunk: Number(match[2]), threads: Number(match[3]), tile: Number(match[4]) };
+  });
+  if (plans.length !== 3) throw new Error(`--attention-plans: "${key}" should name three plans (forward/dq/dk-dv), not ${plans.length}`);
+  return { forward: plans[0], queryGradient: plans[1], keyGradients: plans[2] };
 }
 
 /** The CPU benchmark's config (train-step.ts --small): DistilBERT's shape at dim 128, 2 layers of 2 heads, hidden 512. */

@@ -39,6 +39,14 @@ export function tileRows(perRow: number): number {
   return rows;
 }
 
+/** Rows a quad kernel's tile holds (lib/webgpu/options.ts, AttentionPlan): as many as fit, `perRow` bytes each, up to the plan's tile, a multiple of its chunk. */
+export function planTile(plan: { chunk: number; tile: number }, perRow: number): number {
+  const fit = Math.min(plan.tile, Math.floor(WORKGROUP_BYTES / perRow));
+  const tile = fit - (fit % plan.chunk);
+  if (tile < plan.chunk) throw new Error(`flash attention: a chunk of ${plan.chunk} rows of ${perRow} bytes does not fit ${WORKGROUP_BYTES} bytes of workgroup memory`);
+  return tile;
+}
+
 /** WGSL repeated for c = 0 .. n - 1, one line each. */
 export const each = (n: number, line: (c: number) => string, join = "\n        ") => [...Array(n).keys()].map(line).join(join);
 
@@ -84,9 +92,9 @@ export const queryTileCode = (tile: number, d4: number, threads: number, withDel
             qTile[e] = select(vec4<f32>(0.0), q[(bh * T + at) * D4 + e % D4], query < T);
             doTile[e] = select(vec4<f32>(0.0), dy[((b * T + at) * uniforms.heads + h) * D4 + e % D4], query < T);
           }
-          if (i32(localIndex) < ${tile}) {
-            let at = bh * T + min(t0 + i32(localIndex), T - 1);
-            lseTile[localIndex] = lse[at];
-            ${withDelta ? "deltaTile[localIndex] = delta[at];" : ""}
+          for (var e = i32(localIndex); e < ${tile}; e = e + ${threads}) {
+            let at = bh * T + min(t0 + e, T - 1);
+            lseTile[e] = lse[at];
+            ${withDelta ? "deltaTile[e] = delta[at];" : ""}
           }
           workgroupBarrier();`;

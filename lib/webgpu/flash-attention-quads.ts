@@ -1,6 +1,7 @@
 import * as tf from "@tensorflow/tfjs";
 import { runWgsl } from "./program";
-import { FlashAttentionSaved, FlashAttentionShape, LOWEST, ROWS, dropoutUniforms, each, keepCode, keyTileCode, maxOf, queryTileCode, tileRows } from "./flash-attention-common";
+import { AttentionPlan, kernelOptions } from "./options";
+import { FlashAttentionSaved, FlashAttentionShape, LOWEST, dropoutUniforms, each, keepCode, keyTileCode, maxOf, planTile, queryTileCode } from "./flash-attention-common";
 import { allGather, reduceScatter } from "./subgroups";
 
 // The attention's fused kernels with a quad of threads to a few rows (lib/webgpu/flash-attention.ts
@@ -47,24 +48,32 @@ const groupCode = (rows: number, threads: number) => `
         ${each(rows, (r) => `let row${r} = min(first + ${r}, T - 1); // rows past the last work on it too, and write nothing`)}`;
 
 /**
- * Forward: o (merged) followed by L ([B*H, T]) in one buffer of floats. A quad: 4 queries; a chunk:
- * 4 keys, whose 16 scores the reduce-scatter leaves with thread r as query r's 4. Thread r keeps
- * query r's running maximum m and sum l, and gathers its weights and rescale factor to the quad.
+ * Forward: o (merged) followed by L ([B*H, T]) in one buffer of floats. A quad holds `rows` queries
+ * and takes `chunk` keys a step; the reduce-scatter leaves each query's scores with the 4 / rows
+ * threads of the quad that keep its running maximum m and (each its part of) the sum l: thread
+ * `lane` query lane / (4 / rows), a run of `chunk` / (4 / rows) of the chunk's keys. Where a query
+ * has several threads, they agree on m through a shuffle. Each thread gathers its weights and the
+ * rescale factor to the quad.
  */
 export function forwardQuads(q: tf.Tensor, k: tf.Tensor, v: tf.Tensor, mask: tf.Tensor, s: FlashAttentionShape, rate: number, seed: number): tf.Tensor {
+  const plan = kernelOptions().attentionPlans.forward;
+  const { rows, chunk, threads } = plan;
   const d4 = s.headDim / 4;
   const vec4s = d4 / LANES;
-  const rows = LANES; // one row's softmax per thread
-  const chunk = 4;
-  const threads = ROWS;
-  const tile = tileRows(2 * s.headDim * 4);
+  const group = LANES / rows; // threads sharing a query's softmax
+  const owned = chunk / group; // keys of a chunk each of them works out
+  const tile = planTile(plan, 2 * s.headDim * 4);
   const dropout = rate > 0;
   const merged = s.batch * s.tokens * s.heads * s.headDim;
   const scores = reduceScatter("sc", each(rows, (r) => each(chunk, (u) => `ps${r}_${u}`, ","), ",").split(","), LANES);
-  const gathered = allGather("wg", [...each(chunk, (u) => `w${u}`, ",").split(","), "alpha"], LANES);
-  const weight = (r: number, u: number) => gathered.all[r * (chunk + 1) + u];
-  const rescale = (r: number) => gathered.all[r * (chunk + 1) + chunk];
-  const sums = allGather("lg", ["l"], LANES);
+  const gathered = allGather("wg", [...each(owned, (e) => `w${e}`, ",").split(","), "alpha"], LANES);
+  const weight = (r: number, u: number) => gathered.all[(r * group + Math.floor(u / owned)) * (owned + 1) + (u % owned)];
+  const rescale = (r: number) => gathered.all[r * group * (owned + 1) + owned];
+  const sums = allGather("lg", ["lRow"], LANES);
+  // A value's largest (or sum) over the threads sharing a query: shuffles across the low bits of the lane.
+  const acrossGroup = (name: string, value: string, op: "max" | "+") =>
+    [...Array(Math.log2(group)).keys()].reduce((code, i) => `${code} let ${name}${i + 1} = ${op === "max" ? `max(${name}${i}, subgroupShuffleXor(${name}${i}, ${1 << i}u))` : `${name}${i} + subgroupShuffleXor(${name}${i}, ${1 << i}u)`};`, `let ${name}0 = ${value};`);
+  const across = (name: string) => `${name}${Math.log2(group)}`;
   const code = () => `
   enable subgroups;
   const D4 = ${d4};
@@ -77,7 +86,9 @@ export function forwardQuads(q: tf.Tensor, k: tf.Tensor, v: tf.Tensor, mask: tf.
         ${each(rows, (r) => each(vec4s, (i) => `var o${r}_${i} = vec4<f32>(0.0);`, " "))}
         var m = ${LOWEST};
         var l = 0.0;
-        let dropBase = u32(bh * T + min(first + lane, T - 1)) * u32(T);
+        let mine = first + lane / ${group}; // this thread's query
+        let dropBase = u32(bh * T + min(mine, T - 1)) * u32(T);
+        let firstKey = ${group > 1 ? `(lane % ${group}) * ${owned}` : "0"}; // its keys' place in a chunk
         for (var t0 = 0; t0 < T; t0 = t0 + ${tile}) {
           ${keyTileCode(tile, d4, threads)}
           for (var c = 0; c < ${tile}; c = c + ${chunk}) {
@@ -85,32 +96,36 @@ export function forwardQuads(q: tf.Tensor, k: tf.Tensor, v: tf.Tensor, mask: tf.
             let kb = c * D4 + lane;
             ${each(rows, (r) => each(chunk, (u) => `let ps${r}_${u} = ${partialDot(vec4s, `q${r}_`, (i) => `kTile[kb + ${u * d4 + LANES * i}]`)};`))}
             ${scores.code.split("\n").join("\n            ")}
-            ${each(chunk, (u) => `let s${u} = select(${LOWEST}, ${scores.owned[u]} - (1.0 - f32(mask[b * T + min(j0 + ${u}, T - 1)])) * 1e9, j0 + ${u} < T);`)}
-            let mNew = max(m, ${maxOf(each(chunk, (u) => `s${u}`, ",").split(","))});
+            ${each(owned, (e) => `let key${e} = j0 + firstKey + ${e};
+            let s${e} = select(${LOWEST}, ${scores.owned[e]} - (1.0 - f32(mask[b * T + min(key${e}, T - 1)])) * 1e9, key${e} < T);`)}
+            ${acrossGroup("top", maxOf(each(owned, (e) => `s${e}`, ",").split(",")), "max")}
+            let mNew = max(m, ${across("top")});
             let alpha = exp(m - mNew);
             m = mNew;
-            ${each(chunk, (u) => `let p${u} = exp(s${u} - mNew);`)}
-            l = l * alpha + ${each(chunk, (u) => `p${u}`, " + ")};
-            ${each(chunk, (u) => `let w${u} = p${u} * keep(dropBase + u32(j0 + ${u}));`)}
+            ${each(owned, (e) => `let p${e} = exp(s${e} - mNew);`)}
+            l = l * alpha + ${each(owned, (e) => `p${e}`, " + ")};
+            ${each(owned, (e) => `let w${e} = p${e} * keep(dropBase + u32(key${e}));`)}
             ${gathered.code.split("\n").join("\n            ")}
             ${each(rows, (r) => each(vec4s, (i) => `o${r}_${i} = o${r}_${i} * ${rescale(r)} + ${each(chunk, (u) => `${weight(r, u)} * vTile[kb + ${u * d4 + LANES * i}]`, " + ")};`))}
           }
         }
+        ${acrossGroup("total", "l", "+")}
+        let lRow = ${across("total")};
         ${sums.code}
         ${each(
           rows,
           (r) => `if (first + ${r} < T) {
-          let inverse${r} = 1.0 / ${sums.all[r]};
+          let inverse${r} = 1.0 / ${sums.all[r * group]};
           ${each(vec4s, (i) => `let out${r}_${i} = o${r}_${i} * inverse${r}; let at${r}_${i} = (${mergedAt(`row${r}`, i)}) * 4;
           result[at${r}_${i}] = out${r}_${i}.x; result[at${r}_${i} + 1] = out${r}_${i}.y; result[at${r}_${i} + 2] = out${r}_${i}.z; result[at${r}_${i} + 3] = out${r}_${i}.w;`)}
         }`,
         )}
-        if (first + lane < T) {
-          result[uniforms.lseOffset + bh * T + first + lane] = m + log(l);
+        if (lane % ${group} == 0 && mine < T) {
+          result[uniforms.lseOffset + bh * T + mine] = m + log(lRow);
         }
   }`;
   return runWgsl({
-    key: `flash-attention-quads-fwd-${s.headDim}-${tile}-${dropout}`,
+    key: `flash-attention-quads-fwd-${s.headDim}-${planKey(plan)}-${tile}-${dropout}`,
     inputs: { q, k, v, mask },
     vec4Inputs: ["q", "k", "v"],
     outputShape: [merged + s.batch * s.heads * s.tokens],
@@ -120,6 +135,9 @@ export function forwardQuads(q: tf.Tensor, k: tf.Tensor, v: tf.Tensor, mask: tf.
     code,
   });
 }
+
+/** A plan as a short key: "r4c4t64w64" (rows, chunk, threads, tile). */
+export const planKey = (p: AttentionPlan) => `r${p.rows}c${p.chunk}t${p.threads}w${p.tile}`;
 
 /**
  * The (key u, row r) pairs of a chunk, u-major, that thread `lane` works out after the
@@ -135,12 +153,11 @@ function ownedPairs(rows: number, chunk: number): { perLane: number; row: (e: nu
  * 2 keys, whose scores and do . v the reduce-scatter leaves one pair a thread.
  */
 export function queryGradientQuads(inputs: FlashAttentionSaved, s: FlashAttentionShape, rate: number, seed: number): tf.Tensor {
+  const plan = kernelOptions().attentionPlans.queryGradient;
+  const { rows, chunk, threads } = plan;
   const d4 = s.headDim / 4;
   const vec4s = d4 / LANES;
-  const rows = 2;
-  const chunk = 2;
-  const threads = 2 * ROWS;
-  const tile = tileRows(2 * s.headDim * 4);
+  const tile = planTile(plan, 2 * s.headDim * 4);
   const dropout = rate > 0;
   const pairs = ownedPairs(rows, chunk);
   // Each pair's score and do . v, u-major, both values of a pair side by side.
@@ -180,7 +197,7 @@ export function queryGradientQuads(inputs: FlashAttentionSaved, s: FlashAttentio
         ${each(rows, (r) => `if (first + ${r} < T) { ${each(vec4s, (i) => `result[${headAt(`row${r}`, i)}] = dq${r}_${i};`, " ")} }`)}
   }`;
   return runWgsl({
-    key: `flash-attention-quads-dq-${s.headDim}-${tile}-${dropout}`,
+    key: `flash-attention-quads-dq-${s.headDim}-${planKey(plan)}-${tile}-${dropout}`,
     inputs,
     vec4Inputs: ["q", "k", "v", "dy"],
     vec4Output: true,
@@ -199,12 +216,11 @@ export function queryGradientQuads(inputs: FlashAttentionSaved, s: FlashAttentio
  * the quad for dv += w do and dk += ds q.
  */
 export function keyGradientsQuads(inputs: FlashAttentionSaved, s: FlashAttentionShape, rate: number, seed: number): tf.Tensor {
+  const plan = kernelOptions().attentionPlans.keyGradients;
+  const { rows, chunk, threads } = plan;
   const d4 = s.headDim / 4;
   const vec4s = d4 / LANES;
-  const rows = 2;
-  const chunk = 2;
-  const threads = 2 * ROWS;
-  const tile = tileRows(2 * s.headDim * 4 + 8); // a query's q and do rows, its L and delta
+  const tile = planTile(plan, 2 * s.headDim * 4 + 8); // a query's q and do rows, its L and delta
   const dropout = rate > 0;
   const pairs = ownedPairs(rows, chunk);
   const partials = reduceScatter("sd", each(chunk, (u) => each(rows, (r) => `ps${u}_${r},pd${u}_${r}`, ","), ",").split(","), LANES);
@@ -250,7 +266,7 @@ export function keyGradientsQuads(inputs: FlashAttentionSaved, s: FlashAttention
   }`;
   const size = s.batch * s.heads * s.tokens * d4;
   return runWgsl({
-    key: `flash-attention-quads-dkdv-${s.headDim}-${tile}-${dropout}`,
+    key: `flash-attention-quads-dkdv-${s.headDim}-${planKey(plan)}-${tile}-${dropout}`,
     inputs,
     vec4Inputs: ["q", "k", "v", "dy"],
     vec4Output: true,

@@ -33,6 +33,25 @@ export interface ColumnSumPlan {
   rowsPerLane: number;
 }
 
+/** How a quad kernel of the fused attention splits its work (lib/webgpu/flash-attention-quads.ts; bench/attention-plans.ts times the choices). */
+export interface AttentionPlan {
+  /** Rows a quad of threads holds: queries (forward, dq) or keys (dk and dv). */
+  rows: number;
+  /** Keys (forward, dq) or queries (dk and dv) a step of the inner loop takes. */
+  chunk: number;
+  /** Threads a workgroup (a multiple of 4). */
+  threads: number;
+  /** The most rows a tile of workgroup memory holds; fewer where 16 KiB does not hold them, and a multiple of the chunk. */
+  tile: number;
+}
+
+/** The plans of the fused attention's three quad kernels. */
+export interface AttentionPlans {
+  forward: AttentionPlan;
+  queryGradient: AttentionPlan;
+  keyGradients: AttentionPlan;
+}
+
 export interface KernelOptions {
   /** The model's modules run fused implementations (lib/webgpu/inject.ts); false runs their plain forward on tfjs's and our single-op kernels. */
   fusedModules: boolean;
@@ -57,6 +76,7 @@ export interface KernelOptions {
   flashAttention: boolean;
   /** The attention's kernels with four threads sharing a few rows through subgroup shuffles, where the device has subgroups and the head width divides by 16 (lib/webgpu/flash-attention-quads.ts); false: one row a thread everywhere. */
   flashAttentionQuads: boolean;
+  attentionPlans: AttentionPlans;
   /** LoRA's updates inside the adapted Linear's product: the attention's q, k, v op, and any other LinearWithLoRA (lib/webgpu/lora-linear.ts); false runs them as ops of their own. */
   loraInsideProjections: boolean;
   /** Adam's update in place, one dispatch per parameter; false runs three kernels that write new tensors. */
@@ -76,6 +96,12 @@ export interface KernelOptions {
 export const DEFAULT_GRADIENT_PLAN: GradientPlan = { columns: 16, workgroups: 512, vec4Narrow: true };
 export const DEFAULT_COLUMN_SUM_PLAN: ColumnSumPlan = { columns: 16, lanes: 16, rowsPerLane: 8 };
 
+export const DEFAULT_ATTENTION_PLANS: AttentionPlans = {
+  forward: { rows: 4, chunk: 4, threads: 64, tile: 64 },
+  queryGradient: { rows: 2, chunk: 2, threads: 128, tile: 64 },
+  keyGradients: { rows: 2, chunk: 2, threads: 128, tile: 16 },
+};
+
 export const DEFAULT_KERNEL_OPTIONS: Readonly<KernelOptions> = Object.freeze({
   fusedModules: true,
   ourMatMul: true,
@@ -90,6 +116,7 @@ export const DEFAULT_KERNEL_OPTIONS: Readonly<KernelOptions> = Object.freeze({
   fusedSoftmaxDropout: true,
   flashAttention: true,
   flashAttentionQuads: true,
+  attentionPlans: DEFAULT_ATTENTION_PLANS,
   loraInsideProjections: true,
   adamInPlace: true,
   uniformCache: true,
@@ -124,9 +151,21 @@ export function setKernelOptions(changes: Partial<KernelOptions> = {}): Readonly
   if (c.columns * c.lanes > THREADS || [c.columns, c.lanes, c.rowsPerLane].some((v) => !Number.isInteger(v) || v < 1)) {
     throw new Error(`kernel options: columnSumPlan ${JSON.stringify(c)}: columns x lanes must be at most ${THREADS} threads, each a whole number >= 1`);
   }
+  for (const [kernel, plan] of Object.entries(next.attentionPlans) as [keyof AttentionPlans, AttentionPlan][]) checkAttentionPlan(kernel, plan);
   if (next.forcedSplit !== null && !(Number.isInteger(next.forcedSplit) && next.forcedSplit >= 1)) {
     throw new Error(`kernel options: forcedSplit ${next.forcedSplit} must be a whole number >= 1 or null`);
   }
   current = Object.freeze(next);
   return current;
+}
+
+/** A quad kernel's plan: whole numbers; a chunk's (row, key) pairs split evenly over the quad; the forward's rows share its 4 threads evenly. */
+function checkAttentionPlan(kernel: keyof AttentionPlans, p: AttentionPlan): void {
+  const bad = (why: string) => new Error(`kernel options: attentionPlans.${kernel} ${JSON.stringify(p)}: ${why}`);
+  if ([p.rows, p.chunk, p.threads, p.tile].some((v) => !Number.isInteger(v) || v < 1)) throw bad("rows, chunk, threads and tile must be whole numbers >= 1");
+  if (p.threads % 4 !== 0 || p.threads > 256) throw bad("threads must be a multiple of 4, at most 256");
+  if (p.tile < p.chunk) throw bad("the tile must hold at least one chunk");
+  if (kernel === "forward" ? ![1, 2, 4].includes(p.rows) || p.chunk % (4 / p.rows) !== 0 : (p.rows * p.chunk) % 4 !== 0) {
+    throw bad(kernel === "forward" ? "rows must be 1, 2 or 4, and the chunk a multiple of 4 / rows" : "rows x chunk must be a multiple of 4 (pairs split over a quad)");
+  }
 }

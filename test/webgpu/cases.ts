@@ -13,7 +13,8 @@ import { loraLinearTakes } from "../../lib/webgpu/lora-linear";
 import { flashAttentionQuads } from "../../lib/webgpu/flash-attention";
 import { copyRange } from "../../lib/webgpu/elementwise";
 import { hasSubgroups } from "../../lib/webgpu/subgroups";
-import type { KernelOptions } from "../../lib/webgpu/options";
+import type { AttentionPlans, KernelOptions } from "../../lib/webgpu/options";
+import { planKey } from "../../lib/webgpu/flash-attention-quads";
 
 // Each case computes some outputs (forward values, gradients) from fixed inputs; run-cases.ts runs
 // it on tfjs's cpu backend and on webgpu and reports the largest difference of each output.
@@ -82,6 +83,14 @@ const matMulCase = (aShape: number[], bShape: number[], transposeA: boolean, tra
 // small8x8 only where every load is a vec4, as the plan uses it: with floats read one by one, each of
 // its 64 threads stages 16 of them per operand a K step, and SwiftShader took 8 minutes to compile one
 // such variant (they pass on the H200: results/benchmark/webgpu-kernels-gpu.json).
+// Plans of the attention's quad kernels other than the defaults. At a head width of 64 the tiles of
+// 64-row plans hold 32 rows (28 and 24 for dk and dv, which also hold each query's L and delta).
+const OTHER_PLANS: AttentionPlans[] = [
+  { forward: { rows: 2, chunk: 8, threads: 128, tile: 64 }, queryGradient: { rows: 1, chunk: 4, threads: 64, tile: 64 }, keyGradients: { rows: 2, chunk: 4, threads: 64, tile: 64 } },
+  { forward: { rows: 1, chunk: 4, threads: 256, tile: 24 }, queryGradient: { rows: 4, chunk: 2, threads: 32, tile: 12 }, keyGradients: { rows: 1, chunk: 8, threads: 256, tile: 64 } },
+];
+const planKeys = (p: AttentionPlans) => [p.forward, p.queryGradient, p.keyGradients].map(planKey).join("/");
+
 const tileCases = Object.values(TILES).flatMap((tile) => tileCasesOf(tile).filter((c) => tile !== TILES.small8x8 || c.allVec4));
 
 function tileCasesOf(tile: Tile): KernelCase[] {
@@ -270,7 +279,8 @@ export const CASES: KernelCase[] = [
   // tiles of queries and keys partial; 8 heads of 16 take other tile sizes. That kernel shares rows
   // among four threads where the device has subgroups (SwiftShader has), and takes one row a thread
   // with flashAttentionQuads off ("rows"). With flashAttention off ("stored"), the products and the
-  // fused softmax + dropout instead.
+  // fused softmax + dropout instead. Two cases split the quads' work other ways (OTHER_PLANS):
+  // a query's softmax over two or four threads, larger chunks, one row a quad, tiles not a power of two.
   // 64 tokens a review: LoRA's products over the batch's 128 tokens take the skinny kernels, as at full size.
   ...(
     [
@@ -280,19 +290,21 @@ export const CASES: KernelCase[] = [
       [true, true, 64, 2, "quads"],
       [false, true, 70, 2, "quads"],
       [true, true, 12, 8, "quads"],
+      [true, true, 70, 2, "quads", 0],
+      [false, true, 70, 2, "quads", 1],
       [true, true, 12, 2, "rows"],
       [false, true, 70, 2, "rows"],
       [true, true, 12, 8, "rows"],
       [true, true, 12, 2, "stored"],
       [true, true, 64, 2, "stored"],
     ] as const
-  ).map(([withLoRA, training, tokens, heads, path]): KernelCase => {
+  ).map(([withLoRA, training, tokens, heads, path, plans]: readonly [boolean, boolean, number, number, "quads" | "rows" | "stored", number?]): KernelCase => {
     const wrapped = (l: string) => (withLoRA && (l === "q_lin" || l === "v_lin") ? `${l}.linear` : l);
     const names = ["q_lin", "k_lin", "v_lin", "out_lin"].flatMap((l) => [`${wrapped(l)}.weight`, `${wrapped(l)}.bias`]);
     const loraNames = withLoRA ? ["q_lin.lora.A", "q_lin.lora.B", "v_lin.lora.A", "v_lin.lora.B"] : [];
     return {
-      name: `attention [2,${tokens},128], ${heads} heads: q, k, v together${withLoRA ? ", LoRA on q and v" : ""}${training ? ", training (dropout 0.1)" : ""}${{ quads: "", rows: ", one row a thread", stored: ", flashAttention off" }[path]}`,
-      kernels: { flashAttention: path !== "stored", flashAttentionQuads: path === "quads" },
+      name: `attention [2,${tokens},128], ${heads} heads: q, k, v together${withLoRA ? ", LoRA on q and v" : ""}${training ? ", training (dropout 0.1)" : ""}${{ quads: "", rows: ", one row a thread", stored: ", flashAttention off" }[path]}${plans === undefined ? "" : `, plans ${planKeys(OTHER_PLANS[plans])}`}`,
+      kernels: { flashAttention: path !== "stored", flashAttentionQuads: path === "quads", ...(plans === undefined ? {} : { attentionPlans: OTHER_PLANS[plans] }) },
       outputs: ["y", "dx", ...[...names, ...loraNames].map((n) => `d ${n}`)],
       run: () => {
         manualSeed(11);
