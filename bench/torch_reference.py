@@ -91,6 +91,7 @@ def measure(mode, targets, precision, batch, seq, warmup, steps, early_reads=Fal
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--out", required=True)
+    parser.add_argument("--warmup", type=int, default=3, help="untimed steps before the timed ones")
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--late-reads", action="store_true", help="read each step's loss with .item() once the next step is queued")
     parser.add_argument("--modes", help="comma-separated, e.g. lora-qv-r8,full (default: all)")
@@ -99,7 +100,7 @@ def main():
     torch.backends.cuda.matmul.allow_tf32 = False
     torch.backends.cudnn.allow_tf32 = False
     modes = [(m, t) for m, t in MODES if not args.modes or m in args.modes.split(",")]
-    rows = [measure(m, t, p, 12, 512, 3, args.steps, not args.late_reads) for p in args.precisions.split(",") for m, t in modes]
+    rows = [measure(m, t, p, 12, 512, args.warmup, args.steps, not args.late_reads) for p in args.precisions.split(",") for m, t in modes]
     out = {"side": "PyTorch reference", "device": torch.cuda.get_device_name(0), "torch": torch.__version__, "rows": rows}
     json.dump(out, open(args.out, "w"), indent=2)
 
