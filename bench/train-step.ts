@@ -121,6 +121,7 @@ async function main(): Promise<void> {
       "submit-batch": { type: "string" }, // tfjs's WEBGPU_DEFERRED_SUBMIT_BATCH_SIZE (dispatches per queue submit)
       "webgpu-checks": { type: "string" }, // off: without Dawn's bounds clamps and workgroup zeroing (lib/backend.ts; on by default, and off is unsafe for training)
       dawn: { type: "string" }, // Dawn toggles, e.g. enable-dawn-features=disable_robustness
+      "tfjs-batch-matmul": { type: "boolean" }, // wasm: batches of matrix products on tfjs's scalar loop, not lib/wasm/batch-matmul.ts
       ...KERNEL_SWITCHES,
       out: { type: "string" },
     },
@@ -128,6 +129,7 @@ async function main(): Promise<void> {
   const backend = await initBackend(values.backend as BackendName | "auto", {
     dawnFlags: values.dawn?.split(" "),
     webgpuChecks: values["webgpu-checks"] as "on" | "off" | undefined,
+    wasmBatchMatMul: !values["tfjs-batch-matmul"],
     kernels: kernelOptionsFromSwitches(values),
   });
   if (values["submit-batch"]) tf.env().set("WEBGPU_DEFERRED_SUBMIT_BATCH_SIZE", Number(values["submit-batch"]));

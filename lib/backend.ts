@@ -1,6 +1,7 @@
 import * as tf from "@tensorflow/tfjs";
 import * as fs from "fs";
 import { enableWasmThreads, releaseWasmThreads, withCoresFor } from "./wasm-threads";
+import { batchMatMulKernel, useWasmBatchMatMul } from "./wasm/batch-matmul";
 export { wasmThreadsEnabled } from "./wasm-threads";
 import { registerWebGpuMatMul } from "./webgpu/matmul";
 import { registerWebGpuTranspose } from "./webgpu/transpose";
@@ -64,6 +65,8 @@ export interface BackendOptions {
    * LORA_WASM_THREADS, else 1. A process keeps the count its wasm backend started with.
    */
   wasmThreads?: number;
+  /** Batches of matrix products on the wasm backend through our WebAssembly SIMD kernel (lib/wasm/batch-matmul.ts; the default); false leaves them to tfjs's scalar loop, for benchmarks. */
+  wasmBatchMatMul?: boolean;
 }
 
 function wasmThreads(options: BackendOptions): number {
@@ -188,6 +191,7 @@ const starters: Record<BackendName, Starter> = {
     saveTensorsDirectly();
     releaseInBackward();
     wrapWasmTransposedMatMul();
+    useWasmBatchMatMul(options.wasmBatchMatMul ?? true);
     const pool = wasm.getThreadsCount();
     return `CPU (WebAssembly, SIMD${pool > 1 ? `, ${pool} threads` : ""})`;
   },
@@ -261,20 +265,21 @@ function registerSegmentSum(backendName: "wasm" | "cpu"): void {
 }
 
 /**
- * A slow path of the wasm backend's matmul: with transposeA or transposeB it runs an order of
- * magnitude slower than on an explicitly transposed copy, and every matmul's gradient uses those
- * flags. Wrap the kernels: transpose first.
- *
- * Batches of matrices (attention's [B*H, T, T] x [B*H, T, d]) stay one batched call. Split into
- * single matrices they take XNNPACK's path, whose operator is made and packed anew for every new
- * right-hand matrix: a training step of the book's 4 x 128 backbone (batch 16 x 128 tokens) then
- * took 0.9 to 5.6 s and slowed from step to step, against a steady 1.2 to 1.5 s batched.
+ * Two slow paths of the wasm backend's matmul. With transposeA or transposeB a single product runs
+ * an order of magnitude slower than on an explicitly transposed copy, and every matmul's gradient
+ * uses those flags: the wrapped kernels transpose first. A batch of products (attention's
+ * [B*H, T, T] x [B*H, T, d]) runs a scalar loop: it goes to lib/wasm/batch-matmul.ts instead. (Split
+ * into single matrices, it would take XNNPACK's path, whose operator is made and packed anew for
+ * every new right-hand matrix: a training step of the book's 4 x 128 backbone then took 0.9 to
+ * 5.6 s and slowed from step to step, against a steady 1.2 to 1.5 s batched.)
  */
 function wrapWasmTransposedMatMul(): void {
   for (const kernelName of ["BatchMatMul", "_FusedMatMul"]) {
     const original = tf.getKernel(kernelName, "wasm");
     if (!original || (original.kernelFunc as { wrapped?: boolean }).wrapped) continue;
     const kernelFunc: tf.KernelFunc = ({ inputs, attrs, backend }) => {
+      const batched = kernelName === "BatchMatMul" ? batchMatMulKernel({ inputs, attrs, backend }) : null;
+      if (batched) return batched;
       const { transposeA, transposeB } = attrs as unknown as { transposeA: boolean; transposeB: boolean };
       const temporaries: tf.TensorInfo[] = [];
       const swapLastTwo = (x: tf.TensorInfo): tf.TensorInfo => {

@@ -97,7 +97,8 @@ const ALLOWED: Record<string, string[]> = {
   data: ["nn", "util", "io"],
   train: ["models", "lora", "nn", "data", "util", "io", "backend", "webgpu"],
   webgpu: ["models", "lora", "nn", "util", "io"],
-  backend: ["webgpu", "wasm-threads", "util", "io"],
+  backend: ["webgpu", "wasm", "wasm-threads", "util", "io"],
+  wasm: [],
   "wasm-threads": [],
   book: ["train", "models", "lora", "nn", "data", "util", "io", "backend"],
 };
