@@ -8,6 +8,7 @@
 //   LORA_WASM_THREADS=2 npx tsx bench/train-step.ts ... --out wasm-2.json
 //   npx tsx bench/train-step.ts ... --replicas 2 --out wasm-replicas-2.json   (data parallel over 2 threads)
 //   npx tsx bench/train-step.ts ... --tfjs-batch-matmul --out wasm-tfjs-bmm.json   (batched products on tfjs's own kernel)
+//   npx tsx bench/train-step.ts ... --tfjs-gelu --out wasm-tfjs-gelu.json   (GELU as tfjs's ops)
 //   npx tsx bench/train-step.ts --backend cpu --small --seq 128 --steps 10 --modes lora-qv-r8,full --out cpu.json
 //   env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE /usr/bin/python3 bench/torch_cpu_reference.py --threads 2 --ours wasm.json --out torch-2.json
 //   npx tsx bench/cpu-ceilings.ts --out ceilings.json         (and with LORA_WASM_THREADS=2)
@@ -81,6 +82,7 @@ const COMMANDS = [
   "npx tsx bench/train-step.ts --backend wasm --small --seq 128 --steps 10 --modes lora-qv-r8,full",
   "npx tsx bench/train-step.ts --backend wasm --small --seq 128 --steps 10 --modes lora-qv-r8,full --replicas 2",
   "npx tsx bench/train-step.ts --backend wasm --small --seq 128 --steps 10 --modes lora-qv-r8,full --tfjs-batch-matmul",
+  "npx tsx bench/train-step.ts --backend wasm --small --seq 128 --steps 10 --modes lora-qv-r8,full --tfjs-gelu",
   "npx tsx bench/train-step.ts --backend cpu --small --seq 128 --steps 10 --modes lora-qv-r8,full",
   "env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE /usr/bin/python3 bench/torch_cpu_reference.py --threads 2 --ours wasm.json",
   "npx tsx bench/cpu-ceilings.ts",
@@ -110,6 +112,9 @@ function sideOf(run: OursRun | TorchRun): Omit<Side, "runs"> {
   }
   if (run.backend === "wasm" && run.argv?.includes("--tfjs-batch-matmul")) {
     return { label: "ours, tfjs wasm (XNNPACK, 128-bit SIMD), batches of products on tfjs's scalar loop", kind: "wasm", threads: deviceThreads(run.device) };
+  }
+  if (run.backend === "wasm" && run.argv?.includes("--tfjs-gelu")) {
+    return { label: "ours, tfjs wasm (XNNPACK, 128-bit SIMD), GELU as tfjs's ops", kind: "wasm", threads: deviceThreads(run.device) };
   }
   if (run.backend === "wasm") return { label: "ours, tfjs wasm (XNNPACK, 128-bit SIMD)", kind: "wasm", threads: deviceThreads(run.device) };
   if (run.backend === "cpu") return { label: "ours, tfjs cpu (plain JavaScript)", kind: "cpu", threads: 1 };

@@ -122,6 +122,7 @@ async function main(): Promise<void> {
       "webgpu-checks": { type: "string" }, // off: without Dawn's bounds clamps and workgroup zeroing (lib/backend.ts; on by default, and off is unsafe for training)
       dawn: { type: "string" }, // Dawn toggles, e.g. enable-dawn-features=disable_robustness
       "tfjs-batch-matmul": { type: "boolean" }, // wasm: batches of matrix products on tfjs's scalar loop, not lib/wasm/batch-matmul.ts
+      "tfjs-gelu": { type: "boolean" }, // wasm: GELU and its gradient as tfjs's ops, not lib/wasm/gelu.ts
       ...KERNEL_SWITCHES,
       out: { type: "string" },
     },
@@ -130,6 +131,7 @@ async function main(): Promise<void> {
     dawnFlags: values.dawn?.split(" "),
     webgpuChecks: values["webgpu-checks"] as "on" | "off" | undefined,
     wasmBatchMatMul: !values["tfjs-batch-matmul"],
+    wasmGelu: !values["tfjs-gelu"],
     kernels: kernelOptionsFromSwitches(values),
   });
   if (values["submit-batch"]) tf.env().set("WEBGPU_DEFERRED_SUBMIT_BATCH_SIZE", Number(values["submit-batch"]));

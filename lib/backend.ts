@@ -2,6 +2,7 @@ import * as tf from "@tensorflow/tfjs";
 import * as fs from "fs";
 import { enableWasmThreads, releaseWasmThreads, withCoresFor } from "./wasm-threads";
 import { batchMatMulKernel, useWasmBatchMatMul } from "./wasm/batch-matmul";
+import { useWasmGelu } from "./wasm/gelu";
 export { wasmThreadsEnabled } from "./wasm-threads";
 import { registerWebGpuMatMul } from "./webgpu/matmul";
 import { registerWebGpuTranspose } from "./webgpu/transpose";
@@ -67,6 +68,8 @@ export interface BackendOptions {
   wasmThreads?: number;
   /** Batches of matrix products on the wasm backend through our WebAssembly SIMD kernel (lib/wasm/batch-matmul.ts; the default); false leaves them to tfjs's scalar loop, for benchmarks. */
   wasmBatchMatMul?: boolean;
+  /** GELU and its gradient on the wasm backend as one WebAssembly SIMD kernel each (lib/wasm/gelu.ts; the default); false runs tfjs's ops, for benchmarks. */
+  wasmGelu?: boolean;
 }
 
 function wasmThreads(options: BackendOptions): number {
@@ -192,6 +195,7 @@ const starters: Record<BackendName, Starter> = {
     releaseInBackward();
     wrapWasmTransposedMatMul();
     useWasmBatchMatMul(options.wasmBatchMatMul ?? true);
+    useWasmGelu(options.wasmGelu ?? true);
     const pool = wasm.getThreadsCount();
     return `CPU (WebAssembly, SIMD${pool > 1 ? `, ${pool} threads` : ""})`;
   },

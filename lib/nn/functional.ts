@@ -28,18 +28,30 @@ export function linear(x: tf.Tensor, weight: tf.Tensor, bias: tf.Tensor | null):
   return y.reshape(outShape);
 }
 
+/**
+ * Kernels a backend may register for GELU and its gradient (inputs x; x and dy), each one pass
+ * over the tensor: the wasm backend does (lib/wasm/gelu.ts). Elsewhere gelu() runs the ops below.
+ */
+export const GELU_KERNEL = "LoRABookGelu";
+export const GELU_GRAD_KERNEL = "LoRABookGeluGrad";
+
 /** GELU with the exact erf, as torch's GELU(approximate='none') and Hugging Face's "gelu". */
 export function gelu(x: tf.Tensor): tf.Tensor {
+  const backend = tf.getBackend();
+  const kernels = x.dtype === "float32" && tf.getKernel(GELU_KERNEL, backend) !== undefined && tf.getKernel(GELU_GRAD_KERNEL, backend) !== undefined;
   return customOp(
     { x },
     (save) => {
       save([x]);
+      if (kernels) return tf.engine().runKernel(GELU_KERNEL, { x }) as tf.Tensor;
       return tf.mul(tf.mul(x, 0.5), tf.add(1, tf.erf(tf.mul(x, Math.SQRT1_2))));
     },
     (dy, [xSaved]) => ({
       // d/dx x * Phi(x) = Phi(x) + x * phi(x)
       x: () =>
-        tf.mul(dy, tf.add(tf.mul(0.5, tf.add(1, tf.erf(tf.mul(xSaved, Math.SQRT1_2)))), tf.mul(xSaved, tf.mul(1 / Math.sqrt(2 * Math.PI), tf.exp(tf.mul(-0.5, tf.square(xSaved))))))),
+        kernels
+          ? (tf.engine().runKernel(GELU_GRAD_KERNEL, { x: xSaved, dy }) as tf.Tensor)
+          : tf.mul(dy, tf.add(tf.mul(0.5, tf.add(1, tf.erf(tf.mul(xSaved, Math.SQRT1_2)))), tf.mul(xSaved, tf.mul(1 / Math.sqrt(2 * Math.PI), tf.exp(tf.mul(-0.5, tf.square(xSaved))))))),
     }),
   );
 }

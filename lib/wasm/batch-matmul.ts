@@ -1,5 +1,6 @@
 import * as tf from "@tensorflow/tfjs";
 import { WASM_BASE64 } from "./batch-matmul-binary";
+import { floatsOf, lazyModule } from "./module";
 
 // Batches of matrix products on the CPU with WebAssembly SIMD (batch-matmul.wat). tfjs's wasm
 // backend sends a single matrix product to XNNPACK, but a batch of them ([B*H, T, T] x [B*H, T, d],
@@ -14,24 +15,12 @@ interface Kernel {
   batchMatMul(a: number, b: number, c: number, batch: number, m: number, k: number, n: number): void;
 }
 
-let kernel: Kernel | null = null;
+const instance = lazyModule<Kernel>(WASM_BASE64);
 let enabled = true;
 
 /** Whether batchMatMulKernel takes batched products (initBackend's wasmBatchMatMul option sets it). */
 export function useWasmBatchMatMul(on: boolean): void {
   enabled = on;
-}
-
-function decodeBase64(text: string): Uint8Array {
-  if (typeof Buffer !== "undefined") return new Uint8Array(Buffer.from(text, "base64"));
-  const binary = atob(text);
-  return Uint8Array.from(binary, (c) => c.charCodeAt(0));
-}
-
-/** The module, compiled on first use (under a kilobyte: browsers compile it synchronously on the main thread too). */
-function instance(): Kernel {
-  kernel ??= new WebAssembly.Instance(new WebAssembly.Module(decodeBase64(WASM_BASE64) as BufferSource)).exports as unknown as Kernel;
-  return kernel;
 }
 
 /** Whether this JavaScript engine runs WebAssembly's 128-bit SIMD (the module fails to compile without it). */
@@ -63,9 +52,7 @@ export function batchMatMulInto(out: Float32Array, a: Float32Array, b: Float32Ar
   const aAt = 0;
   const bAt = aAt + batch * mp * k;
   const cAt = bAt + batch * k * np;
-  const bytes = 4 * (cAt + batch * mp * np);
-  if (memory.buffer.byteLength < bytes) memory.grow(Math.ceil((bytes - memory.buffer.byteLength) / 65536));
-  const heap = new Float32Array(memory.buffer);
+  const heap = floatsOf(memory, cAt + batch * mp * np);
   // A, its padding rows zero.
   for (let item = 0; item < batch; item++) {
     const to = aAt + item * mp * k;
