@@ -93,8 +93,13 @@ interface Side {
   label: string;
   kind: "wasm" | "cpu" | "pytorch";
   threads: number;
+  /** train-step.ts's switches that put back what a kernel of ours replaced (the A/B sides); none on the others. */
+  switches: string[];
   runs: (OursRun | TorchRun)[];
 }
+
+/** The switches of train-step.ts that give tfjs's own kernels back on wasm. */
+const WASM_SWITCHES = ["--tfjs-batch-matmul", "--tfjs-gelu"];
 
 const median = (xs: number[]): number => {
   const s = [...xs].sort((a, b) => a - b);
@@ -106,18 +111,17 @@ const round = (x: number, digits: number): number => Number(x.toFixed(digits));
 const deviceThreads = (device: string): number => Number(/(\d+) threads/.exec(device)?.[1] ?? 1);
 
 function sideOf(run: OursRun | TorchRun): Omit<Side, "runs"> {
-  if (run.side === "pytorch") return { label: `PyTorch ${run.torch_version}, ${run.blas.name}`, kind: "pytorch", threads: run.threads };
+  if (run.side === "pytorch") return { label: `PyTorch ${run.torch_version}, ${run.blas.name}`, kind: "pytorch", threads: run.threads, switches: [] };
+  const switches = WASM_SWITCHES.filter((s) => run.argv?.includes(s));
   if (run.backend === "wasm" && (run.replicas ?? 1) > 1) {
-    return { label: "ours, tfjs wasm (XNNPACK, 128-bit SIMD), data parallel: a replica per thread", kind: "wasm", threads: run.replicas! * deviceThreads(run.device) };
+    return { label: "ours, tfjs wasm (XNNPACK, 128-bit SIMD), data parallel: a replica per thread", kind: "wasm", threads: run.replicas! * deviceThreads(run.device), switches };
   }
-  if (run.backend === "wasm" && run.argv?.includes("--tfjs-batch-matmul")) {
-    return { label: "ours, tfjs wasm (XNNPACK, 128-bit SIMD), batches of products on tfjs's scalar loop", kind: "wasm", threads: deviceThreads(run.device) };
+  if (run.backend === "wasm" && switches.length > 0) {
+    const what = { "--tfjs-batch-matmul": "batches of products on tfjs's scalar loop", "--tfjs-gelu": "GELU as tfjs's ops" } as Record<string, string>;
+    return { label: `ours, tfjs wasm (XNNPACK, 128-bit SIMD), ${switches.map((s) => what[s]).join(", ")}`, kind: "wasm", threads: deviceThreads(run.device), switches };
   }
-  if (run.backend === "wasm" && run.argv?.includes("--tfjs-gelu")) {
-    return { label: "ours, tfjs wasm (XNNPACK, 128-bit SIMD), GELU as tfjs's ops", kind: "wasm", threads: deviceThreads(run.device) };
-  }
-  if (run.backend === "wasm") return { label: "ours, tfjs wasm (XNNPACK, 128-bit SIMD)", kind: "wasm", threads: deviceThreads(run.device) };
-  if (run.backend === "cpu") return { label: "ours, tfjs cpu (plain JavaScript)", kind: "cpu", threads: 1 };
+  if (run.backend === "wasm") return { label: "ours, tfjs wasm (XNNPACK, 128-bit SIMD)", kind: "wasm", threads: deviceThreads(run.device), switches };
+  if (run.backend === "cpu") return { label: "ours, tfjs cpu (plain JavaScript)", kind: "cpu", threads: 1, switches };
   throw new Error(`combine-cpu: a run on the ${run.backend} backend is not part of the CPU benchmark`);
 }
 
@@ -136,7 +140,7 @@ async function main(): Promise<void> {
     if (same) same.runs.push(run);
     else sides.push({ ...side, runs: [run] });
   }
-  const wasm1 = sides.find((s) => s.kind === "wasm" && s.threads === 1) ?? sides.find((s) => s.kind === "wasm");
+  const wasm1 = sides.find((s) => s.kind === "wasm" && s.threads === 1 && s.switches.length === 0) ?? sides.find((s) => s.kind === "wasm");
   if (!wasm1) throw new Error("combine-cpu: no wasm run among the files (bench/train-step.ts --backend wasm --small)");
   const first = wasm1.runs[0] as OursRun;
   const { batch, seq } = first;
@@ -187,6 +191,7 @@ async function main(): Promise<void> {
         side: side.label,
         kind: side.kind,
         threads: side.threads,
+        switches: side.switches,
         trainable_params: found[0].trainable_params,
         samples_per_second: round(samples, 2),
         step_ms: round((1000 * batch) / samples, 1),
@@ -197,11 +202,11 @@ async function main(): Promise<void> {
     });
     const counts = new Set(perSide.map((s) => s.trainable_params));
     if (counts.size !== 1) throw new Error(`combine-cpu: ${mode} trains different parameter counts: ${perSide.map((s) => `${s.side} ${s.trainable_params}`).join(", ")}`);
-    const wasm = perSide.find((s) => s.kind === "wasm" && s.threads === 1) ?? perSide.find((s) => s.kind === "wasm");
+    const wasm = perSide.find((s) => s.kind === "wasm" && s.threads === 1 && s.switches.length === 0) ?? perSide.find((s) => s.kind === "wasm");
     const cpu = perSide.find((s) => s.kind === "cpu");
     // Ours (the fastest wasm side at that thread count) against each PyTorch side at the same thread count.
     const oursVsPytorch = perSide.filter((s) => s.kind === "pytorch").flatMap((t) => {
-      const ours = perSide.filter((s) => s.kind === "wasm" && s.threads === t.threads).sort((a, b) => b.samples_per_second - a.samples_per_second)[0];
+      const ours = perSide.filter((s) => s.kind === "wasm" && s.threads === t.threads && s.switches.length === 0).sort((a, b) => b.samples_per_second - a.samples_per_second)[0];
       return ours ? [{ threads: t.threads, ours: ours.side, pytorch: t.side, ratio: round(ours.samples_per_second / t.samples_per_second, 3) }] : [];
     });
     return {

@@ -309,6 +309,8 @@ export function memoryTable(bench: Benchmark): Table {
 export interface CpuSide {
   side: string;
   threads: number;
+  /** The benchmark's switches that gave tfjs's own kernels back on this side (an A/B); absent or empty on the others. */
+  switches?: string[];
   samples_per_second: number;
   gflops: number;
   percent_of_fp32_peak: number;
@@ -332,15 +334,17 @@ export function cpuTable(cpu: CpuBenchmark): Table {
   const speed = (s: CpuSide | null) => (s ? s.samples_per_second.toFixed(1) : null);
   const ratio = (a: CpuSide | null, b: CpuSide | null) => (a && b ? `${(a.samples_per_second / b.samples_per_second).toFixed(2)}x` : null);
   const flops = (s: CpuSide | null) => (s ? `${s.gflops.toFixed(1)} GFLOP/s (${s.percent_of_fp32_peak.toFixed(1)}% of its peak)` : null);
-  const parallelSide = (r: CpuBenchmark["rows"][number]) => find(r.sides, (s) => s.side.includes("data parallel"));
+  const parallelSide = (r: CpuBenchmark["rows"][number]) => find(r.sides, (s) => s.side.includes("data parallel") && !s.switches?.length);
   const threads = cpu.rows.map(parallelSide).find((s) => s !== null)?.threads ?? 2;
   const rows = cpu.rows.map((r) => {
-    const ours = find(r.sides, (s) => s.side.includes("wasm") && !s.side.includes("data parallel") && s.threads === 1);
+    const ours = find(r.sides, (s) => s.side.includes("wasm") && !s.side.includes("data parallel") && s.threads === 1 && !s.switches?.length);
     const parallel = parallelSide(r);
     const torch = find(r.sides, (s) => s.side.includes("OpenBLAS") && s.threads === 1);
     const torchMany = find(r.sides, (s) => s.side.includes("OpenBLAS") && s.threads === threads);
     const reference = find(r.sides, (s) => s.side.includes("reference BLAS"));
+    const withTfjs = r.sides.filter((s) => s.switches?.length && s.threads === 1);
     return {
+      withTfjs,
       cells: [
         BENCHMARK_MODES[r.mode] ?? r.mode,
         speed(ours),
@@ -358,6 +362,7 @@ export function cpuTable(cpu: CpuBenchmark): Table {
   });
   const mode = (i: number) => BENCHMARK_MODES[cpu.rows[i].mode] ?? cpu.rows[i].mode;
   const references = rows.flatMap((r, i) => (r.reference ? [`${mode(i)} ${r.reference.samples_per_second.toFixed(1)}`] : []));
+  const variants = rows.flatMap((r, i) => (r.ours && r.withTfjs.length ? [`${mode(i)} ${r.ours.samples_per_second.toFixed(1)} samples/s, with ${r.withTfjs.map((s) => `${s.side.split("SIMD), ")[1]} ${s.samples_per_second.toFixed(1)}`).join(", with ")}`] : []));
   const achieved = rows.flatMap((r, i) => (r.ours && r.torch ? [`${mode(i)}: ours ${flops(r.ours)}, PyTorch ${flops(r.torch)}`] : []));
   return {
     columns: ["mode", "ours (wasm), 1 thread", `ours, data parallel, ${threads} threads`, "PyTorch + OpenBLAS, 1 thread", `${threads} threads`, "ours / PyTorch, 1 thread", `${threads} threads`, "plain JavaScript, 1 thread"],
@@ -365,6 +370,7 @@ export function cpuTable(cpu: CpuBenchmark): Table {
     notes: [
       `Training samples/s. ${cpu.workload}; ${cpu.machine}. Data parallel: each batch shared by ${threads} threads, each with a replica of the model (what train() does on a CPU).`,
       `On one thread, a step's matrix products reach: ${achieved.join("; ")} (a core's fp32 peak: ${(cpu.fp32_peak.gflops / cpu.fp32_peak.cores).toFixed(0)} GFLOP/s).`,
+      ...(variants.length > 0 ? [`Our WebAssembly SIMD kernels (lib/wasm/) against tfjs's own, one thread: ${variants.join("; ")}.`] : []),
       ...(references.length > 0 ? [`PyTorch on a reference BLAS (what Debian's python3-torch loads unless an optimised one is installed), two threads: ${references.join(", ")} samples/s.`] : []),
     ],
   };

@@ -1,6 +1,6 @@
 import * as tf from "@tensorflow/tfjs";
 import { WASM_BASE64 } from "./batch-matmul-binary";
-import { floatsOf, lazyModule } from "./module";
+import { floatsOf, lazyModule, WasmMemory } from "./module";
 
 // Batches of matrix products on the CPU with WebAssembly SIMD (batch-matmul.wat). tfjs's wasm
 // backend sends a single matrix product to XNNPACK, but a batch of them ([B*H, T, T] x [B*H, T, d],
@@ -11,7 +11,7 @@ import { floatsOf, lazyModule } from "./module";
 // to whole 4 x 8 blocks), multiplied, and the products copied back out.
 
 interface Kernel {
-  memory: WebAssembly.Memory;
+  memory: WasmMemory;
   batchMatMul(a: number, b: number, c: number, batch: number, m: number, k: number, n: number): void;
 }
 

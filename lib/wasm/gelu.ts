@@ -1,6 +1,6 @@
 import * as tf from "@tensorflow/tfjs";
 import { WASM_BASE64 } from "./gelu-binary";
-import { floatsOf, lazyModule } from "./module";
+import { floatsOf, lazyModule, WasmMemory } from "./module";
 import { GELU_GRAD_KERNEL, GELU_KERNEL } from "../nn/functional";
 
 // GELU and its gradient on the CPU in one pass each, with WebAssembly SIMD (gelu.wat). As tfjs ops,
@@ -9,7 +9,7 @@ import { GELU_GRAD_KERNEL, GELU_KERNEL } from "../nn/functional";
 // initBackend, under the kernel names lib/nn/functional.ts's gelu() looks for.
 
 interface Kernel {
-  memory: WebAssembly.Memory;
+  memory: WasmMemory;
   geluForward(x: number, y: number, vectors: number): void;
   geluBackward(x: number, dy: number, dx: number, vectors: number): void;
 }

@@ -1,6 +1,17 @@
 // Loading the library's WebAssembly modules (lib/wasm/*.wat, carried as base64 by the
 // *-binary.ts files that scripts/build-wasm.ts writes) and sizing their memories.
 
+/** A module's memory: the part of WebAssembly.Memory used here (named here, since tslab's TypeScript setup does not declare WebAssembly's types). */
+export interface WasmMemory {
+  readonly buffer: ArrayBuffer;
+  grow(pages: number): number;
+}
+
+interface WasmApi {
+  Module: new (bytes: Uint8Array) => object;
+  Instance: new (module: object) => { exports: unknown };
+}
+
 function decodeBase64(text: string): Uint8Array {
   if (typeof Buffer !== "undefined") return new Uint8Array(Buffer.from(text, "base64"));
   const binary = atob(text);
@@ -12,16 +23,17 @@ function decodeBase64(text: string): Uint8Array {
  * compile synchronously, which browsers allow on the main thread at that size. Throws where the
  * engine lacks WebAssembly's 128-bit SIMD.
  */
-export function lazyModule<T extends { memory: WebAssembly.Memory }>(base64: string): () => T {
+export function lazyModule<T extends { memory: WasmMemory }>(base64: string): () => T {
   let exports: T | null = null;
   return () => {
-    exports ??= new WebAssembly.Instance(new WebAssembly.Module(decodeBase64(base64) as BufferSource)).exports as unknown as T;
+    const wasm = (globalThis as unknown as { WebAssembly: WasmApi }).WebAssembly;
+    exports ??= new wasm.Instance(new wasm.Module(decodeBase64(base64))).exports as T;
     return exports;
   };
 }
 
 /** The module's memory as floats, grown to hold at least `floats` of them. */
-export function floatsOf(memory: WebAssembly.Memory, floats: number): Float32Array {
+export function floatsOf(memory: WasmMemory, floats: number): Float32Array {
   const bytes = 4 * floats;
   if (memory.buffer.byteLength < bytes) memory.grow(Math.ceil((bytes - memory.buffer.byteLength) / 65536));
   return new Float32Array(memory.buffer);
