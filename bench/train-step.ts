@@ -123,6 +123,7 @@ async function main(): Promise<void> {
       dawn: { type: "string" }, // Dawn toggles, e.g. enable-dawn-features=disable_robustness
       "tfjs-batch-matmul": { type: "boolean" }, // wasm: batches of matrix products on tfjs's scalar loop, not lib/wasm/batch-matmul.ts
       "tfjs-gelu": { type: "boolean" }, // wasm: GELU and its gradient as tfjs's ops, not lib/wasm/gelu.ts
+      "js-dropout": { type: "boolean" }, // wasm: dropout as lib/nn/dropout.ts's JavaScript loop, not lib/wasm/dropout.ts
       ...KERNEL_SWITCHES,
       out: { type: "string" },
     },
@@ -132,6 +133,7 @@ async function main(): Promise<void> {
     webgpuChecks: values["webgpu-checks"] as "on" | "off" | undefined,
     wasmBatchMatMul: !values["tfjs-batch-matmul"],
     wasmGelu: !values["tfjs-gelu"],
+    wasmDropout: !values["js-dropout"],
     kernels: kernelOptionsFromSwitches(values),
   });
   if (values["submit-batch"]) tf.env().set("WEBGPU_DEFERRED_SUBMIT_BATCH_SIZE", Number(values["submit-batch"]));

@@ -3,6 +3,7 @@ import * as fs from "fs";
 import { enableWasmThreads, releaseWasmThreads, withCoresFor } from "./wasm-threads";
 import { batchMatMulKernel, useWasmBatchMatMul } from "./wasm/batch-matmul";
 import { useWasmGelu } from "./wasm/gelu";
+import { useWasmDropout } from "./wasm/dropout";
 export { wasmThreadsEnabled } from "./wasm-threads";
 import { registerWebGpuMatMul } from "./webgpu/matmul";
 import { registerWebGpuTranspose } from "./webgpu/transpose";
@@ -70,6 +71,8 @@ export interface BackendOptions {
   wasmBatchMatMul?: boolean;
   /** GELU and its gradient on the wasm backend as one WebAssembly SIMD kernel each (lib/wasm/gelu.ts; the default); false runs tfjs's ops, for benchmarks. */
   wasmGelu?: boolean;
+  /** Dropout on the wasm backend in WebAssembly SIMD (lib/wasm/dropout.ts; the default); false runs lib/nn/dropout.ts's JavaScript loop, for benchmarks. */
+  wasmDropout?: boolean;
 }
 
 function wasmThreads(options: BackendOptions): number {
@@ -196,6 +199,7 @@ const starters: Record<BackendName, Starter> = {
     wrapWasmTransposedMatMul();
     useWasmBatchMatMul(options.wasmBatchMatMul ?? true);
     useWasmGelu(options.wasmGelu ?? true);
+    useWasmDropout(options.wasmDropout ?? true);
     const pool = wasm.getThreadsCount();
     return `CPU (WebAssembly, SIMD${pool > 1 ? `, ${pool} threads` : ""})`;
   },

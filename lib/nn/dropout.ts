@@ -4,8 +4,9 @@ import * as tf from "@tensorflow/tfjs";
 // tf.randomUniform, which generates every number in JavaScript and uploads them: for DistilBERT's
 // attention weights that is 38 million numbers per layer per step. Here the mask is a hash of
 // (seed, element index) — a counter-based random number, as PyTorch's Philox — computed inside one
-// kernel: a JavaScript loop on the CPU backends here, a WGSL shader on WebGPU (lib/webgpu/dropout.ts,
-// registered under the same kernel name when the backend starts). The same seed gives the same mask
+// kernel: a JavaScript loop on the CPU backends here, a WGSL shader on WebGPU (lib/webgpu/dropout.ts)
+// and WebAssembly SIMD on wasm (lib/wasm/dropout.ts), registered under the same kernel name when
+// the backend starts. The same seed gives the same mask
 // on every backend, and the backward pass recomputes the mask from the seed instead of storing it.
 
 /** The kernel's name in tfjs's registry: each backend registers its implementation under it. */
@@ -46,7 +47,7 @@ function dropoutCpu({ inputs, attrs, backend }: { inputs: tf.NamedTensorInfoMap;
   const info = cpu.typedArrayFromHeap && cpu.makeOutput ? cpu.makeOutput(x.shape, "float32") : null;
   const values = cpu.readSync(x.dataId);
   const out = info ? cpu.typedArrayFromHeap!(info) : new Float32Array(values.length);
-  const scale = 1 / (1 - rate);
+  const scale = Math.fround(1 / (1 - rate)); // a float32, as the WebGPU and WebAssembly kernels hold it: the same products
   const seedHash = hash32(seed >>> 0);
   for (let i = 0; i < values.length; i++) {
     const u = (hash32((i + seedHash) >>> 0) >>> 8) / 16777216;
