@@ -9,6 +9,7 @@
 //   npx tsx bench/train-step.ts ... --replicas 2 --out wasm-replicas-2.json   (data parallel over 2 threads)
 //   npx tsx bench/train-step.ts ... --tfjs-batch-matmul --out wasm-tfjs-bmm.json   (batched products on tfjs's own kernel)
 //   npx tsx bench/train-step.ts ... --tfjs-gelu --out wasm-tfjs-gelu.json   (GELU as tfjs's ops)
+//   npx tsx bench/train-step.ts ... --js-dropout --out wasm-js-dropout.json   (dropout as a JavaScript loop)
 //   npx tsx bench/train-step.ts --backend cpu --small --seq 128 --steps 10 --modes lora-qv-r8,full --out cpu.json
 //   env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE /usr/bin/python3 bench/torch_cpu_reference.py --threads 2 --ours wasm.json --out torch-2.json
 //   npx tsx bench/cpu-ceilings.ts --out ceilings.json         (and with LORA_WASM_THREADS=2)
@@ -83,6 +84,7 @@ const COMMANDS = [
   "npx tsx bench/train-step.ts --backend wasm --small --seq 128 --steps 10 --modes lora-qv-r8,full --replicas 2",
   "npx tsx bench/train-step.ts --backend wasm --small --seq 128 --steps 10 --modes lora-qv-r8,full --tfjs-batch-matmul",
   "npx tsx bench/train-step.ts --backend wasm --small --seq 128 --steps 10 --modes lora-qv-r8,full --tfjs-gelu",
+  "npx tsx bench/train-step.ts --backend wasm --small --seq 128 --steps 10 --modes lora-qv-r8,full --js-dropout",
   "npx tsx bench/train-step.ts --backend cpu --small --seq 128 --steps 10 --modes lora-qv-r8,full",
   "env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE /usr/bin/python3 bench/torch_cpu_reference.py --threads 2 --ours wasm.json",
   "npx tsx bench/cpu-ceilings.ts",
@@ -99,7 +101,7 @@ interface Side {
 }
 
 /** The switches of train-step.ts that give tfjs's own kernels back on wasm. */
-const WASM_SWITCHES = ["--tfjs-batch-matmul", "--tfjs-gelu"];
+const WASM_SWITCHES = ["--tfjs-batch-matmul", "--tfjs-gelu", "--js-dropout"];
 
 const median = (xs: number[]): number => {
   const s = [...xs].sort((a, b) => a - b);
@@ -117,7 +119,7 @@ function sideOf(run: OursRun | TorchRun): Omit<Side, "runs"> {
     return { label: "ours, tfjs wasm (XNNPACK, 128-bit SIMD), data parallel: a replica per thread", kind: "wasm", threads: run.replicas! * deviceThreads(run.device), switches };
   }
   if (run.backend === "wasm" && switches.length > 0) {
-    const what = { "--tfjs-batch-matmul": "batches of products on tfjs's scalar loop", "--tfjs-gelu": "GELU as tfjs's ops" } as Record<string, string>;
+    const what = { "--tfjs-batch-matmul": "batches of products on tfjs's scalar loop", "--tfjs-gelu": "GELU as tfjs's ops", "--js-dropout": "dropout as a JavaScript loop" } as Record<string, string>;
     return { label: `ours, tfjs wasm (XNNPACK, 128-bit SIMD), ${switches.map((s) => what[s]).join(", ")}`, kind: "wasm", threads: deviceThreads(run.device), switches };
   }
   if (run.backend === "wasm") return { label: "ours, tfjs wasm (XNNPACK, 128-bit SIMD)", kind: "wasm", threads: deviceThreads(run.device), switches };

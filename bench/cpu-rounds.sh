@@ -36,6 +36,7 @@ for r in $(seq "$rounds"); do
   idle; npx tsx bench/train-step.ts --backend wasm "${small[@]}" --out "$out/wasm-1.json"; cp "$out/wasm-1.json" "$out/round-$r-wasm-1.json"
   idle; npx tsx bench/train-step.ts --backend wasm "${small[@]}" --tfjs-batch-matmul --out "$out/round-$r-wasm-1-tfjs-batch-matmul.json"
   idle; npx tsx bench/train-step.ts --backend wasm "${small[@]}" --tfjs-gelu --out "$out/round-$r-wasm-1-tfjs-gelu.json"
+  idle; npx tsx bench/train-step.ts --backend wasm "${small[@]}" --js-dropout --out "$out/round-$r-wasm-1-js-dropout.json"
   idle; npx tsx bench/train-step.ts --backend wasm "${small[@]}" --replicas 2 --out "$out/round-$r-wasm-replicas-2.json"
   idle; LORA_WASM_THREADS=2 npx tsx bench/train-step.ts --backend wasm "${small[@]}" --out "$out/round-$r-wasm-threads-2.json"
   torch 1 "$out/round-$r-torch-1.json"
