@@ -1,6 +1,6 @@
 import * as tf from "@tensorflow/tfjs";
 import { WASM_BASE64 } from "./batch-matmul-binary";
-import { floatsOf, lazyModule, WasmMemory } from "./module";
+import { floatsOf, lazyModule, outputOnHeap, WasmMemory } from "./module";
 
 // Batches of matrix products on the CPU with WebAssembly SIMD (batch-matmul.wat). tfjs's wasm
 // backend sends a single matrix product to XNNPACK, but a batch of them ([B*H, T, T] x [B*H, T, d],
@@ -88,11 +88,6 @@ export function batchMatMulInto(out: Float32Array, a: Float32Array, b: Float32Ar
   }
 }
 
-interface WasmBackend {
-  makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
-  typedArrayFromHeap(info: tf.TensorInfo): Float32Array;
-}
-
 /**
  * tfjs's BatchMatMul kernel on wasm, for a batch of more than one product with the same batch
  * shape on both sides (float32): the product on this module. Anything else, or with the kernel
@@ -110,9 +105,5 @@ export function batchMatMulKernel(args: { inputs: tf.NamedTensorInfoMap; attrs?:
   const [m, k] = transposeA ? [ac, ar] : [ar, ac];
   const [kb, n] = transposeB ? [bc, br] : [br, bc];
   if (k !== kb) throw new Error(`BatchMatMul: inner dimensions ${k} and ${kb} differ (a [${a.shape}], b [${b.shape}], transposeA ${transposeA}, transposeB ${transposeB})`);
-  const backend = args.backend as WasmBackend;
-  const out = backend.makeOutput([...batchShape, m, n], "float32");
-  // Views taken after the output's allocation, which may grow the heap and detach earlier ones.
-  batchMatMulInto(backend.typedArrayFromHeap(out), backend.typedArrayFromHeap(a), backend.typedArrayFromHeap(b), batch, m, k, n, transposeA, transposeB);
-  return out;
+  return outputOnHeap(args.backend, [...batchShape, m, n], [a, b], (out, x, y) => batchMatMulInto(out, x, y, batch, m, k, n, transposeA, transposeB));
 }

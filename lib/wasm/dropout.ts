@@ -1,6 +1,6 @@
 import * as tf from "@tensorflow/tfjs";
 import { WASM_BASE64 } from "./dropout-binary";
-import { floatsOf, lazyModule, WasmMemory } from "./module";
+import { floatsOf, lazyModule, outputOnHeap, WasmMemory } from "./module";
 import { DROPOUT_KERNEL, DropoutAttrs, hash32 } from "../nn/dropout";
 
 // Dropout on the CPU with WebAssembly SIMD (dropout.wat): the mask lib/nn/dropout.ts defines, a
@@ -37,19 +37,10 @@ export function dropoutInto(out: Float32Array, x: Float32Array, rate: number, se
   }
 }
 
-interface WasmBackend {
-  makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
-  typedArrayFromHeap(info: tf.TensorInfo): Float32Array;
-}
-
 function kernelFunc({ inputs, attrs, backend }: { inputs: tf.NamedTensorInfoMap; attrs?: tf.NamedAttrMap; backend: unknown }): tf.TensorInfo {
-  const b = backend as WasmBackend;
   const x = inputs.x as tf.TensorInfo;
   const { seed, rate } = attrs as unknown as DropoutAttrs;
-  const out = b.makeOutput(x.shape, "float32");
-  // Views taken after the output's allocation, which may grow the heap and detach earlier ones.
-  dropoutInto(b.typedArrayFromHeap(out), b.typedArrayFromHeap(x), rate, seed);
-  return out;
+  return outputOnHeap(backend, x.shape, [x], (out, values) => dropoutInto(out, values, rate, seed));
 }
 
 /**

@@ -1,6 +1,6 @@
 import * as tf from "@tensorflow/tfjs";
 import { WASM_BASE64 } from "./gelu-binary";
-import { floatsOf, lazyModule, WasmMemory } from "./module";
+import { floatsOf, lazyModule, outputOnHeap, WasmMemory } from "./module";
 import { GELU_GRAD_KERNEL, GELU_KERNEL } from "../nn/functional";
 
 // GELU and its gradient on the CPU in one pass each, with WebAssembly SIMD (gelu.wat). As tfjs ops,
@@ -54,11 +54,6 @@ export function geluGradientInto(out: Float32Array, x: Float32Array, dy: Float32
   run(out, x, dy);
 }
 
-interface WasmBackend {
-  makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
-  typedArrayFromHeap(info: tf.TensorInfo): Float32Array;
-}
-
 /**
  * Register the two kernels for the wasm backend (idempotent), or with `on` false take them away
  * (gelu() then runs tfjs's ops, for benchmarks). False where the engine lacks SIMD.
@@ -73,14 +68,8 @@ export function useWasmGelu(on = true): boolean {
   }
   const kernel = (name: string, inputs: string[], into: (out: Float32Array, ...operands: Float32Array[]) => void) => {
     if (tf.getKernel(name, "wasm")) return;
-    const kernelFunc = ({ inputs: given, backend }: { inputs: tf.NamedTensorInfoMap; backend: unknown }) => {
-      const b = backend as WasmBackend;
-      const x = given.x as tf.TensorInfo;
-      const out = b.makeOutput(x.shape, "float32");
-      // Views taken after the output's allocation, which may grow the heap and detach earlier ones.
-      into(b.typedArrayFromHeap(out), ...inputs.map((n) => b.typedArrayFromHeap(given[n] as tf.TensorInfo)));
-      return out;
-    };
+    const kernelFunc = ({ inputs: given, backend }: { inputs: tf.NamedTensorInfoMap; backend: unknown }) =>
+      outputOnHeap(backend, (given.x as tf.TensorInfo).shape, inputs.map((n) => given[n] as tf.TensorInfo), into);
     tf.registerKernel({ kernelName: name, backendName: "wasm", kernelFunc: kernelFunc as tf.KernelFunc });
   };
   kernel(GELU_KERNEL, ["x"], geluInto);

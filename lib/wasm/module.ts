@@ -1,3 +1,5 @@
+import type * as tf from "@tensorflow/tfjs";
+
 // Loading the library's WebAssembly modules (lib/wasm/*.wat, carried as base64 by the
 // *-binary.ts files that scripts/build-wasm.ts writes) and sizing their memories.
 
@@ -37,4 +39,21 @@ export function floatsOf(memory: WasmMemory, floats: number): Float32Array {
   const bytes = 4 * floats;
   if (memory.buffer.byteLength < bytes) memory.grow(Math.ceil((bytes - memory.buffer.byteLength) / 65536));
   return new Float32Array(memory.buffer);
+}
+
+/** tfjs's wasm backend, as the kernels here reach its heap. */
+interface WasmBackend {
+  makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
+  typedArrayFromHeap(info: tf.TensorInfo): Float32Array;
+}
+
+/**
+ * A float32 output of `shape` on tfjs's wasm heap, written by `into` from views of the inputs. The
+ * views are taken after the output's allocation, which may grow the heap and detach earlier ones.
+ */
+export function outputOnHeap(backend: unknown, shape: number[], inputs: tf.TensorInfo[], into: (out: Float32Array, ...inputs: Float32Array[]) => void): tf.TensorInfo {
+  const b = backend as WasmBackend;
+  const out = b.makeOutput(shape, "float32");
+  into(b.typedArrayFromHeap(out), ...inputs.map((t) => b.typedArrayFromHeap(t)));
+  return out;
 }
